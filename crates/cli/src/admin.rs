@@ -1,0 +1,103 @@
+//! `strata admin`: account and key management on a data dir. The embedded
+//! store allows one process at a time, so this runs while the server is
+//! stopped; changes take effect at its next start.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::server::open;
+
+#[derive(clap::Args)]
+pub struct AdminArgs {
+    /// The server's data directory.
+    #[arg(long, env = "STRATA_DATA_DIR", default_value = "./strata-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Accounts: create, list, delete.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Access keys: create, list, delete.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account with a fresh access key (printed once).
+    Create {
+        name: String,
+    },
+    List,
+    /// Delete an account and its keys (refused while it owns buckets).
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Add a fresh access key to an account (printed once).
+    Create {
+        account: String,
+    },
+    /// List access keys (secrets are never shown again).
+    List,
+    Delete {
+        access_key: String,
+    },
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let strata = open(&args.data_dir, strata_core::Settings::default())?;
+    match args.command {
+        AdminCommand::Account { command } => match command {
+            AccountCommand::Create { name } => {
+                let (account, key) = strata.create_account(&name).await?;
+                println!("account {} (canonical id {})", account.name, account.id);
+                println!("  access key: {}", key.access_key);
+                println!("  secret key: {}", key.secret_key);
+            }
+            AccountCommand::List => {
+                for a in strata.list_accounts()? {
+                    println!("{}\t{}", a.name, a.id);
+                }
+            }
+            AccountCommand::Delete { name } => {
+                strata.delete_account(&name).await?;
+                println!("deleted account {name}");
+            }
+        },
+        AdminCommand::Key { command } => match command {
+            KeyCommand::Create { account } => {
+                let key = strata.create_key(&account).await?;
+                println!("access key: {}", key.access_key);
+                println!("secret key: {}", key.secret_key);
+            }
+            KeyCommand::List => {
+                let accounts = strata.list_accounts()?;
+                for k in strata.list_keys()? {
+                    let owner = accounts
+                        .iter()
+                        .find(|a| a.id == k.account_id)
+                        .map_or("?", |a| a.name.as_str());
+                    println!("{}\t{}", k.access_key, owner);
+                }
+            }
+            KeyCommand::Delete { access_key } => {
+                strata.delete_key(&access_key).await?;
+                println!("deleted key {access_key}");
+            }
+        },
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Server settings: defaults, overridden by a TOML file, overridden by
+//! environment variables and flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ServerArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "STRATA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address the S3 endpoint listens on [default: 127.0.0.1:8000].
+    #[arg(long, env = "STRATA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for metadata and the default `fs` location [default: ./strata-data].
+    #[arg(long, env = "STRATA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Region name the server answers for [default: us-east-1].
+    #[arg(long, env = "STRATA_REGION")]
+    pub region: Option<String>,
+    /// Domain for virtual-host-style requests (`bucket.DOMAIN`); repeatable.
+    #[arg(long = "domain", env = "STRATA_DOMAINS", value_delimiter = ',')]
+    pub domains: Vec<String>,
+    /// TOML file declaring accounts and their keys (`[[account]]` tables).
+    #[arg(long, env = "STRATA_ACCOUNTS_FILE")]
+    pub accounts_file: Option<PathBuf>,
+    /// Root account access key (generated on first start when unset).
+    #[arg(long, env = "STRATA_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+    /// Root account secret key.
+    #[arg(long, env = "STRATA_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+}
+
+/// The configuration file; every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    pub accounts_file: Option<PathBuf>,
+    /// Objects up to this many bytes are kept inside the metadata store.
+    pub inline_threshold: Option<usize>,
+}
+
+/// The settings in force once every source has been read.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub domains: Vec<String>,
+    pub accounts_file: Option<PathBuf>,
+    pub inline_threshold: usize,
+    pub root_keys: Option<(String, String)>,
+}
+
+impl ServerArgs {
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let root_keys = match (self.access_key, self.secret_key) {
+            (Some(a), Some(s)) => Some((a, s)),
+            (None, None) => None,
+            _ => anyhow::bail!("STRATA_ACCESS_KEY and STRATA_SECRET_KEY must be given together"),
+        };
+        let domains = if self.domains.is_empty() {
+            file.domains
+        } else {
+            self.domains
+        };
+        Ok(Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./strata-data")),
+            region: self
+                .region
+                .or(file.region)
+                .unwrap_or_else(|| "us-east-1".into()),
+            domains,
+            accounts_file: self.accounts_file.or(file.accounts_file),
+            inline_threshold: file
+                .inline_threshold
+                .unwrap_or(strata_core::Settings::default().inline_threshold),
+            root_keys,
+        })
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The accounts file: `[[account]]` tables of name, canonical_id (optional),
+/// access_key and secret_key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountsFile {
+    #[serde(default)]
+    account: Vec<strata_core::accounts::DeclaredAccount>,
+}
+
+pub fn load_accounts(path: &Path) -> anyhow::Result<Vec<strata_core::accounts::DeclaredAccount>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: AccountsFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(file.account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\n",
+        )
+        .unwrap();
+        let args = ServerArgs {
+            config: Some(path),
+            region: Some("ap-south-1".into()),
+            ..Default::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.region, "ap-south-1");
+        assert_eq!(s.data_dir, PathBuf::from("./strata-data"));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let args = ServerArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err());
+    }
+}

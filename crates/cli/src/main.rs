@@ -1,0 +1,47 @@
+//! The `strata` binary: `server` runs the S3 server, `admin` manages accounts
+//! and keys in a data dir.
+
+mod admin;
+mod config;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Strata: a multi-cloud S3 object storage controller"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the S3 server (no configuration needed: 127.0.0.1:8000, ./strata-data).
+    Server(config::ServerArgs),
+    /// Manage accounts and access keys in a data dir (while the server is stopped).
+    Admin(admin::AdminArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
+        }
+    })
+}

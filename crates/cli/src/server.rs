@@ -1,0 +1,102 @@
+//! `strata server`: opens the data dir, makes sure the root account exists,
+//! serves S3 and runs the garbage collector until SIGINT or SIGTERM.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use strata_core::accounts::RootCredentials;
+use strata_core::{Locations, Strata};
+use strata_data::FsBackend;
+use strata_meta::EmbeddedStore;
+
+use crate::config::{ServerArgs, load_accounts};
+
+/// The name of the built-in `fs` location in the data dir.
+pub const DEFAULT_LOCATION: &str = "local";
+
+/// Opens the metadata store and the default location in `data_dir`.
+pub fn open(data_dir: &Path, settings: strata_core::Settings) -> anyhow::Result<Strata> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let meta = EmbeddedStore::open(&data_dir.join("meta.redb")).with_context(|| {
+        format!(
+            "opening the metadata store in {} (is another strata using it?)",
+            data_dir.display()
+        )
+    })?;
+    let fs = FsBackend::open(&data_dir.join("data")).context("opening the fs location")?;
+    Ok(Strata::new(
+        Arc::new(meta),
+        Locations::new(DEFAULT_LOCATION, Arc::new(fs)),
+        settings,
+    ))
+}
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let settings = args.resolve()?;
+    let core_settings = strata_core::Settings {
+        region: settings.region.clone(),
+        inline_threshold: settings.inline_threshold,
+    };
+    let strata = Arc::new(open(&settings.data_dir, core_settings)?);
+    let recovered = strata.meta.recover_open_blobs().await?;
+    if recovered > 0 {
+        tracing::info!(
+            recovered,
+            "blobs cut off by a crash handed to the garbage collector"
+        );
+    }
+    match strata.ensure_root(settings.root_keys.clone()).await? {
+        RootCredentials::Generated {
+            access_key,
+            secret_key,
+        } => {
+            // Shown once, on the terminal of whoever started the server; never logged.
+            println!("Generated root credentials (shown once, store them now):");
+            println!("  STRATA_ACCESS_KEY={access_key}");
+            println!("  STRATA_SECRET_KEY={secret_key}");
+        }
+        RootCredentials::Given | RootCredentials::Existing => {}
+    }
+    if let Some(path) = &settings.accounts_file {
+        let declared = load_accounts(path)?;
+        strata.declare_accounts(&declared).await?;
+        tracing::info!(accounts = declared.len(), file = %path.display(), "accounts declared");
+    }
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    println!(
+        "Strata S3 endpoint: http://{} (data in {})",
+        listener.local_addr()?,
+        settings.data_dir.display()
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let gc = tokio::spawn(strata.clone().run_gc(stopped.clone()));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    let config = strata_s3::ServerConfig {
+        listen: settings.listen,
+        domains: settings.domains,
+    };
+    strata_s3::serve(strata, config, listener, stopped)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let _ = gc.await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

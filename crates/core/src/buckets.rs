@@ -1,0 +1,128 @@
+//! Buckets: S3's naming rules, ownership and placement.
+
+use strata_meta::{BucketRecord, MetaError};
+
+use crate::time::now_ms;
+use crate::{AccountRecord, Error, Result, Strata};
+
+/// S3's rules for new bucket names (3-63 chars, lowercase letters, digits,
+/// dots and hyphens, starting and ending with a letter or digit, not an IP).
+pub fn validate_name(name: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::InvalidBucketName(format!("{name}: {why}")));
+    if !(3..=63).contains(&name.len()) {
+        return bad("must be 3 to 63 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return bad("may only hold lowercase letters, digits, dots and hyphens");
+    }
+    let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge_ok(name.as_bytes()[0]) || !edge_ok(name.as_bytes()[name.len() - 1]) {
+        return bad("must start and end with a letter or digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return bad("dots may not be adjacent to dots or hyphens");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return bad("must not be formatted as an IP address");
+    }
+    Ok(())
+}
+
+impl Strata {
+    /// Creates a bucket. `location` is a configured location name (or this
+    /// server's region, meaning the default location).
+    pub async fn create_bucket(
+        &self,
+        owner: &AccountRecord,
+        name: &str,
+        location: Option<&str>,
+    ) -> Result<()> {
+        validate_name(name)?;
+        let location = match location.filter(|l| !l.is_empty()) {
+            None => self.locations.default_name().to_string(),
+            Some(l) if l == self.settings.region => self.locations.default_name().to_string(),
+            Some(l) if self.locations.contains(l) => l.to_string(),
+            Some(l) => return Err(Error::InvalidLocationConstraint(l.to_string())),
+        };
+        let record = BucketRecord {
+            name: name.to_string(),
+            owner: owner.id.clone(),
+            created_ms: now_ms(),
+            location,
+        };
+        match self.meta.create_bucket(record).await {
+            Err(MetaError::BucketExists { owner: existing }) if existing == owner.id => {
+                Err(Error::BucketAlreadyOwnedByYou)
+            }
+            Err(MetaError::BucketExists { .. }) => Err(Error::BucketAlreadyExists),
+            other => Ok(other?),
+        }
+    }
+
+    /// The bucket, if it exists and `account` owns it.
+    pub fn owned_bucket(&self, account: &AccountRecord, name: &str) -> Result<BucketRecord> {
+        let bucket = self.meta.get_bucket(name)?.ok_or(Error::NoSuchBucket)?;
+        if bucket.owner != account.id {
+            return Err(Error::AccessDenied);
+        }
+        Ok(bucket)
+    }
+
+    pub async fn delete_bucket(&self, account: &AccountRecord, name: &str) -> Result<()> {
+        self.owned_bucket(account, name)?;
+        Ok(self.meta.delete_bucket(name).await?)
+    }
+
+    pub fn list_buckets(&self, account: &AccountRecord) -> Result<Vec<BucketRecord>> {
+        let mut buckets: Vec<_> = self
+            .meta
+            .list_buckets()?
+            .into_iter()
+            .filter(|b| b.owner == account.id)
+            .collect();
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(buckets)
+    }
+
+    /// What GetBucketLocation answers: the location, or empty for the default
+    /// location (S3's convention for us-east-1).
+    pub fn bucket_location(&self, account: &AccountRecord, name: &str) -> Result<String> {
+        let bucket = self.owned_bucket(account, name)?;
+        if bucket.location == self.locations.default_name() {
+            return Ok(if self.settings.region == "us-east-1" {
+                String::new()
+            } else {
+                self.settings.region.clone()
+            });
+        }
+        Ok(bucket.location)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_name;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my-bucket.v2", "a1b", &"a".repeat(63)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "a_b",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

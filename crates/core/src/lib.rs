@@ -1,0 +1,88 @@
+//! Strata's core: the meaning of buckets, objects, multipart uploads and
+//! accounts, over the metadata and data layers. It never parses HTTP or S3
+//! XML: frontends turn requests into these calls and errors into their codes.
+
+pub mod accounts;
+mod body;
+pub mod buckets;
+mod checksum;
+pub mod conditions;
+mod error;
+pub mod gc;
+pub mod listing;
+pub mod locations;
+pub mod multipart;
+pub mod objects;
+mod time;
+
+use std::sync::Arc;
+
+pub use body::{Body, ObjectBody};
+pub use checksum::{ChecksumSource, parse_algorithm};
+pub use error::Error;
+pub use locations::Locations;
+pub use strata_meta as meta;
+pub use strata_meta::{AccountRecord, BucketRecord, ChecksumAlgorithm, ObjectRecord};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of the core that do not belong to one request.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The region this server answers for (GetBucketLocation, SigV4 scope).
+    pub region: String,
+    /// Objects up to this size are kept inline in the metadata store.
+    pub inline_threshold: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            inline_threshold: 64 * 1024,
+        }
+    }
+}
+
+/// The application context: everything a request needs, passed explicitly.
+pub struct Strata {
+    pub meta: Arc<dyn meta::MetadataStore>,
+    pub locations: Locations,
+    pub settings: Settings,
+    gc_wakeup: tokio::sync::Notify,
+}
+
+impl Strata {
+    pub fn new(
+        meta: Arc<dyn meta::MetadataStore>,
+        locations: Locations,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            meta,
+            locations,
+            settings,
+            gc_wakeup: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Ready: metadata readable and every location answering.
+    pub async fn check_ready(&self) -> Result<()> {
+        self.meta.check()?;
+        for (name, backend) in self.locations.iter() {
+            backend
+                .check()
+                .await
+                .map_err(|e| Error::ServiceUnavailable(format!("location {name}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// A random lowercase hex string of `bytes` random bytes.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // getrandom only fails when the OS has no entropy source at all.
+    getrandom::fill(&mut buf).expect("OS random source");
+    hex_simd::encode_to_string(buf, hex_simd::AsciiCase::Lower)
+}

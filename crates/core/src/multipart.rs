@@ -1,0 +1,449 @@
+//! Multipart uploads: parts streamed to the upload's location one blob each,
+//! completed into one object whose chunks are the parts, in order.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use strata_meta::{
+    BlobRef, Checksum, ChecksumAlgorithm, ChecksumType, Chunk, DataLocator, ObjectPut,
+    ObjectRecord, PartRecord, PartSummary, Precondition, UploadRecord,
+};
+
+use crate::checksum::{BodyHasher, ChecksumSource, composite};
+use crate::conditions::ReadConditions;
+use crate::objects::{ByteRange, ObjectAttributes, Written, validate_key};
+use crate::time::now_ms;
+use crate::{AccountRecord, Body, Error, Result, Strata, random_hex};
+
+pub const MAX_PART_NUMBER: u32 = 10_000;
+/// Smallest size of every part but the last.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+
+pub struct PartUpload {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub part_number: u32,
+    pub body: Body,
+    pub content_length: Option<u64>,
+    pub content_md5: Option<String>,
+    pub checksum: ChecksumSource,
+}
+
+/// Where UploadPartCopy takes its bytes from.
+pub struct PartCopySource {
+    pub bucket: String,
+    pub key: String,
+    pub range: Option<ByteRange>,
+    pub conditions: ReadConditions,
+}
+
+/// A part as the client lists it in CompleteMultipartUpload.
+#[derive(Debug, Clone)]
+pub struct CompletedPart {
+    pub number: u32,
+    pub etag: String,
+    pub checksum: Option<String>,
+}
+
+/// What ListMultipartUploads asks for.
+pub struct UploadQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    pub upload_id_marker: Option<String>,
+    pub max: usize,
+}
+
+/// One page of ListMultipartUploads.
+pub struct UploadListing {
+    pub uploads: Vec<UploadRecord>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+}
+
+/// Upload ids sort by creation time, as S3 lists uploads of one key.
+fn new_upload_id() -> String {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{micros:016x}{}", random_hex(12))
+}
+
+fn check_part_number(n: u32) -> Result<()> {
+    if !(1..=MAX_PART_NUMBER).contains(&n) {
+        return Err(Error::InvalidArgument(format!(
+            "part number must be an integer between 1 and {MAX_PART_NUMBER}"
+        )));
+    }
+    Ok(())
+}
+
+impl Strata {
+    pub async fn create_upload(
+        &self,
+        account: &AccountRecord,
+        bucket: &str,
+        key: &str,
+        attributes: ObjectAttributes,
+        checksum_algorithm: Option<ChecksumAlgorithm>,
+    ) -> Result<UploadRecord> {
+        validate_key(key)?;
+        let bucket = self.owned_bucket(account, bucket)?;
+        let upload = UploadRecord {
+            bucket: bucket.name,
+            key: key.to_string(),
+            upload_id: new_upload_id(),
+            owner: account.id.clone(),
+            initiated_ms: now_ms(),
+            location: bucket.location,
+            headers: attributes.headers,
+            user_metadata: attributes.user_metadata,
+            checksum_algorithm,
+            checksum_type: checksum_algorithm.map(|_| ChecksumType::Composite),
+        };
+        self.meta.create_upload(upload.clone()).await?;
+        Ok(upload)
+    }
+
+    pub fn get_upload(
+        &self,
+        account: &AccountRecord,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<UploadRecord> {
+        self.owned_bucket(account, bucket)?;
+        self.meta
+            .get_upload(bucket, key, upload_id)?
+            .ok_or(Error::NoSuchUpload)
+    }
+
+    pub async fn upload_part(
+        &self,
+        account: &AccountRecord,
+        req: PartUpload,
+    ) -> Result<PartRecord> {
+        check_part_number(req.part_number)?;
+        if req.content_length.is_some_and(|n| n > MAX_PART_SIZE) {
+            return Err(Error::EntityTooLarge);
+        }
+        let upload = self.get_upload(account, &req.bucket, &req.key, &req.upload_id)?;
+        let algorithm = req.checksum.algorithm().or(upload.checksum_algorithm);
+        let hasher = BodyHasher::new(algorithm);
+        let written = self
+            .write_data(&upload.location, req.body, None, hasher, MAX_PART_SIZE)
+            .await?;
+        let checksum = match upload.checksum_algorithm {
+            Some(a) if req.checksum.algorithm().is_none() => ChecksumSource::Compute(a),
+            _ => req.checksum,
+        };
+        self.record_part(
+            &upload,
+            req.part_number,
+            written,
+            req.content_md5.as_deref(),
+            checksum,
+            req.content_length,
+        )
+        .await
+    }
+
+    pub async fn upload_part_copy(
+        &self,
+        account: &AccountRecord,
+        upload: (&str, &str, &str),
+        part_number: u32,
+        source: PartCopySource,
+    ) -> Result<PartRecord> {
+        check_part_number(part_number)?;
+        let (bucket, key, upload_id) = upload;
+        let upload = self.get_upload(account, bucket, key, upload_id)?;
+        let (_, record) = self.object_record(account, &source.bucket, &source.key)?;
+        source.conditions.check_copy_source(&record)?;
+        let range = match source.range {
+            Some(r) => r.resolve(record.size).map_err(|_| {
+                Error::InvalidArgument(
+                    "the x-amz-copy-source-range value is not within the source object".into(),
+                )
+            })?,
+            None => 0..record.size,
+        };
+        if range.end - range.start > MAX_PART_SIZE {
+            return Err(Error::EntityTooLarge);
+        }
+        let stream = self.read_data(&record.data, range)?;
+        let body: Body = Box::pin(futures::TryStreamExt::map_err(
+            stream,
+            std::io::Error::other,
+        ));
+        let algorithm = upload.checksum_algorithm;
+        let written = self
+            .write_data(
+                &upload.location,
+                body,
+                None,
+                BodyHasher::new(algorithm),
+                MAX_PART_SIZE,
+            )
+            .await?;
+        let checksum = algorithm.map_or(ChecksumSource::None, ChecksumSource::Compute);
+        self.record_part(&upload, part_number, written, None, checksum, None)
+            .await
+    }
+
+    async fn record_part(
+        &self,
+        upload: &UploadRecord,
+        number: u32,
+        written: Written,
+        content_md5: Option<&str>,
+        checksum: ChecksumSource,
+        content_length: Option<u64>,
+    ) -> Result<PartRecord> {
+        let Written {
+            locator, hasher, ..
+        } = written;
+        let digests = match hasher.verify(content_md5, checksum) {
+            Ok(d) if content_length.is_none_or(|n| n == d.size) => d,
+            Ok(_) => {
+                self.discard_written(&locator).await;
+                return Err(Error::IncompleteBody(std::io::Error::other(
+                    "body length differs from Content-Length",
+                )));
+            }
+            Err(e) => {
+                self.discard_written(&locator).await;
+                return Err(e);
+            }
+        };
+        let Some(Chunk {
+            blob: BlobRef::Stored(blob),
+            ..
+        }) = locator.chunks.first().cloned()
+        else {
+            return Err(Error::Internal("a part was not written to a blob".into()));
+        };
+        let part = PartRecord {
+            number,
+            size: digests.size,
+            etag: hex_simd::encode_to_string(digests.md5, hex_simd::AsciiCase::Lower),
+            last_modified_ms: now_ms(),
+            blob,
+            checksum: digests.checksum,
+        };
+        if let Err(e) = self
+            .meta
+            .put_part(upload, part.clone(), &upload.location)
+            .await
+        {
+            self.discard_written(&locator).await;
+            return Err(e.into());
+        }
+        Ok(part)
+    }
+
+    pub async fn complete_upload(
+        &self,
+        account: &AccountRecord,
+        upload: (&str, &str, &str),
+        parts: &[CompletedPart],
+        condition: Precondition,
+    ) -> Result<ObjectRecord> {
+        let (bucket, key, upload_id) = upload;
+        let upload = self.get_upload(account, bucket, key, upload_id)?;
+        if parts.is_empty() {
+            return Err(Error::InvalidRequest(
+                "You must specify at least one part".into(),
+            ));
+        }
+        if parts.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(Error::InvalidPartOrder);
+        }
+        let stored = self
+            .meta
+            .list_parts(&upload.upload_id, 0, MAX_PART_NUMBER as usize)?;
+        let mut chosen = Vec::with_capacity(parts.len());
+        for (i, wanted) in parts.iter().enumerate() {
+            let part = stored
+                .iter()
+                .find(|p| p.number == wanted.number && p.etag == wanted.etag.trim_matches('"'))
+                .ok_or_else(|| {
+                    Error::InvalidPart(format!(
+                        "One or more of the specified parts could not be found (part {}).",
+                        wanted.number
+                    ))
+                })?;
+            if i + 1 < parts.len() && part.size < MIN_PART_SIZE {
+                return Err(Error::EntityTooSmall);
+            }
+            if let (Some(given), Some(kept)) = (&wanted.checksum, &part.checksum)
+                && *given != kept.value
+            {
+                return Err(Error::InvalidPart(format!(
+                    "the checksum of part {} does not match",
+                    wanted.number
+                )));
+            }
+            chosen.push(part);
+        }
+        let mut md5s = Vec::with_capacity(16 * chosen.len());
+        for part in &chosen {
+            md5s.extend(
+                hex_simd::decode_to_vec(&part.etag)
+                    .map_err(|_| Error::Internal("stored part ETag is not hex".into()))?,
+            );
+        }
+        let etag = format!("{}-{}", crate::checksum::md5_hex(&md5s), chosen.len());
+        let checksum = match upload.checksum_algorithm {
+            Some(algorithm) => {
+                let values: Option<Vec<&str>> = chosen
+                    .iter()
+                    .map(|p| p.checksum.as_ref().map(|c| c.value.as_str()))
+                    .collect();
+                let values = values.ok_or_else(|| {
+                    Error::InvalidRequest("a part was uploaded without its checksum".into())
+                })?;
+                Some(composite(algorithm, &values)?)
+            }
+            None => None::<Checksum>,
+        };
+        let record = ObjectRecord {
+            size: chosen.iter().map(|p| p.size).sum(),
+            etag,
+            last_modified_ms: now_ms(),
+            owner: account.id.clone(),
+            headers: upload.headers.clone(),
+            user_metadata: upload.user_metadata.clone(),
+            checksum,
+            data: DataLocator {
+                location: upload.location.clone(),
+                chunks: chosen
+                    .iter()
+                    .map(|p| Chunk {
+                        size: p.size,
+                        blob: BlobRef::Stored(p.blob.clone()),
+                    })
+                    .collect(),
+            },
+            parts: chosen
+                .iter()
+                .map(|p| PartSummary {
+                    number: p.number,
+                    size: p.size,
+                    etag: p.etag.clone(),
+                    checksum: p.checksum.as_ref().map(|c| c.value.clone()),
+                })
+                .collect(),
+        };
+        let put = ObjectPut {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            record: record.clone(),
+            inline: None,
+            condition,
+        };
+        self.meta.complete_upload(&upload, put).await?;
+        self.gc_wakeup.notify_one();
+        Ok(record)
+    }
+
+    pub async fn abort_upload(
+        &self,
+        account: &AccountRecord,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<()> {
+        let upload = self.get_upload(account, bucket, key, upload_id)?;
+        self.meta.abort_upload(&upload).await?;
+        self.gc_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// Parts after `marker`, at most `max`; true when more follow.
+    pub fn list_parts(
+        &self,
+        upload: &UploadRecord,
+        marker: u32,
+        max: usize,
+    ) -> Result<(Vec<PartRecord>, bool)> {
+        let mut parts = self.meta.list_parts(&upload.upload_id, marker, max + 1)?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        Ok((parts, truncated))
+    }
+
+    /// ListMultipartUploads with S3's prefix, delimiter and markers.
+    pub fn list_uploads(
+        &self,
+        account: &AccountRecord,
+        bucket: &str,
+        query: &UploadQuery,
+    ) -> Result<UploadListing> {
+        self.owned_bucket(account, bucket)?;
+        let (prefix, max) = (query.prefix.as_str(), query.max);
+        let delimiter = query.delimiter.as_deref();
+        let (key_marker, upload_id_marker) = (
+            query.key_marker.as_deref(),
+            query.upload_id_marker.as_deref(),
+        );
+        let mut listing = UploadListing {
+            uploads: Vec::new(),
+            common_prefixes: Vec::new(),
+            truncated: false,
+        };
+        // Without an upload-id marker, the key marker excludes every upload of that key.
+        let mut after: Option<(String, String)> = key_marker.map(|k| match upload_id_marker {
+            Some(id) => (k.to_string(), id.to_string()),
+            None => (format!("{k}\0"), String::new()),
+        });
+        if after.is_none() && !prefix.is_empty() {
+            after = Some((prefix.to_string(), String::new()));
+        }
+        'pages: loop {
+            let batch = self.meta.list_uploads(
+                bucket,
+                after.as_ref().map(|(k, i)| (k.as_str(), i.as_str())),
+                1000,
+            )?;
+            if batch.is_empty() {
+                break;
+            }
+            for upload in batch {
+                after = Some((upload.key.clone(), upload.upload_id.clone()));
+                if !upload.key.starts_with(prefix) {
+                    if upload.key.as_str() > prefix {
+                        break 'pages;
+                    }
+                    continue;
+                }
+                let full = listing.uploads.len() + listing.common_prefixes.len() >= max;
+                let rolled = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                    upload.key[prefix.len()..]
+                        .find(d)
+                        .map(|i| upload.key[..prefix.len() + i + d.len()].to_string())
+                });
+                match rolled {
+                    Some(cp) => {
+                        if listing.common_prefixes.last() != Some(&cp) {
+                            if full {
+                                listing.truncated = true;
+                                break 'pages;
+                            }
+                            listing.common_prefixes.push(cp.clone());
+                        }
+                    }
+                    None => {
+                        if full {
+                            listing.truncated = true;
+                            break 'pages;
+                        }
+                        listing.uploads.push(upload);
+                    }
+                }
+            }
+        }
+        Ok(listing)
+    }
+}

@@ -1,0 +1,406 @@
+//! The conformance suite every `MetadataStore` implementation must pass. It is
+//! public so that each implementation's tests run the very same checks; each
+//! check panics with a message naming what the store got wrong.
+
+use std::collections::BTreeMap;
+
+use crate::MetaError;
+use crate::listing::{ListEntry, ListQuery};
+use crate::records::*;
+use crate::store::{MetadataStore, ObjectPut};
+
+/// Runs every check against a fresh, empty store.
+pub async fn run_all(store: &dyn MetadataStore) {
+    accounts_and_keys(store).await;
+    buckets(store).await;
+    objects_and_journal(store).await;
+    listing(store).await;
+    multipart(store).await;
+    blob_lifecycle(store).await;
+}
+
+fn bucket(name: &str, owner: &str) -> BucketRecord {
+    BucketRecord {
+        name: name.into(),
+        owner: owner.into(),
+        created_ms: 1,
+        location: "loc".into(),
+    }
+}
+
+/// A record whose bytes are one stored blob `blob` (or inline when None).
+pub fn object(etag: &str, blob: Option<&str>) -> ObjectRecord {
+    let chunk = match blob {
+        Some(key) => BlobRef::Stored(key.into()),
+        None => BlobRef::Inline(format!("inline-{etag}")),
+    };
+    ObjectRecord {
+        size: 3,
+        etag: etag.into(),
+        last_modified_ms: 2,
+        owner: "owner".into(),
+        headers: ContentHeaders::default(),
+        user_metadata: BTreeMap::new(),
+        checksum: None,
+        data: DataLocator {
+            location: "loc".into(),
+            chunks: vec![Chunk {
+                size: 3,
+                blob: chunk,
+            }],
+        },
+        parts: vec![],
+    }
+}
+
+fn put(bucket: &str, key: &str, record: ObjectRecord) -> ObjectPut {
+    let inline = record.data.inline_ids().next().map(|_| b"abc".to_vec());
+    ObjectPut {
+        bucket: bucket.into(),
+        key: key.into(),
+        record,
+        inline,
+        condition: Precondition::default(),
+    }
+}
+
+fn addr(key: &str) -> BlobAddr {
+    BlobAddr {
+        location: "loc".into(),
+        key: key.into(),
+    }
+}
+
+async fn accounts_and_keys(store: &dyn MetadataStore) {
+    let account = AccountRecord {
+        id: "acct-1".into(),
+        name: "alice".into(),
+        created_ms: 1,
+    };
+    store.put_account(account.clone()).await.unwrap();
+    assert_eq!(store.get_account("acct-1").unwrap(), Some(account));
+    let key = AccessKeyRecord {
+        access_key: "AK1".into(),
+        secret_key: "secret".into(),
+        account_id: "acct-1".into(),
+        created_ms: 1,
+    };
+    store.put_access_key(key.clone()).await.unwrap();
+    assert_eq!(store.get_access_key("AK1").unwrap(), Some(key));
+    let orphan = AccessKeyRecord {
+        access_key: "AK2".into(),
+        secret_key: "s".into(),
+        account_id: "nobody".into(),
+        created_ms: 1,
+    };
+    assert!(
+        matches!(
+            store.put_access_key(orphan).await,
+            Err(MetaError::NoSuchAccount)
+        ),
+        "a key needs an existing account"
+    );
+    store
+        .create_bucket(bucket("alices-bucket", "acct-1"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_account("acct-1").await,
+        Err(MetaError::AccountHasBuckets)
+    ));
+    store.delete_bucket("alices-bucket").await.unwrap();
+    store.delete_account("acct-1").await.unwrap();
+    assert_eq!(
+        store.get_access_key("AK1").unwrap(),
+        None,
+        "deleting an account deletes its keys"
+    );
+    assert!(!store.delete_access_key("AK1").await.unwrap());
+}
+
+async fn buckets(store: &dyn MetadataStore) {
+    store.create_bucket(bucket("b1", "o1")).await.unwrap();
+    match store.create_bucket(bucket("b1", "o2")).await {
+        Err(MetaError::BucketExists { owner }) => {
+            assert_eq!(owner, "o1", "the existing owner is reported")
+        }
+        other => panic!("creating an existing bucket: {other:?}"),
+    }
+    assert_eq!(
+        store.get_bucket("b1").unwrap().map(|b| b.owner),
+        Some("o1".into())
+    );
+    store
+        .put_object(put("b1", "k", object("e1", None)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_bucket("b1").await,
+        Err(MetaError::BucketNotEmpty)
+    ));
+    store
+        .delete_object("b1", "k", Precondition::default())
+        .await
+        .unwrap();
+    store.delete_bucket("b1").await.unwrap();
+    assert!(matches!(
+        store.delete_bucket("b1").await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        store.put_object(put("b1", "k", object("e", None))).await,
+        Err(MetaError::NoSuchBucket)
+    ));
+}
+
+async fn objects_and_journal(store: &dyn MetadataStore) {
+    store.create_bucket(bucket("obj", "o")).await.unwrap();
+    let start = store
+        .read_journal(0, usize::MAX)
+        .unwrap()
+        .last()
+        .map_or(0, |e| e.seq);
+    assert_eq!(
+        store
+            .put_object(put("obj", "k", object("e1", None)))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.read_inline("inline-e1").unwrap(),
+        Some(b"abc".to_vec())
+    );
+    let replaced = store
+        .put_object(put("obj", "k", object("e2", Some("blob-2"))))
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced.map(|r| r.etag),
+        Some("e1".into()),
+        "put returns the replaced version"
+    );
+    assert_eq!(
+        store.read_inline("inline-e1").unwrap(),
+        None,
+        "a replaced inline version's bytes go"
+    );
+
+    let mut cond = put("obj", "k", object("e3", None));
+    cond.condition.if_none_match = Some("*".into());
+    assert!(matches!(
+        store.put_object(cond).await,
+        Err(MetaError::PreconditionFailed)
+    ));
+    let mut cond = put("obj", "k", object("e3", None));
+    cond.condition.if_match = Some("\"e2\"".into());
+    store.put_object(cond).await.unwrap();
+    assert!(
+        store.list_garbage(100).unwrap().contains(&addr("blob-2")),
+        "a replaced blob becomes garbage"
+    );
+
+    let bad = Precondition {
+        if_match: Some("nope".into()),
+        if_none_match: None,
+    };
+    assert!(matches!(
+        store.delete_object("obj", "k", bad).await,
+        Err(MetaError::PreconditionFailed)
+    ));
+    assert!(
+        store
+            .delete_object("obj", "k", Precondition::default())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .delete_object("obj", "k", Precondition::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let entries = store.read_journal(start, usize::MAX).unwrap();
+    let ops: Vec<(JournalOp, Option<&str>)> = entries
+        .iter()
+        .map(|e| (e.op, e.value.as_ref().map(|v| v.etag.as_str())))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (JournalOp::Put, Some("e1")),
+            (JournalOp::Put, Some("e2")),
+            (JournalOp::Put, Some("e3")),
+            (JournalOp::Delete, None)
+        ],
+        "one journal entry per committed change, none for refused ones"
+    );
+    assert!(
+        entries.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+        "sequence numbers are consecutive"
+    );
+    assert_eq!(
+        store.read_journal(entries[1].seq, 1).unwrap()[0].seq,
+        entries[2].seq,
+        "reading resumes after a sequence number"
+    );
+}
+
+async fn listing(store: &dyn MetadataStore) {
+    store.create_bucket(bucket("lst", "o")).await.unwrap();
+    store.create_bucket(bucket("lst2", "o")).await.unwrap();
+    for key in ["a", "b/1", "b/2", "c", "é", "z"] {
+        store
+            .put_object(put("lst", key, object(key, None)))
+            .await
+            .unwrap();
+    }
+    store
+        .put_object(put("lst2", "a", object("other", None)))
+        .await
+        .unwrap();
+    let q = |prefix: &str, delimiter: Option<&str>, after: Option<&str>, limit| ListQuery {
+        prefix: prefix.into(),
+        delimiter: delimiter.map(Into::into),
+        start_after: after.map(Into::into),
+        limit,
+    };
+    let names = |page: crate::ListPage<ObjectRecord>| {
+        page.entries
+            .iter()
+            .map(|e| e.name().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.list_objects("lst", &q("", None, None, 100)).unwrap()),
+        ["a", "b/1", "b/2", "c", "z", "é"],
+        "byte order, one bucket only"
+    );
+    let page = store
+        .list_objects("lst", &q("", Some("/"), None, 2))
+        .unwrap();
+    assert!(page.truncated);
+    assert!(matches!(&page.entries[1], ListEntry::CommonPrefix(p) if p == "b/"));
+    assert_eq!(
+        names(
+            store
+                .list_objects("lst", &q("", Some("/"), Some("b/"), 10))
+                .unwrap()
+        ),
+        ["c", "z", "é"]
+    );
+    assert_eq!(
+        names(store.list_objects("lst", &q("b/", None, None, 10)).unwrap()),
+        ["b/1", "b/2"]
+    );
+}
+
+async fn multipart(store: &dyn MetadataStore) {
+    store.create_bucket(bucket("mp", "o")).await.unwrap();
+    let upload = UploadRecord {
+        bucket: "mp".into(),
+        key: "big".into(),
+        upload_id: "u1".into(),
+        owner: "o".into(),
+        initiated_ms: 1,
+        location: "loc".into(),
+        headers: ContentHeaders::default(),
+        user_metadata: BTreeMap::new(),
+        checksum_algorithm: None,
+        checksum_type: None,
+    };
+    store.create_upload(upload.clone()).await.unwrap();
+    let part = |n: u32, blob: &str| PartRecord {
+        number: n,
+        size: 3,
+        etag: format!("p{n}"),
+        last_modified_ms: 1,
+        blob: blob.into(),
+        checksum: None,
+    };
+    for (n, blob) in [(1, "part-1"), (2, "part-2"), (3, "part-3")] {
+        store.open_blob(addr(blob)).await.unwrap();
+        store.put_part(&upload, part(n, blob), "loc").await.unwrap();
+    }
+    store
+        .put_part(&upload, part(2, "part-2b"), "loc")
+        .await
+        .unwrap();
+    assert!(
+        store.list_garbage(100).unwrap().contains(&addr("part-2")),
+        "a replaced part becomes garbage"
+    );
+    assert_eq!(
+        store
+            .list_parts("u1", 1, 10)
+            .unwrap()
+            .iter()
+            .map(|p| p.number)
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert!(
+        matches!(
+            store.delete_bucket("mp").await,
+            Err(MetaError::BucketNotEmpty)
+        ),
+        "uploads keep a bucket"
+    );
+    assert_eq!(
+        store.list_uploads("mp", None, 10).unwrap(),
+        vec![upload.clone()]
+    );
+    assert!(
+        store
+            .list_uploads("mp", Some(("big", "u1")), 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut record = object("mpu-2", Some("part-1"));
+    record.data.chunks.push(Chunk {
+        size: 3,
+        blob: BlobRef::Stored("part-2b".into()),
+    });
+    store
+        .complete_upload(&upload, put("mp", "big", record))
+        .await
+        .unwrap();
+    let garbage = store.list_garbage(100).unwrap();
+    assert!(
+        garbage.contains(&addr("part-3")),
+        "an unused part becomes garbage"
+    );
+    assert!(
+        !garbage.contains(&addr("part-1")) && !garbage.contains(&addr("part-2b")),
+        "used parts stay"
+    );
+    assert!(store.get_upload("mp", "big", "u1").unwrap().is_none());
+    assert!(matches!(
+        store.abort_upload(&upload).await,
+        Err(MetaError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        store.put_part(&upload, part(4, "x"), "loc").await,
+        Err(MetaError::NoSuchUpload)
+    ));
+}
+
+async fn blob_lifecycle(store: &dyn MetadataStore) {
+    store.open_blob(addr("crashed")).await.unwrap();
+    store.open_blob(addr("failed")).await.unwrap();
+    store.discard_blob(addr("failed")).await.unwrap();
+    assert!(store.list_garbage(1000).unwrap().contains(&addr("failed")));
+    assert!(store.recover_open_blobs().await.unwrap() >= 1);
+    assert!(
+        store.list_garbage(1000).unwrap().contains(&addr("crashed")),
+        "open blobs become garbage at recovery"
+    );
+    let all = store.list_garbage(1000).unwrap();
+    store.forget_garbage(all).await.unwrap();
+    assert!(store.list_garbage(1000).unwrap().is_empty());
+    assert_eq!(store.recover_open_blobs().await.unwrap(), 0);
+}

@@ -1,0 +1,726 @@
+//! The embedded metadata store: one redb file in the data dir. Writers hand
+//! closures to a single writer thread that runs every waiting closure in one
+//! transaction and fsyncs once (group commit); readers use MVCC snapshots.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::listing::{self, ListPage, ListQuery};
+use crate::records::*;
+use crate::store::{MetadataStore, ObjectPut};
+use crate::{MetaError, Result};
+
+type Json = &'static [u8];
+const ACCOUNTS: TableDefinition<&str, Json> = TableDefinition::new("accounts");
+const KEYS: TableDefinition<&str, Json> = TableDefinition::new("access_keys");
+const BUCKETS: TableDefinition<&str, Json> = TableDefinition::new("buckets");
+const OBJECTS: TableDefinition<(&str, &[u8]), Json> = TableDefinition::new("objects");
+const INLINE: TableDefinition<&str, &[u8]> = TableDefinition::new("inline");
+const UPLOADS: TableDefinition<(&str, &str, &str), Json> = TableDefinition::new("uploads");
+const PARTS: TableDefinition<(&str, u32), Json> = TableDefinition::new("parts");
+const OPEN_BLOBS: TableDefinition<(&str, &str), i64> = TableDefinition::new("open_blobs");
+const GARBAGE: TableDefinition<(&str, &str), i64> = TableDefinition::new("garbage");
+const JOURNAL: TableDefinition<u64, Json> = TableDefinition::new("journal");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+
+/// Most closures one group commit takes; bounds the latency of the batch.
+const MAX_BATCH: usize = 512;
+
+type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn FnOnce(&WriteTransaction) -> (bool, Completion) + Send>;
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for EmbeddedStore {
+    // Closing the queue ends the writer after its last batch; joining it
+    // releases the database file before the store is reported gone.
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Arc::new(Database::create(path)?);
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(ACCOUNTS)?;
+            txn.open_table(KEYS)?;
+            txn.open_table(BUCKETS)?;
+            txn.open_table(OBJECTS)?;
+            txn.open_table(INLINE)?;
+            txn.open_table(UPLOADS)?;
+            txn.open_table(PARTS)?;
+            txn.open_table(OPEN_BLOBS)?;
+            txn.open_table(GARBAGE)?;
+            txn.open_table(JOURNAL)?;
+            txn.open_table(COUNTERS)?;
+        }
+        txn.commit()?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let writer_db = db.clone();
+        let writer = std::thread::Builder::new()
+            .name("meta-writer".into())
+            .spawn(move || write_loop(&writer_db, &rx))
+            .map_err(|e| MetaError::Storage(e.to_string()))?;
+        Ok(Self {
+            db,
+            jobs: Some(jobs),
+            writer: Some(writer),
+        })
+    }
+
+    /// Runs `f` in the next group commit and returns its result once the
+    /// commit is durable. `f` must check before it writes: an `Err` that is
+    /// not fatal must leave the transaction untouched.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |txn| {
+            let result = f(txn);
+            let fatal = result.as_ref().is_err_and(MetaError::is_fatal);
+            let complete: Completion = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (fatal, complete)
+        });
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| MetaError::Storage("metadata store closed".into()))?;
+        jobs.send(job)
+            .map_err(|_| MetaError::Storage("metadata writer stopped".into()))?;
+        rx.await
+            .map_err(|_| MetaError::Storage("metadata writer stopped".into()))?
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&redb::ReadTransaction) -> Result<T>) -> Result<T> {
+        let txn = self.db.begin_read()?;
+        f(&txn)
+    }
+}
+
+fn write_loop(db: &Database, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let txn = match db.begin_write() {
+            Ok(txn) => txn,
+            Err(e) => {
+                tracing::error!(error = %e, "metadata write transaction failed to start");
+                continue; // dropping the jobs tells their callers the write failed
+            }
+        };
+        let mut fatal = false;
+        let completions: Vec<Completion> = batch
+            .into_iter()
+            .map(|job| {
+                let (job_fatal, complete) = job(&txn);
+                fatal |= job_fatal;
+                complete
+            })
+            .collect();
+        let outcome = if fatal {
+            let _ = txn.abort();
+            Err("a write in the batch failed; the batch was rolled back".to_string())
+        } else {
+            txn.commit().map_err(|e| e.to_string())
+        };
+        for complete in completions {
+            complete(outcome.clone().map_err(MetaError::Storage));
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec(value)?)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+fn get_json<'a, K: redb::Key + 'static, T: DeserializeOwned>(
+    table: &impl ReadableTable<K, Json>,
+    key: impl std::borrow::Borrow<K::SelfType<'a>>,
+) -> Result<Option<T>> {
+    table.get(key)?.map(|v| decode(v.value())).transpose()
+}
+
+fn all_json<K: redb::Key + 'static, T: DeserializeOwned>(
+    table: &impl ReadableTable<K, Json>,
+) -> Result<Vec<T>> {
+    table.iter()?.map(|row| decode(row?.1.value())).collect()
+}
+
+/// Appends the journal entry of a change, in the caller's transaction.
+fn journal(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    op: JournalOp,
+    value: Option<&ObjectRecord>,
+) -> Result<()> {
+    let mut counters = txn.open_table(COUNTERS)?;
+    let seq = counters.get("journal")?.map_or(0, |v| v.value()) + 1;
+    counters.insert("journal", seq)?;
+    let entry = JournalEntry {
+        seq,
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id: None,
+        op,
+        value: value.cloned(),
+        at_ms: now_ms(),
+    };
+    txn.open_table(JOURNAL)?
+        .insert(seq, encode(&entry)?.as_slice())?;
+    Ok(())
+}
+
+/// Retires a version: its inline bytes go now, its blobs to the garbage
+/// list, except what the version replacing it (`keep`) still uses.
+fn retire(
+    txn: &WriteTransaction,
+    record: &ObjectRecord,
+    keep: Option<&ObjectRecord>,
+) -> Result<()> {
+    let kept =
+        |chunk: &Chunk| keep.is_some_and(|k| k.data.chunks.iter().any(|c| c.blob == chunk.blob));
+    let mut inline = txn.open_table(INLINE)?;
+    for chunk in record.data.chunks.iter().filter(|c| !kept(c)) {
+        match &chunk.blob {
+            BlobRef::Inline(id) => {
+                inline.remove(id.as_str())?;
+            }
+            BlobRef::Stored(key) => add_garbage(
+                txn,
+                &BlobAddr {
+                    location: record.data.location.clone(),
+                    key: key.clone(),
+                },
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn add_garbage(txn: &WriteTransaction, blob: &BlobAddr) -> Result<()> {
+    txn.open_table(OPEN_BLOBS)?
+        .remove((blob.location.as_str(), blob.key.as_str()))?;
+    txn.open_table(GARBAGE)?
+        .insert((blob.location.as_str(), blob.key.as_str()), now_ms())?;
+    Ok(())
+}
+
+/// The blobs of a committed version are no longer open intents.
+fn close_blobs(txn: &WriteTransaction, record: &ObjectRecord) -> Result<()> {
+    let mut open = txn.open_table(OPEN_BLOBS)?;
+    for blob in record.data.stored_blobs() {
+        open.remove((blob.location.as_str(), blob.key.as_str()))?;
+    }
+    Ok(())
+}
+
+/// Checks the condition, then installs the new current version.
+fn install_object(txn: &WriteTransaction, put: &ObjectPut) -> Result<Option<ObjectRecord>> {
+    if txn.open_table(BUCKETS)?.get(put.bucket.as_str())?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    let mut objects = txn.open_table(OBJECTS)?;
+    let object_key = (put.bucket.as_str(), put.key.as_bytes());
+    let previous: Option<ObjectRecord> = get_json(&objects, object_key)?;
+    if !put.condition.holds(previous.as_ref()) {
+        return Err(MetaError::PreconditionFailed);
+    }
+    objects.insert(object_key, encode(&put.record)?.as_slice())?;
+    drop(objects);
+    if let Some(prev) = &previous {
+        retire(txn, prev, Some(&put.record))?;
+    }
+    if let Some(bytes) = &put.inline {
+        let mut inline = txn.open_table(INLINE)?;
+        for id in put.record.data.inline_ids() {
+            inline.insert(id, bytes.as_slice())?;
+        }
+    }
+    close_blobs(txn, &put.record)?;
+    journal(
+        txn,
+        &put.bucket,
+        &put.key,
+        JournalOp::Put,
+        Some(&put.record),
+    )?;
+    Ok(previous)
+}
+
+fn scan_objects(
+    table: &impl ReadableTable<(&'static str, &'static [u8]), Json>,
+    bucket: &str,
+    start: &[u8],
+    n: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut rows = Vec::new();
+    for row in table.range((bucket, start)..)? {
+        let (k, v) = row?;
+        let (b, key) = k.value();
+        if b != bucket || rows.len() == n {
+            break;
+        }
+        rows.push((key.to_vec(), v.value().to_vec()));
+    }
+    Ok(rows)
+}
+
+#[async_trait::async_trait]
+impl MetadataStore for EmbeddedStore {
+    fn check(&self) -> Result<()> {
+        self.read(|txn| {
+            txn.open_table(COUNTERS)?;
+            Ok(())
+        })
+    }
+
+    async fn put_account(&self, account: AccountRecord) -> Result<()> {
+        self.write(move |txn| {
+            txn.open_table(ACCOUNTS)?
+                .insert(account.id.as_str(), encode(&account)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_account(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |txn| {
+            let mut accounts = txn.open_table(ACCOUNTS)?;
+            if accounts.get(id.as_str())?.is_none() {
+                return Err(MetaError::NoSuchAccount);
+            }
+            let buckets: Vec<BucketRecord> = all_json(&txn.open_table(BUCKETS)?)?;
+            if buckets.iter().any(|b| b.owner == id) {
+                return Err(MetaError::AccountHasBuckets);
+            }
+            let mut keys = txn.open_table(KEYS)?;
+            let owned: Vec<AccessKeyRecord> = all_json(&keys)?;
+            for key in owned.iter().filter(|k| k.account_id == id) {
+                keys.remove(key.access_key.as_str())?;
+            }
+            accounts.remove(id.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>> {
+        self.read(|txn| get_json(&txn.open_table(ACCOUNTS)?, id))
+    }
+
+    fn list_accounts(&self) -> Result<Vec<AccountRecord>> {
+        self.read(|txn| all_json(&txn.open_table(ACCOUNTS)?))
+    }
+
+    async fn put_access_key(&self, key: AccessKeyRecord) -> Result<()> {
+        self.write(move |txn| {
+            if txn
+                .open_table(ACCOUNTS)?
+                .get(key.account_id.as_str())?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchAccount);
+            }
+            txn.open_table(KEYS)?
+                .insert(key.access_key.as_str(), encode(&key)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, access_key: &str) -> Result<bool> {
+        let access_key = access_key.to_string();
+        self.write(move |txn| Ok(txn.open_table(KEYS)?.remove(access_key.as_str())?.is_some()))
+            .await
+    }
+
+    fn get_access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>> {
+        self.read(|txn| get_json(&txn.open_table(KEYS)?, access_key))
+    }
+
+    fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
+        self.read(|txn| all_json(&txn.open_table(KEYS)?))
+    }
+
+    async fn create_bucket(&self, bucket: BucketRecord) -> Result<()> {
+        self.write(move |txn| {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            if let Some(existing) = get_json::<_, BucketRecord>(&buckets, bucket.name.as_str())? {
+                return Err(MetaError::BucketExists {
+                    owner: existing.owner,
+                });
+            }
+            buckets.insert(bucket.name.as_str(), encode(&bucket)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |txn| {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            if buckets.get(name.as_str())?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            if !scan_objects(&txn.open_table(OBJECTS)?, &name, b"", 1)?.is_empty() {
+                return Err(MetaError::BucketNotEmpty);
+            }
+            let uploads = txn.open_table(UPLOADS)?;
+            let first_upload = uploads
+                .range((name.as_str(), "", "")..)?
+                .next()
+                .transpose()?;
+            if first_upload.is_some_and(|(k, _)| k.value().0 == name) {
+                return Err(MetaError::BucketNotEmpty);
+            }
+            buckets.remove(name.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
+        self.read(|txn| get_json(&txn.open_table(BUCKETS)?, name))
+    }
+
+    fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        self.read(|txn| all_json(&txn.open_table(BUCKETS)?))
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        self.read(|txn| get_json(&txn.open_table(OBJECTS)?, (bucket, key.as_bytes())))
+    }
+
+    fn read_inline(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|txn| Ok(txn.open_table(INLINE)?.get(id)?.map(|v| v.value().to_vec())))
+    }
+
+    async fn put_object(&self, put: ObjectPut) -> Result<Option<ObjectRecord>> {
+        self.write(move |txn| install_object(txn, &put)).await
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: Precondition,
+    ) -> Result<Option<ObjectRecord>> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.write(move |txn| {
+            if txn.open_table(BUCKETS)?.get(bucket.as_str())?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let mut objects = txn.open_table(OBJECTS)?;
+            let object_key = (bucket.as_str(), key.as_bytes());
+            let previous: Option<ObjectRecord> = get_json(&objects, object_key)?;
+            if !condition.holds(previous.as_ref()) {
+                return Err(MetaError::PreconditionFailed);
+            }
+            let Some(prev) = previous else {
+                return Ok(None);
+            };
+            objects.remove(object_key)?;
+            drop(objects);
+            retire(txn, &prev, None)?;
+            journal(txn, &bucket, &key, JournalOp::Delete, None)?;
+            Ok(Some(prev))
+        })
+        .await
+    }
+
+    fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage<ObjectRecord>> {
+        self.read(|txn| {
+            let table = txn.open_table(OBJECTS)?;
+            let page =
+                listing::list_page(query, |start, n| scan_objects(&table, bucket, start, n))?;
+            page.try_map(|bytes| decode(&bytes))
+        })
+    }
+
+    async fn create_upload(&self, upload: UploadRecord) -> Result<()> {
+        self.write(move |txn| {
+            if txn
+                .open_table(BUCKETS)?
+                .get(upload.bucket.as_str())?
+                .is_none()
+            {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let key = (
+                upload.bucket.as_str(),
+                upload.key.as_str(),
+                upload.upload_id.as_str(),
+            );
+            txn.open_table(UPLOADS)?
+                .insert(key, encode(&upload)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<UploadRecord>> {
+        self.read(|txn| get_json(&txn.open_table(UPLOADS)?, (bucket, key, upload_id)))
+    }
+
+    fn list_uploads(
+        &self,
+        bucket: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<UploadRecord>> {
+        self.read(|txn| {
+            let table = txn.open_table(UPLOADS)?;
+            let (key, id) = after.unwrap_or(("", ""));
+            let mut out = Vec::new();
+            for row in table.range((bucket, key, id)..)? {
+                let (k, v) = row?;
+                let (b, k, i) = k.value();
+                if b != bucket || out.len() == limit {
+                    break;
+                }
+                if after.is_some_and(|a| a == (k, i)) {
+                    continue;
+                }
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn put_part(
+        &self,
+        upload: &UploadRecord,
+        part: PartRecord,
+        location: &str,
+    ) -> Result<()> {
+        let upload = upload.clone();
+        let location = location.to_string();
+        self.write(move |txn| {
+            let key = (
+                upload.bucket.as_str(),
+                upload.key.as_str(),
+                upload.upload_id.as_str(),
+            );
+            if txn.open_table(UPLOADS)?.get(key)?.is_none() {
+                return Err(MetaError::NoSuchUpload);
+            }
+            let mut parts = txn.open_table(PARTS)?;
+            let part_key = (upload.upload_id.as_str(), part.number);
+            let replaced: Option<PartRecord> = get_json(&parts, part_key)?;
+            parts.insert(part_key, encode(&part)?.as_slice())?;
+            drop(parts);
+            if let Some(old) = replaced {
+                add_garbage(
+                    txn,
+                    &BlobAddr {
+                        location: location.clone(),
+                        key: old.blob,
+                    },
+                )?;
+            }
+            txn.open_table(OPEN_BLOBS)?
+                .remove((location.as_str(), part.blob.as_str()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<PartRecord>> {
+        self.read(|txn| {
+            let table = txn.open_table(PARTS)?;
+            let mut out = Vec::new();
+            for row in table.range((upload_id, after.saturating_add(1))..)? {
+                let (k, v) = row?;
+                if k.value().0 != upload_id || out.len() == limit || after == u32::MAX {
+                    break;
+                }
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn complete_upload(
+        &self,
+        upload: &UploadRecord,
+        put: ObjectPut,
+    ) -> Result<Option<ObjectRecord>> {
+        let upload = upload.clone();
+        self.write(move |txn| {
+            let key = (
+                upload.bucket.as_str(),
+                upload.key.as_str(),
+                upload.upload_id.as_str(),
+            );
+            if txn.open_table(UPLOADS)?.get(key)?.is_none() {
+                return Err(MetaError::NoSuchUpload);
+            }
+            let previous = install_object(txn, &put)?;
+            txn.open_table(UPLOADS)?.remove(key)?;
+            let used: Vec<BlobAddr> = put.record.data.stored_blobs().collect();
+            let parts = remove_parts(txn, &upload.upload_id)?;
+            for part in parts {
+                let blob = BlobAddr {
+                    location: upload.location.clone(),
+                    key: part.blob,
+                };
+                if !used.contains(&blob) {
+                    add_garbage(txn, &blob)?;
+                }
+            }
+            Ok(previous)
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, upload: &UploadRecord) -> Result<()> {
+        let upload = upload.clone();
+        self.write(move |txn| {
+            let key = (
+                upload.bucket.as_str(),
+                upload.key.as_str(),
+                upload.upload_id.as_str(),
+            );
+            if txn.open_table(UPLOADS)?.remove(key)?.is_none() {
+                return Err(MetaError::NoSuchUpload);
+            }
+            for part in remove_parts(txn, &upload.upload_id)? {
+                add_garbage(
+                    txn,
+                    &BlobAddr {
+                        location: upload.location.clone(),
+                        key: part.blob,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn open_blob(&self, blob: BlobAddr) -> Result<()> {
+        self.write(move |txn| {
+            txn.open_table(OPEN_BLOBS)?
+                .insert((blob.location.as_str(), blob.key.as_str()), now_ms())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn discard_blob(&self, blob: BlobAddr) -> Result<()> {
+        self.write(move |txn| add_garbage(txn, &blob)).await
+    }
+
+    async fn recover_open_blobs(&self) -> Result<usize> {
+        self.write(|txn| {
+            let open: Vec<BlobAddr> = txn
+                .open_table(OPEN_BLOBS)?
+                .iter()?
+                .map(|row| {
+                    let (k, _) = row?;
+                    let (location, key) = k.value();
+                    Ok(BlobAddr {
+                        location: location.to_string(),
+                        key: key.to_string(),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            for blob in &open {
+                add_garbage(txn, blob)?;
+            }
+            Ok(open.len())
+        })
+        .await
+    }
+
+    fn list_garbage(&self, limit: usize) -> Result<Vec<BlobAddr>> {
+        self.read(|txn| {
+            txn.open_table(GARBAGE)?
+                .iter()?
+                .take(limit)
+                .map(|row| {
+                    let (k, _) = row?;
+                    let (location, key) = k.value();
+                    Ok(BlobAddr {
+                        location: location.to_string(),
+                        key: key.to_string(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn forget_garbage(&self, blobs: Vec<BlobAddr>) -> Result<()> {
+        self.write(move |txn| {
+            let mut garbage = txn.open_table(GARBAGE)?;
+            for blob in &blobs {
+                garbage.remove((blob.location.as_str(), blob.key.as_str()))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    fn read_journal(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>> {
+        self.read(|txn| {
+            txn.open_table(JOURNAL)?
+                .range(after.saturating_add(1)..)?
+                .take(limit)
+                .map(|row| decode(row?.1.value()))
+                .collect()
+        })
+    }
+}
+
+fn remove_parts(txn: &WriteTransaction, upload_id: &str) -> Result<Vec<PartRecord>> {
+    let mut table = txn.open_table(PARTS)?;
+    let mut parts = Vec::new();
+    for row in table.range((upload_id, 0u32)..)? {
+        let (k, v) = row?;
+        if k.value().0 != upload_id {
+            break;
+        }
+        parts.push(decode::<PartRecord>(v.value())?);
+    }
+    for part in &parts {
+        table.remove((upload_id, part.number))?;
+    }
+    Ok(parts)
+}

@@ -1,0 +1,276 @@
+//! The records the metadata store keeps. They are Strata's own types: plain
+//! data, serialized as JSON (fields may be added with `#[serde(default)]`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// An account owns buckets; its canonical id is what S3 shows as Owner ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    pub id: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+/// One access key of an account. The secret is kept because SigV4 needs it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyRecord {
+    pub access_key: String,
+    pub secret_key: String,
+    pub account_id: String,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for AccessKeyRecord {
+    // Secrets never reach logs, even through a `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyRecord")
+            .field("access_key", &self.access_key)
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub name: String,
+    pub owner: String,
+    pub created_ms: i64,
+    /// The Strata location new objects of this bucket are written to.
+    pub location: String,
+}
+
+/// The standard content headers S3 stores and returns with an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+/// FULL_OBJECT: a checksum of the whole byte stream; COMPOSITE: a checksum of
+/// the parts' checksums, suffixed `-N` (multipart uploads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChecksumType {
+    FullObject,
+    Composite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksum {
+    pub algorithm: ChecksumAlgorithm,
+    /// Base64 of the digest, as S3 shows it (composite ones end in `-N`).
+    pub value: String,
+    pub kind: ChecksumType,
+}
+
+/// Where one run of an object's bytes is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlobRef {
+    /// Small objects live in the metadata store itself (table `inline`), so a
+    /// small PUT costs one group-committed transaction and no file.
+    Inline(String),
+    /// A blob of the object's location, by its backend key.
+    Stored(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub size: u64,
+    pub blob: BlobRef,
+}
+
+/// The data locator: the location and the ordered chunks of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataLocator {
+    pub location: String,
+    pub chunks: Vec<Chunk>,
+}
+
+impl DataLocator {
+    /// The backend blobs this locator references (inline chunks excluded).
+    pub fn stored_blobs(&self) -> impl Iterator<Item = BlobAddr> + '_ {
+        self.chunks.iter().filter_map(|c| match &c.blob {
+            BlobRef::Stored(key) => Some(BlobAddr {
+                location: self.location.clone(),
+                key: key.clone(),
+            }),
+            BlobRef::Inline(_) => None,
+        })
+    }
+
+    pub fn inline_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.chunks.iter().filter_map(|c| match &c.blob {
+            BlobRef::Inline(id) => Some(id.as_str()),
+            BlobRef::Stored(_) => None,
+        })
+    }
+}
+
+/// A part of a completed multipart object, for `?partNumber=` and attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartSummary {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    pub size: u64,
+    /// Without quotes: hex MD5, or `hex-N` for multipart objects.
+    pub etag: String,
+    pub last_modified_ms: i64,
+    pub owner: String,
+    #[serde(default)]
+    pub headers: ContentHeaders,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+    pub data: DataLocator,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub owner: String,
+    pub initiated_ms: i64,
+    pub location: String,
+    #[serde(default)]
+    pub headers: ContentHeaders,
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    #[serde(default)]
+    pub checksum_type: Option<ChecksumType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified_ms: i64,
+    /// Backend key of the part's blob in the upload's location.
+    pub blob: String,
+    #[serde(default)]
+    pub checksum: Option<Checksum>,
+}
+
+/// A blob in a location: the unit the garbage collector removes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BlobAddr {
+    pub location: String,
+    pub key: String,
+}
+
+/// A write condition checked atomically with the write (If-Match, If-None-Match).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Precondition {
+    /// An ETag (quoted or not) or `*`.
+    pub if_match: Option<String>,
+    /// An ETag (quoted or not) or `*`.
+    pub if_none_match: Option<String>,
+}
+
+impl Precondition {
+    pub fn holds(&self, current: Option<&ObjectRecord>) -> bool {
+        let matches = |want: &str| {
+            current.is_some_and(|rec| want == "*" || want.trim_matches('"') == rec.etag)
+        };
+        self.if_match.as_deref().is_none_or(matches)
+            && self.if_none_match.as_deref().is_none_or(|w| !matches(w))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JournalOp {
+    Put,
+    Delete,
+}
+
+/// One change, committed in the same transaction as the change itself; the
+/// background engine tails these by sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub bucket: String,
+    pub key: String,
+    #[serde(default)]
+    pub version_id: Option<String>,
+    pub op: JournalOp,
+    #[serde(default)]
+    pub value: Option<ObjectRecord>,
+    pub at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(etag: &str) -> ObjectRecord {
+        ObjectRecord {
+            size: 0,
+            etag: etag.into(),
+            last_modified_ms: 0,
+            owner: "o".into(),
+            headers: ContentHeaders::default(),
+            user_metadata: BTreeMap::new(),
+            checksum: None,
+            data: DataLocator {
+                location: "l".into(),
+                chunks: vec![],
+            },
+            parts: vec![],
+        }
+    }
+
+    #[test]
+    fn preconditions_follow_http_semantics() {
+        let r = rec("abc");
+        let if_match = |v: &str| Precondition {
+            if_match: Some(v.into()),
+            if_none_match: None,
+        };
+        let if_none = |v: &str| Precondition {
+            if_match: None,
+            if_none_match: Some(v.into()),
+        };
+        assert!(Precondition::default().holds(None));
+        assert!(if_match("\"abc\"").holds(Some(&r)));
+        assert!(if_match("*").holds(Some(&r)));
+        assert!(!if_match("*").holds(None));
+        assert!(!if_match("zzz").holds(Some(&r)));
+        assert!(if_none("*").holds(None));
+        assert!(!if_none("*").holds(Some(&r)));
+        assert!(!if_none("abc").holds(Some(&r)));
+        assert!(if_none("zzz").holds(Some(&r)));
+    }
+}

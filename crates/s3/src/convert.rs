@@ -1,0 +1,298 @@
+//! Conversions between s3s wire types and the core's own types.
+
+use s3s::dto::{self, ETag, ETagCondition, Timestamp, TimestampFormat};
+use s3s::{S3Error, S3ErrorCode, S3Result};
+use strata_core::meta::{ChecksumAlgorithm, ContentHeaders, ObjectRecord, Precondition};
+use strata_core::objects::{ByteRange, ObjectAttributes};
+use strata_core::{AccountRecord, ChecksumSource};
+use time::OffsetDateTime;
+
+pub(crate) fn timestamp(ms: i64) -> Timestamp {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t)
+}
+
+pub(crate) fn unix_seconds(ts: Timestamp) -> i64 {
+    OffsetDateTime::from(ts).unix_timestamp()
+}
+
+pub(crate) fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_string())
+}
+
+pub(crate) fn condition(c: Option<ETagCondition>) -> Option<String> {
+    c.map(|c| match c {
+        ETagCondition::Any => "*".to_string(),
+        ETagCondition::ETag(e) => e.value().to_string(),
+    })
+}
+
+pub(crate) fn precondition(
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+) -> Precondition {
+    Precondition {
+        if_match: condition(if_match),
+        if_none_match: condition(if_none_match),
+    }
+}
+
+pub(crate) fn range(r: dto::Range) -> ByteRange {
+    match r {
+        dto::Range::Int { first, last } => ByteRange::From { first, last },
+        dto::Range::Suffix { length } => ByteRange::Suffix(length),
+    }
+}
+
+pub(crate) fn owner(account: &AccountRecord) -> dto::Owner {
+    dto::Owner {
+        id: Some(account.id.clone()),
+        display_name: Some(account.name.clone()),
+    }
+}
+
+fn http_date(ts: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    ts.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+pub(crate) fn expires(value: Option<&String>) -> Option<Timestamp> {
+    value.and_then(|v| Timestamp::parse(TimestampFormat::HttpDate, v).ok())
+}
+
+/// The content headers and user metadata a request carries.
+pub(crate) struct AttributesInput {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<Timestamp>,
+    pub metadata: Option<dto::Metadata>,
+}
+
+impl From<AttributesInput> for ObjectAttributes {
+    fn from(a: AttributesInput) -> Self {
+        ObjectAttributes {
+            headers: ContentHeaders {
+                content_type: a.content_type,
+                content_encoding: a.content_encoding,
+                content_disposition: a.content_disposition,
+                content_language: a.content_language,
+                cache_control: a.cache_control,
+                expires: a.expires.as_ref().and_then(http_date),
+            },
+            user_metadata: a.metadata.unwrap_or_default().into_iter().collect(),
+        }
+    }
+}
+
+/// Fills the attributes fields of an s3s input into an `AttributesInput`.
+macro_rules! attributes_of {
+    ($input:expr) => {
+        $crate::convert::AttributesInput {
+            content_type: $input.content_type.map(|c| c.to_string()),
+            content_encoding: $input.content_encoding,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            expires: $input.expires,
+            metadata: $input.metadata,
+        }
+    };
+}
+pub(crate) use attributes_of;
+
+pub(crate) fn algorithm(name: &str) -> S3Result<ChecksumAlgorithm> {
+    strata_core::parse_algorithm(name).ok_or_else(|| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            format!("unsupported checksum algorithm {name}"),
+        )
+    })
+}
+
+/// The checksum values a request may carry in headers.
+pub(crate) struct ChecksumHeaders {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub crc64nvme: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+}
+
+macro_rules! checksum_headers_of {
+    ($input:expr) => {
+        $crate::convert::ChecksumHeaders {
+            crc32: $input.checksum_crc32.take(),
+            crc32c: $input.checksum_crc32c.take(),
+            crc64nvme: $input.checksum_crc64nvme.take(),
+            sha1: $input.checksum_sha1.take(),
+            sha256: $input.checksum_sha256.take(),
+        }
+    };
+}
+pub(crate) use checksum_headers_of;
+
+/// Where a body's checksum comes from: a header value, an aws-chunked
+/// trailer announced in `x-amz-trailer`, or only an algorithm to compute.
+pub(crate) fn checksum_source(
+    given: ChecksumHeaders,
+    algorithm_name: Option<&str>,
+    headers: &http::HeaderMap,
+    trailers: Option<s3s::TrailingHeaders>,
+) -> S3Result<ChecksumSource> {
+    let values = [
+        (ChecksumAlgorithm::Crc32, given.crc32),
+        (ChecksumAlgorithm::Crc32c, given.crc32c),
+        (ChecksumAlgorithm::Crc64Nvme, given.crc64nvme),
+        (ChecksumAlgorithm::Sha1, given.sha1),
+        (ChecksumAlgorithm::Sha256, given.sha256),
+    ];
+    let mut present = values.into_iter().filter_map(|(a, v)| v.map(|v| (a, v)));
+    if let Some((a, v)) = present.next() {
+        if present.next().is_some() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
+        }
+        return Ok(ChecksumSource::Header(a, v));
+    }
+    let trailer = headers
+        .get("x-amz-trailer")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if let Some(name) = trailer.and_then(|t| t.strip_prefix("x-amz-checksum-")) {
+        let alg = algorithm(name)?;
+        let header = format!("x-amz-checksum-{name}");
+        let read = move || {
+            trailers.and_then(|t| {
+                t.read(|h| {
+                    h.get(header.as_str())
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                })
+                .flatten()
+            })
+        };
+        return Ok(ChecksumSource::Trailer(alg, Box::new(read)));
+    }
+    Ok(match algorithm_name {
+        Some(name) => ChecksumSource::Compute(algorithm(name)?),
+        None => ChecksumSource::None,
+    })
+}
+
+/// The `x-amz-checksum-*` fields of a response, from a record's checksum.
+pub(crate) struct ChecksumFields {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub crc64nvme: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    pub kind: Option<dto::ChecksumType>,
+}
+
+pub(crate) fn checksum_fields(checksum: Option<&strata_core::meta::Checksum>) -> ChecksumFields {
+    let mut f = ChecksumFields {
+        crc32: None,
+        crc32c: None,
+        crc64nvme: None,
+        sha1: None,
+        sha256: None,
+        kind: None,
+    };
+    if let Some(c) = checksum {
+        let slot = match c.algorithm {
+            ChecksumAlgorithm::Crc32 => &mut f.crc32,
+            ChecksumAlgorithm::Crc32c => &mut f.crc32c,
+            ChecksumAlgorithm::Crc64Nvme => &mut f.crc64nvme,
+            ChecksumAlgorithm::Sha1 => &mut f.sha1,
+            ChecksumAlgorithm::Sha256 => &mut f.sha256,
+        };
+        *slot = Some(c.value.clone());
+        f.kind = Some(dto::ChecksumType::from(
+            match c.kind {
+                strata_core::meta::ChecksumType::FullObject => dto::ChecksumType::FULL_OBJECT,
+                strata_core::meta::ChecksumType::Composite => dto::ChecksumType::COMPOSITE,
+            }
+            .to_string(),
+        ));
+    }
+    f
+}
+
+/// Sets the checksum fields of an s3s output from `ChecksumFields`.
+macro_rules! set_checksums {
+    ($out:expr, $fields:expr) => {{
+        let f = $fields;
+        $out.checksum_crc32 = f.crc32;
+        $out.checksum_crc32c = f.crc32c;
+        $out.checksum_crc64nvme = f.crc64nvme;
+        $out.checksum_sha1 = f.sha1;
+        $out.checksum_sha256 = f.sha256;
+    }};
+}
+pub(crate) use set_checksums;
+
+/// The fields GET and HEAD share, from a record.
+macro_rules! object_fields {
+    ($out:expr, $record:expr) => {{
+        let r: &strata_core::meta::ObjectRecord = $record;
+        $out.e_tag = Some($crate::convert::etag(&r.etag));
+        $out.last_modified = Some($crate::convert::timestamp(r.last_modified_ms));
+        $out.content_type = r.headers.content_type.clone();
+        $out.content_encoding = r.headers.content_encoding.clone();
+        $out.content_disposition = r.headers.content_disposition.clone();
+        $out.content_language = r.headers.content_language.clone();
+        $out.cache_control = r.headers.cache_control.clone();
+        $out.expires = $crate::convert::expires(r.headers.expires.as_ref());
+        if !r.user_metadata.is_empty() {
+            $out.metadata = Some(r.user_metadata.clone().into_iter().collect());
+        }
+        $out.accept_ranges = Some("bytes".into());
+    }};
+}
+pub(crate) use object_fields;
+
+/// An entry of a listing.
+pub(crate) fn list_entry(key: String, r: &ObjectRecord, owner: Option<dto::Owner>) -> dto::Object {
+    dto::Object {
+        key: Some(key),
+        e_tag: Some(etag(&r.etag)),
+        last_modified: Some(timestamp(r.last_modified_ms)),
+        size: Some(r.size as i64),
+        storage_class: Some(dto::ObjectStorageClass::from_static(
+            dto::ObjectStorageClass::STANDARD,
+        )),
+        owner,
+        checksum_algorithm: r.checksum.as_ref().map(|c| {
+            vec![dto::ChecksumAlgorithm::from(
+                strata_core_algorithm_name(c.algorithm).to_string(),
+            )]
+        }),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn strata_core_algorithm_name(a: ChecksumAlgorithm) -> &'static str {
+    match a {
+        ChecksumAlgorithm::Crc32 => "CRC32",
+        ChecksumAlgorithm::Crc32c => "CRC32C",
+        ChecksumAlgorithm::Crc64Nvme => "CRC64NVME",
+        ChecksumAlgorithm::Sha1 => "SHA1",
+        ChecksumAlgorithm::Sha256 => "SHA256",
+    }
+}
+
+/// `encoding-type=url`: keys and prefixes in a listing are URL-encoded.
+pub(crate) fn encode_key(key: String, url: bool) -> String {
+    if url {
+        urlencoding::encode(&key).replace("%2F", "/")
+    } else {
+        key
+    }
+}

@@ -1,0 +1,13 @@
+//! Strata's S3 frontend: turns S3 requests (parsed and authenticated by the
+//! s3s crate) into core calls, and core outcomes into S3 responses and error
+//! codes. It never touches metadata or data storage directly.
+
+mod auth;
+mod convert;
+mod error;
+mod handlers;
+mod host;
+pub mod server;
+mod sync_stream;
+
+pub use server::{ServerConfig, serve};

@@ -14,7 +14,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use strata_core::Strata;
 use tokio::net::TcpListener;
 
-use crate::auth::StrataAuth;
+use crate::auth::{StrataAccess, StrataAuth};
 use crate::handlers::Handlers;
 
 pub struct ServerConfig {
@@ -30,6 +30,7 @@ fn build_s3(strata: Arc<Strata>, domains: &[String]) -> anyhow_free::Result<S3Se
         strata: strata.clone(),
     });
     builder.set_auth(StrataAuth(strata));
+    builder.set_access(StrataAccess);
     if !domains.is_empty() {
         builder.set_host(crate::host::Domains::new(domains)?);
     }

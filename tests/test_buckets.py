@@ -1,0 +1,78 @@
+import urllib.request
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import error_code, status
+
+
+def name():
+    return "b-" + uuid.uuid4().hex[:12]
+
+
+def test_health_endpoints_need_no_credentials(server):
+    for path in ("/_/live", "/_/ready"):
+        with urllib.request.urlopen(server.endpoint + path) as r:
+            assert r.status == 200
+
+
+def test_create_head_list_delete(s3):
+    b = name()
+    s3.create_bucket(Bucket=b)
+    s3.head_bucket(Bucket=b)
+    listed = s3.list_buckets()
+    assert b in [x["Name"] for x in listed["Buckets"]]
+    assert listed["Owner"]["DisplayName"] == "root"
+    assert s3.get_bucket_location(Bucket=b).get("LocationConstraint") in (None, "")
+    s3.delete_bucket(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=b)
+    assert status(e) == 404
+
+
+@pytest.mark.parametrize("bad", ["ab", "UPPER", "-lead", "trail-", "a..b", "192.168.1.1", "a_b"])
+def test_invalid_bucket_names(s3, bad):
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=bad)
+    assert error_code(e) == "InvalidBucketName"
+
+
+def test_location_constraint_must_name_a_location(s3):
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name(), CreateBucketConfiguration={"LocationConstraint": "nowhere"})
+    assert error_code(e) == "InvalidLocationConstraint"
+    b = name()
+    # `local` is the built-in default location, which answers like us-east-1
+    s3.create_bucket(Bucket=b, CreateBucketConfiguration={"LocationConstraint": "local"})
+    assert s3.get_bucket_location(Bucket=b).get("LocationConstraint") in (None, "")
+    s3.delete_bucket(Bucket=b)
+
+
+def test_bucket_ownership_between_accounts(s3, s3_alt):
+    b = name()
+    s3.create_bucket(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=b)
+    assert error_code(e) == "BucketAlreadyOwnedByYou"
+    with pytest.raises(ClientError) as e:
+        s3_alt.create_bucket(Bucket=b)
+    assert error_code(e) == "BucketAlreadyExists"
+    assert b not in [x["Name"] for x in s3_alt.list_buckets()["Buckets"]]
+    with pytest.raises(ClientError) as e:
+        s3_alt.put_object(Bucket=b, Key="k", Body=b"x")
+    assert error_code(e) == "AccessDenied"
+    s3.delete_bucket(Bucket=b)
+
+
+def test_delete_non_empty_bucket_is_refused(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=bucket)
+    assert error_code(e) == "BucketNotEmpty"
+
+
+def test_unknown_bucket(s3):
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=name())
+    assert error_code(e) == "NoSuchBucket"

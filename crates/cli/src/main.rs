@@ -1,7 +1,8 @@
 //! The `strata` binary: `server` runs the S3 server, `admin` manages accounts
-//! and keys in a data dir.
+//! and keys in a data dir, `bench` measures a running server.
 
 mod admin;
+mod bench;
 mod config;
 mod server;
 
@@ -24,6 +25,8 @@ enum Command {
     Server(config::ServerArgs),
     /// Manage accounts and access keys in a data dir (while the server is stopped).
     Admin(admin::AdminArgs),
+    /// Drive a running server with signed S3 requests; print ops/s, MiB/s, p50/p99.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Admin(args) => admin::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     })
 }

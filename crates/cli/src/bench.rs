@@ -1,0 +1,335 @@
+//! `strata bench`: drives a running S3 endpoint with real SigV4-signed
+//! requests (presigned by the rusty-s3 crate) over keep-alive HTTP/1.1
+//! connections, and prints ops/s, MiB/s and latency percentiles.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rusty_s3::actions::{ListObjectsV2, S3Action};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
+
+const SIGN_FOR: Duration = Duration::from_secs(3600);
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// S3 endpoint of a running server.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    endpoint: String,
+    #[arg(long, env = "STRATA_ACCESS_KEY", hide_env_values = true)]
+    access_key: String,
+    #[arg(long, env = "STRATA_SECRET_KEY", hide_env_values = true)]
+    secret_key: String,
+    /// Bucket to create and use (it is emptied of what the bench wrote).
+    #[arg(long, default_value = "strata-bench")]
+    bucket: String,
+    /// Small-object operations per phase (PUT, GET, HEAD, DELETE of 4 KiB).
+    #[arg(long, default_value_t = 20_000)]
+    small_ops: usize,
+    /// Large objects per phase (PUT, GET of 64 MiB).
+    #[arg(long, default_value_t = 16)]
+    large_ops: usize,
+    /// Keys for the listing phase (ListObjectsV2 over all of them).
+    #[arg(long, default_value_t = 10_000)]
+    list_keys: usize,
+    /// Phases to run, comma-separated: small, large, list.
+    #[arg(long, value_delimiter = ',', default_value = "small,large,list")]
+    phases: Vec<String>,
+}
+
+struct Bench {
+    client: Client<HttpConnector, Full<Bytes>>,
+    bucket: Bucket,
+    creds: Credentials,
+}
+
+/// Latencies and bytes of one phase.
+struct Phase {
+    name: String,
+    latencies: Vec<Duration>,
+    bytes: u64,
+    wall: Duration,
+}
+
+impl Phase {
+    fn print(&mut self) {
+        self.latencies.sort();
+        let pct = |p: f64| {
+            let i = ((self.latencies.len() as f64 * p).ceil() as usize)
+                .clamp(1, self.latencies.len())
+                - 1;
+            self.latencies[i].as_secs_f64() * 1000.0
+        };
+        let secs = self.wall.as_secs_f64();
+        println!(
+            "{:<28} {:>8} ops {:>10.1} ops/s {:>10.1} MiB/s   p50 {:>8.2} ms   p99 {:>8.2} ms",
+            self.name,
+            self.latencies.len(),
+            self.latencies.len() as f64 / secs,
+            self.bytes as f64 / secs / (1 << 20) as f64,
+            pct(0.50),
+            pct(0.99),
+        );
+    }
+}
+
+impl Bench {
+    async fn send(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Bytes,
+    ) -> anyhow::Result<(u16, Bytes)> {
+        let req = Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .header("content-length", body.len())
+            .body(Full::new(body))?;
+        let resp = self.client.request(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    async fn object(&self, method: Method, key: &str, body: Bytes) -> anyhow::Result<u64> {
+        let url = match method {
+            Method::PUT => self
+                .bucket
+                .put_object(Some(&self.creds), key)
+                .sign(SIGN_FOR),
+            Method::GET => self
+                .bucket
+                .get_object(Some(&self.creds), key)
+                .sign(SIGN_FOR),
+            Method::HEAD => self
+                .bucket
+                .head_object(Some(&self.creds), key)
+                .sign(SIGN_FOR),
+            Method::DELETE => self
+                .bucket
+                .delete_object(Some(&self.creds), key)
+                .sign(SIGN_FOR),
+            _ => bail!("unsupported method {method}"),
+        };
+        let sent = body.len() as u64;
+        let (status, received) = self.send(method.clone(), url, body).await?;
+        if !(200..300).contains(&status) {
+            bail!(
+                "{method} {key}: HTTP {status}: {}",
+                String::from_utf8_lossy(&received)
+            );
+        }
+        Ok(sent + received.len() as u64)
+    }
+
+    /// Runs `ops` operations of `f` at `concurrency`, timing each.
+    async fn phase<F, Fut>(
+        self: &Arc<Self>,
+        name: &str,
+        ops: usize,
+        concurrency: usize,
+        f: F,
+    ) -> anyhow::Result<Phase>
+    where
+        F: Fn(Arc<Self>, usize) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<u64>> + Send,
+    {
+        let next = Arc::new(AtomicUsize::new(0));
+        let f = Arc::new(f);
+        let start = Instant::now();
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (bench, next, f) = (self.clone(), next.clone(), f.clone());
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut bytes = 0;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= ops {
+                            return Ok::<_, anyhow::Error>((latencies, bytes));
+                        }
+                        let t = Instant::now();
+                        bytes += f(bench.clone(), i).await?;
+                        latencies.push(t.elapsed());
+                    }
+                })
+            })
+            .collect();
+        let mut phase = Phase {
+            name: name.to_string(),
+            latencies: Vec::new(),
+            bytes: 0,
+            wall: Duration::ZERO,
+        };
+        for w in workers {
+            let (lat, bytes) = w.await??;
+            phase.latencies.extend(lat);
+            phase.bytes += bytes;
+        }
+        phase.wall = start.elapsed();
+        Ok(phase)
+    }
+
+    /// Lists every key under `prefix`, page by page; returns the key count.
+    async fn list_all(&self, prefix: &str) -> anyhow::Result<(usize, usize)> {
+        let (mut keys, mut pages, mut token) = (0, 0, None::<String>);
+        loop {
+            let mut action = self.bucket.list_objects_v2(Some(&self.creds));
+            action.with_prefix(prefix);
+            if let Some(t) = &token {
+                action.with_continuation_token(t.clone());
+            }
+            let (status, body) = self
+                .send(Method::GET, action.sign(SIGN_FOR), Bytes::new())
+                .await?;
+            if status != 200 {
+                bail!("list: HTTP {status}");
+            }
+            let page = ListObjectsV2::parse_response(std::str::from_utf8(&body)?)?;
+            keys += page.contents.len();
+            pages += 1;
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => return Ok((keys, pages)),
+            }
+        }
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let endpoint: url::Url = args.endpoint.parse().context("parsing --endpoint")?;
+    let bucket = Bucket::new(endpoint, UrlStyle::Path, args.bucket.clone(), "us-east-1")?;
+    let creds = Credentials::new(args.access_key, args.secret_key);
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(64)
+        .build(connector);
+    let bench = Arc::new(Bench {
+        client,
+        bucket,
+        creds,
+    });
+    let (status, body) = bench
+        .send(
+            Method::PUT,
+            bench.bucket.create_bucket(&bench.creds).sign(SIGN_FOR),
+            Bytes::new(),
+        )
+        .await?;
+    if status != 200 && !String::from_utf8_lossy(&body).contains("BucketAlreadyOwnedByYou") {
+        bail!(
+            "creating bucket {}: HTTP {status}: {}",
+            args.bucket,
+            String::from_utf8_lossy(&body)
+        );
+    }
+    println!(
+        "strata bench against {} (bucket {})",
+        args.endpoint, args.bucket
+    );
+    let phases: Vec<&str> = args.phases.iter().map(String::as_str).collect();
+    if phases.contains(&"small") {
+        let body = Bytes::from(vec![7u8; 4096]);
+        let n = args.small_ops;
+        bench
+            .phase("PUT 4 KiB  (c=16)", n, 16, move |b, i| {
+                let body = body.clone();
+                async move { b.object(Method::PUT, &format!("small/{i}"), body).await }
+            })
+            .await?
+            .print();
+        bench
+            .phase("GET 4 KiB  (c=16)", n, 16, |b, i| async move {
+                b.object(Method::GET, &format!("small/{i}"), Bytes::new())
+                    .await
+            })
+            .await?
+            .print();
+        bench
+            .phase("HEAD 4 KiB (c=16)", n, 16, |b, i| async move {
+                b.object(Method::HEAD, &format!("small/{i}"), Bytes::new())
+                    .await
+            })
+            .await?
+            .print();
+        bench
+            .phase("DELETE     (c=16)", n, 16, |b, i| async move {
+                b.object(Method::DELETE, &format!("small/{i}"), Bytes::new())
+                    .await
+            })
+            .await?
+            .print();
+    }
+    if phases.contains(&"large") {
+        let body = Bytes::from(
+            (0..64u32 << 20)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<u8>>(),
+        );
+        let n = args.large_ops;
+        bench
+            .phase("PUT 64 MiB (c=4)", n, 4, move |b, i| {
+                let body = body.clone();
+                async move { b.object(Method::PUT, &format!("large/{i}"), body).await }
+            })
+            .await?
+            .print();
+        bench
+            .phase("GET 64 MiB (c=4)", n, 4, |b, i| async move {
+                b.object(Method::GET, &format!("large/{i}"), Bytes::new())
+                    .await
+            })
+            .await?
+            .print();
+        bench
+            .phase("DELETE 64 MiB (c=4)", n, 4, |b, i| async move {
+                b.object(Method::DELETE, &format!("large/{i}"), Bytes::new())
+                    .await
+            })
+            .await?
+            .print();
+    }
+    if phases.contains(&"list") {
+        let n = args.list_keys;
+        bench
+            .phase(
+                &format!("PUT {n} empty keys (c=16)"),
+                n,
+                16,
+                |b, i| async move {
+                    b.object(Method::PUT, &format!("list/{i:08}"), Bytes::new())
+                        .await
+                },
+            )
+            .await?
+            .print();
+        let start = Instant::now();
+        let (keys, pages) = bench.list_all("list/").await?;
+        let wall = start.elapsed();
+        if keys != n {
+            bail!("listed {keys} keys, expected {n}");
+        }
+        println!(
+            "{:<28} {keys} keys in {pages} pages: {:.1} ms total, {:.2} ms per page",
+            "ListObjectsV2 full listing",
+            wall.as_secs_f64() * 1000.0,
+            wall.as_secs_f64() * 1000.0 / pages as f64
+        );
+        bench
+            .phase("DELETE list keys (c=16)", n, 16, |b, i| async move {
+                b.object(Method::DELETE, &format!("list/{i:08}"), Bytes::new())
+                    .await
+            })
+            .await?
+            .print();
+    }
+    Ok(())
+}

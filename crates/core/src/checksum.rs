@@ -134,7 +134,7 @@ impl BodyHasher {
             }
             if expected != md5 {
                 return Err(Error::BadDigest(
-                    "the Content-MD5 you specified did not match what we received".into(),
+                    "The Content-MD5 you specified did not match what we received.".into(),
                 ));
             }
         }

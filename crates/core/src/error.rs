@@ -5,29 +5,33 @@ use strata_meta::MetaError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("access denied")]
+    #[error("Access Denied")]
     AccessDenied,
-    #[error("the specified bucket does not exist")]
+    #[error("The specified bucket does not exist")]
     NoSuchBucket,
-    #[error("the specified key does not exist")]
+    #[error("The specified key does not exist.")]
     NoSuchKey,
-    #[error("the specified upload does not exist")]
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
     NoSuchUpload,
-    #[error("the requested bucket name is not available")]
+    #[error(
+        "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+    )]
     BucketAlreadyExists,
-    #[error("your previous request to create the named bucket succeeded and you already own it")]
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou,
-    #[error("the bucket you tried to delete is not empty")]
+    #[error("The bucket you tried to delete is not empty")]
     BucketNotEmpty,
-    #[error("the specified bucket is not valid: {0}")]
+    #[error("The specified bucket is not valid: {0}")]
     InvalidBucketName(String),
-    #[error("the specified location-constraint is not valid: {0}")]
+    #[error("The specified location-constraint is not valid: {0}")]
     InvalidLocationConstraint(String),
-    #[error("at least one of the preconditions you specified did not hold")]
+    #[error("At least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
-    #[error("not modified")]
+    #[error("Not Modified")]
     NotModified,
-    #[error("the requested range is not satisfiable")]
+    #[error("The requested range is not satisfiable")]
     InvalidRange,
     #[error("{0}")]
     InvalidArgument(String),
@@ -35,21 +39,25 @@ pub enum Error {
     InvalidRequest(String),
     #[error("{0}")]
     InvalidPart(String),
-    #[error("the list of parts was not in ascending order")]
+    #[error(
+        "The list of parts was not in ascending order. The parts list must be specified in order by part number."
+    )]
     InvalidPartOrder,
-    #[error("your proposed upload is smaller than the minimum allowed object size")]
+    #[error("Your proposed upload is smaller than the minimum allowed object size.")]
     EntityTooSmall,
-    #[error("your proposed upload exceeds the maximum allowed size")]
+    #[error("Your proposed upload exceeds the maximum allowed size")]
     EntityTooLarge,
     #[error("{0}")]
     BadDigest(String),
-    #[error("the Content-MD5 you specified is not valid")]
+    #[error("The Content-MD5 you specified was invalid.")]
     InvalidDigest,
-    #[error("your metadata headers exceed the maximum allowed metadata size")]
+    #[error("Your metadata headers exceed the maximum allowed metadata size.")]
     MetadataTooLarge,
-    #[error("your key is too long")]
+    #[error("Your key is too long")]
     KeyTooLong,
-    #[error("the request body ended early or could not be read: {0}")]
+    #[error(
+        "You did not provide the number of bytes specified by the Content-Length HTTP header: {0}"
+    )]
     IncompleteBody(#[source] std::io::Error),
     #[error("{0}")]
     ServiceUnavailable(String),

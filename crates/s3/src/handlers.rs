@@ -354,6 +354,7 @@ impl S3 for Handlers {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> R<DeleteObjectOutput> {
         let account = self.account(&req)?;
+        only_null_version(req.input.version_id.as_deref())?;
         self.strata
             .delete_object(&account, &req.input.bucket, &req.input.key)
             .await
@@ -380,18 +381,22 @@ impl S3 for Handlers {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in input.delete.objects {
-            match self
-                .strata
-                .delete_object(&account, &input.bucket, &object.key)
-                .await
-            {
+            let outcome = match only_null_version(object.version_id.as_deref()) {
+                Ok(()) => self
+                    .strata
+                    .delete_object(&account, &input.bucket, &object.key)
+                    .await
+                    .map_err(to_s3),
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Ok(()) if quiet => {}
                 Ok(()) => deleted.push(DeletedObject {
                     key: Some(object.key),
+                    version_id: object.version_id,
                     ..Default::default()
                 }),
                 Err(e) => {
-                    let e = to_s3(e);
                     errors.push(Error {
                         key: Some(object.key),
                         code: Some(e.code().as_str().to_string()),
@@ -534,6 +539,69 @@ impl S3 for Handlers {
             delimiter: input.delimiter.map(|d| convert::encode_key(d, url)),
             encoding_type: input.encoding_type,
             start_after: input.start_after.map(|s| convert::encode_key(s, url)),
+            ..Default::default()
+        })
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> R<ListObjectVersionsOutput> {
+        // Until versioning exists (S3-breadth issue) every object has exactly
+        // one version, the `null` version, which is the latest.
+        let account = self.account(&req)?;
+        let input = req.input;
+        let url = encoding_is_url(input.encoding_type.as_ref())?;
+        let query = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+            limit: max_keys(input.max_keys)?,
+        };
+        let page = self
+            .strata
+            .list_objects(&account, &input.bucket, query)
+            .map_err(to_s3)?;
+        let next_key_marker = page
+            .truncated
+            .then(|| {
+                page.entries
+                    .last()
+                    .map(|e| convert::encode_key(e.name().to_string(), url))
+            })
+            .flatten();
+        let owner = convert::owner(&account);
+        let (contents, prefixes) = split_entries(page.entries, Some(owner), url);
+        let versions = contents
+            .into_iter()
+            .map(|o| ObjectVersion {
+                key: o.key,
+                e_tag: o.e_tag,
+                last_modified: o.last_modified,
+                size: o.size,
+                owner: o.owner,
+                checksum_algorithm: o.checksum_algorithm,
+                is_latest: Some(true),
+                version_id: Some("null".into()),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            })
+            .collect();
+        ok(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(convert::encode_key(input.prefix.unwrap_or_default(), url)),
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            version_id_marker: input.version_id_marker,
+            next_version_id_marker: next_key_marker.as_ref().map(|_| "null".to_string()),
+            next_key_marker,
+            max_keys: Some(input.max_keys.unwrap_or(1000)),
+            is_truncated: Some(page.truncated),
+            versions: Some(versions),
+            common_prefixes: Some(prefixes),
+            encoding_type: input.encoding_type,
             ..Default::default()
         })
     }
@@ -857,6 +925,14 @@ fn owner_full_control(account: &AccountRecord) -> Grant {
             uri: None,
         }),
         permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+    }
+}
+
+/// Without versioning, the only version an object has is `null`.
+fn only_null_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(invalid_argument("Invalid version id specified")),
     }
 }
 

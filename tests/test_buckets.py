@@ -76,3 +76,20 @@ def test_unknown_bucket(s3):
     with pytest.raises(ClientError) as e:
         s3.list_objects_v2(Bucket=name())
     assert error_code(e) == "NoSuchBucket"
+
+
+def test_virtual_host_addressing_with_path_style_fallback(make_server):
+    import urllib3
+    server = make_server(extra_env={"STRATA_DOMAINS": "s3.strata.test"})
+    server.client().create_bucket(Bucket="vhost")
+    server.client().put_object(Bucket="vhost", Key="k", Body=b"virtual")
+    # Sign for bucket.s3.strata.test, deliver to 127.0.0.1 with that Host header.
+    from conftest import s3_client
+    virtual = s3_client(f"http://s3.strata.test:{server.port}", s3={"addressing_style": "virtual"})
+    url = virtual.generate_presigned_url("get_object", Params={"Bucket": "vhost", "Key": "k"})
+    assert url.startswith(f"http://vhost.s3.strata.test:{server.port}/k?")
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", server.port)
+    r = pool.request("GET", url.split(str(server.port), 1)[1], headers={"Host": f"vhost.s3.strata.test:{server.port}"})
+    assert r.status == 200 and r.data == b"virtual"
+    # an unknown Host falls back to path-style
+    assert server.client().get_object(Bucket="vhost", Key="k")["Body"].read() == b"virtual"

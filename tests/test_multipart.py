@@ -33,6 +33,8 @@ def test_three_part_upload_round_trip(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.list_parts(Bucket=bucket, Key="big", UploadId=uid)
     assert error_code(e) == "NoSuchUpload"
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=uid, MultipartUpload={"Parts": parts})
+    assert again["ETag"] == r["ETag"], "completing twice answers with the completed object"
 
 
 def test_complete_errors(s3, bucket):

@@ -251,7 +251,16 @@ impl Strata {
         condition: Precondition,
     ) -> Result<ObjectRecord> {
         let (bucket, key, upload_id) = upload;
-        let upload = self.get_upload(account, bucket, key, upload_id)?;
+        let upload = match self.get_upload(account, bucket, key, upload_id) {
+            Err(Error::NoSuchUpload) => {
+                // Completing an upload twice answers with the version it made.
+                let current = self.meta.get_object(bucket, key)?;
+                return current
+                    .filter(|r| r.upload_id.as_deref() == Some(upload_id))
+                    .ok_or(Error::NoSuchUpload);
+            }
+            other => other?,
+        };
         if parts.is_empty() {
             return Err(Error::InvalidRequest(
                 "You must specify at least one part".into(),
@@ -335,6 +344,7 @@ impl Strata {
                     checksum: p.checksum.as_ref().map(|c| c.value.clone()),
                 })
                 .collect(),
+            upload_id: Some(upload.upload_id.clone()),
         };
         let put = ObjectPut {
             bucket: upload.bucket.clone(),

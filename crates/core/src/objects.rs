@@ -468,6 +468,7 @@ fn new_record(
         checksum: digests.checksum.clone(),
         data,
         parts: Vec::new(),
+        upload_id: None,
     }
 }
 

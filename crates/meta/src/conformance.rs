@@ -50,6 +50,7 @@ pub fn object(etag: &str, blob: Option<&str>) -> ObjectRecord {
             }],
         },
         parts: vec![],
+        upload_id: None,
     }
 }
 

@@ -152,6 +152,10 @@ pub struct ObjectRecord {
     pub data: DataLocator,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartSummary>,
+    /// The multipart upload this version was completed from: completing it
+    /// again answers with this version, as S3 does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,6 +253,7 @@ mod tests {
                 chunks: vec![],
             },
             parts: vec![],
+            upload_id: None,
         }
     }
 

@@ -93,3 +93,8 @@ def test_missing_bucket_listing(s3):
     with pytest.raises(ClientError) as e:
         s3.list_objects(Bucket="no-such-bucket-here")
     assert error_code(e) == "NoSuchBucket"
+
+
+def test_empty_delimiter_is_not_echoed(s3, filled):
+    r = s3.list_objects_v2(Bucket=filled, Delimiter="")
+    assert "Delimiter" not in r and len(r["Contents"]) == len(KEYS)

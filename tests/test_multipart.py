@@ -99,3 +99,12 @@ def test_checksummed_multipart(s3, bucket):
     r = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=uid, MultipartUpload={"Parts": parts})
     assert r["ChecksumSHA256"].endswith("-2")
     assert s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")["ChecksumSHA256"] == r["ChecksumSHA256"]
+
+
+def test_upload_part_copy_range_must_lie_inside_the_source(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x" * 20)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="dst")["UploadId"]
+    with pytest.raises(ClientError) as e:
+        s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=uid, PartNumber=1, CopySource=f"{bucket}/src",
+                            CopySourceRange="bytes=0-21")
+    assert error_code(e) == "InvalidRange"

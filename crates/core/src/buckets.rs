@@ -53,7 +53,14 @@ impl Strata {
             created_ms: now_ms(),
             location,
         };
+        let legacy_region = self.settings.region == "us-east-1";
         match self.meta.create_bucket(record).await {
+            // S3's us-east-1 lets an owner create its bucket again; every other region refuses.
+            Err(MetaError::BucketExists { owner: existing })
+                if existing == owner.id && legacy_region =>
+            {
+                Ok(())
+            }
             Err(MetaError::BucketExists { owner: existing }) if existing == owner.id => {
                 Err(Error::BucketAlreadyOwnedByYou)
             }

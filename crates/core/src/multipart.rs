@@ -161,12 +161,13 @@ impl Strata {
         let upload = self.get_upload(account, bucket, key, upload_id)?;
         let (_, record) = self.object_record(account, &source.bucket, &source.key)?;
         source.conditions.check_copy_source(&record)?;
+        // Unlike a GET range, a copy-source range must lie wholly inside the source.
         let range = match source.range {
-            Some(r) => r.resolve(record.size).map_err(|_| {
-                Error::InvalidArgument(
-                    "the x-amz-copy-source-range value is not within the source object".into(),
-                )
-            })?,
+            Some(ByteRange::From {
+                first,
+                last: Some(last),
+            }) if last < record.size => first..last + 1,
+            Some(_) => return Err(Error::InvalidRange),
             None => 0..record.size,
         };
         if range.end - range.start > MAX_PART_SIZE {

@@ -492,7 +492,10 @@ impl S3 for Handlers {
             is_truncated: Some(page.truncated),
             contents: Some(contents),
             common_prefixes: Some(prefixes),
-            delimiter: input.delimiter.map(|d| convert::encode_key(d, url)),
+            delimiter: input
+                .delimiter
+                .filter(|d| !d.is_empty())
+                .map(|d| convert::encode_key(d, url)),
             next_marker,
             encoding_type: input.encoding_type,
             ..Default::default()
@@ -536,7 +539,10 @@ impl S3 for Handlers {
             next_continuation_token: next_token,
             contents: Some(contents),
             common_prefixes: Some(prefixes),
-            delimiter: input.delimiter.map(|d| convert::encode_key(d, url)),
+            delimiter: input
+                .delimiter
+                .filter(|d| !d.is_empty())
+                .map(|d| convert::encode_key(d, url)),
             encoding_type: input.encoding_type,
             start_after: input.start_after.map(|s| convert::encode_key(s, url)),
             ..Default::default()

@@ -15,7 +15,7 @@ use crate::{BlobWriter, ByteStream, DataBackend, DataError, Result};
 /// Bytes gathered before one blocking write: few thread hops per large blob.
 const WRITE_BUFFER: usize = 1 << 20;
 /// Size of the chunks a read streams.
-const READ_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = 4 << 20;
 
 pub struct FsBackend {
     root: PathBuf,
@@ -146,18 +146,14 @@ impl DataBackend for FsBackend {
                 }
                 let want = remaining.min(READ_CHUNK as u64) as usize;
                 let (file, chunk) = blocking(move || {
-                    let mut buf = vec![0u8; want];
-                    let mut filled = 0;
-                    while filled < want {
-                        match file.read(&mut buf[filled..])? {
-                            0 => {
-                                return Err(std::io::Error::new(
-                                    std::io::ErrorKind::UnexpectedEof,
-                                    "blob shorter than expected",
-                                ));
-                            }
-                            n => filled += n,
-                        }
+                    // read_to_end fills spare capacity without zeroing it first.
+                    let mut buf = Vec::with_capacity(want);
+                    (&mut file).take(want as u64).read_to_end(&mut buf)?;
+                    if buf.len() < want {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "blob shorter than expected",
+                        ));
                     }
                     Ok((file, Bytes::from(buf)))
                 })

@@ -38,8 +38,11 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Deeply nested request futures (s3s + handlers) outgrow tokio's 2 MiB
+    // default stack in unoptimised builds; 8 MiB leaves ample headroom.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(8 << 20)
         .build()?;
     runtime.block_on(async {
         match cli.command {

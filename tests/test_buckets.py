@@ -100,3 +100,15 @@ def test_recreating_an_owned_bucket_outside_us_east_1(make_server):
     with pytest.raises(ClientError) as e:
         s3.create_bucket(Bucket="mine")
     assert error_code(e) == "BucketAlreadyOwnedByYou" and status(e) == 409
+
+
+def test_list_buckets_paginated(make_server):
+    s3 = make_server().client()
+    assert s3.list_buckets(MaxBuckets=1)["Buckets"] == []
+    for b in ("pg-a", "pg-b", "pg-c"):
+        s3.create_bucket(Bucket=b)
+    first = s3.list_buckets(MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == ["pg-a", "pg-b"]
+    rest = s3.list_buckets(MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
+    assert [b["Name"] for b in rest["Buckets"]] == ["pg-c"] and "ContinuationToken" not in rest
+    assert [b["Name"] for b in s3.list_buckets(Prefix="pg-b")["Buckets"]] == ["pg-b"]

@@ -146,22 +146,50 @@ impl S3 for Handlers {
 
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> R<ListBucketsOutput> {
         let account = self.account(&req)?;
-        let buckets = self.strata.list_buckets(&account).map_err(to_s3)?;
-        let prefix = req.input.prefix.clone().unwrap_or_default();
-        let buckets = buckets
+        let input = req.input;
+        let max = match input.max_buckets {
+            None => 10_000,
+            Some(n @ 1..=10_000) => n as usize,
+            Some(_) => {
+                return Err(invalid_argument(
+                    "max-buckets must be an integer from 1 to 10000",
+                ));
+            }
+        };
+        let after = input
+            .continuation_token
+            .as_deref()
+            .map(decode_token)
+            .transpose()?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut buckets: Vec<Bucket> = self
+            .strata
+            .list_buckets(&account)
+            .map_err(to_s3)?
             .into_iter()
-            .filter(|b| b.name.starts_with(&prefix))
+            .filter(|b| b.name.starts_with(&prefix) && after.as_ref().is_none_or(|a| b.name > *a))
+            .take(max + 1)
             .map(|b| Bucket {
                 name: Some(b.name),
                 creation_date: Some(convert::timestamp(b.created_ms)),
                 bucket_region: Some(self.strata.settings.region.clone()),
             })
             .collect();
+        let more = buckets.len() > max;
+        buckets.truncate(max);
+        let continuation_token = more
+            .then(|| {
+                buckets
+                    .last()
+                    .and_then(|b| b.name.as_deref())
+                    .map(encode_token)
+            })
+            .flatten();
         ok(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(convert::owner(&account)),
-            prefix: req.input.prefix,
-            ..Default::default()
+            prefix: input.prefix,
+            continuation_token,
         })
     }
 

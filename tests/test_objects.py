@@ -176,3 +176,11 @@ def test_copy_source_conditions(s3, bucket):
         with pytest.raises(ClientError) as e:
             s3.copy_object(Bucket=bucket, Key="b", CopySource=f"{bucket}/src", **kw)
         assert status(e) == 412, kw
+
+
+def test_aws_chunked_is_not_stored_as_content_encoding(s3, bucket):
+    # aws-chunked names the request's body framing, not the object's encoding
+    for sent, kept in [("gzip", "gzip"), ("deflate, gzip", "deflate, gzip"), ("gzip, aws-chunked", "gzip"),
+                       ("aws-chunked, gzip", "gzip"), ("aws-chunked", None)]:
+        s3.put_object(Bucket=bucket, Key="enc", Body=b"x", ContentEncoding=sent)
+        assert s3.head_object(Bucket=bucket, Key="enc").get("ContentEncoding") == kept, sent

@@ -78,7 +78,7 @@ impl From<AttributesInput> for ObjectAttributes {
         ObjectAttributes {
             headers: ContentHeaders {
                 content_type: a.content_type,
-                content_encoding: a.content_encoding,
+                content_encoding: a.content_encoding.and_then(|e| without_aws_chunked(&e)),
                 content_disposition: a.content_disposition,
                 content_language: a.content_language,
                 cache_control: a.cache_control,
@@ -87,6 +87,17 @@ impl From<AttributesInput> for ObjectAttributes {
             user_metadata: a.metadata.unwrap_or_default().into_iter().collect(),
         }
     }
+}
+
+/// `aws-chunked` describes how the request body was framed, not the object:
+/// S3 does not store it as part of the object's Content-Encoding.
+fn without_aws_chunked(encoding: &str) -> Option<String> {
+    let kept: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && *e != "aws-chunked")
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
 }
 
 /// Fills the attributes fields of an s3s input into an `AttributesInput`.

@@ -494,12 +494,12 @@ impl S3 for Handlers {
         let account = self.account(&req)?;
         let input = req.input;
         let url = encoding_is_url(input.encoding_type.as_ref())?;
-        let query = ListQuery {
-            prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
-            start_after: input.marker.clone().filter(|m| !m.is_empty()),
-            limit: max_keys(input.max_keys)?,
-        };
+        let query = list_query(
+            input.prefix.as_deref(),
+            input.delimiter.as_deref(),
+            input.marker.as_deref(),
+            input.max_keys,
+        )?;
         let page = self
             .strata
             .list_objects(&account, &input.bucket, query)
@@ -538,12 +538,12 @@ impl S3 for Handlers {
             Some(token) => Some(decode_token(token)?),
             None => input.start_after.clone().filter(|s| !s.is_empty()),
         };
-        let query = ListQuery {
-            prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
-            start_after,
-            limit: max_keys(input.max_keys)?,
-        };
+        let query = list_query(
+            input.prefix.as_deref(),
+            input.delimiter.as_deref(),
+            start_after.as_deref(),
+            input.max_keys,
+        )?;
         let page = self
             .strata
             .list_objects(&account, &input.bucket, query)
@@ -586,12 +586,12 @@ impl S3 for Handlers {
         let account = self.account(&req)?;
         let input = req.input;
         let url = encoding_is_url(input.encoding_type.as_ref())?;
-        let query = ListQuery {
-            prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
-            start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
-            limit: max_keys(input.max_keys)?,
-        };
+        let query = list_query(
+            input.prefix.as_deref(),
+            input.delimiter.as_deref(),
+            input.key_marker.as_deref(),
+            input.max_keys,
+        )?;
         let page = self
             .strata
             .list_objects(&account, &input.bucket, query)
@@ -991,6 +991,21 @@ fn read_conditions(
         if_modified_since: if_modified_since.map(convert::unix_seconds),
         if_unmodified_since: if_unmodified_since.map(convert::unix_seconds),
     }
+}
+
+/// A listing page as the core takes it; an empty marker means no marker.
+fn list_query(
+    prefix: Option<&str>,
+    delimiter: Option<&str>,
+    after: Option<&str>,
+    max: Option<i32>,
+) -> S3Result<ListQuery> {
+    Ok(ListQuery {
+        prefix: prefix.unwrap_or_default().to_string(),
+        delimiter: delimiter.map(str::to_string),
+        start_after: after.filter(|a| !a.is_empty()).map(str::to_string),
+        limit: max_keys(max)?,
+    })
 }
 
 fn encoding_is_url(e: Option<&EncodingType>) -> S3Result<bool> {

@@ -112,3 +112,14 @@ def test_list_buckets_paginated(make_server):
     rest = s3.list_buckets(MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
     assert [b["Name"] for b in rest["Buckets"]] == ["pg-c"] and "ContinuationToken" not in rest
     assert [b["Name"] for b in s3.list_buckets(Prefix="pg-b")["Buckets"]] == ["pg-b"]
+
+
+def test_unfinished_uploads_do_not_keep_a_bucket(s3):
+    b = name()
+    s3.create_bucket(Bucket=b)
+    uid = s3.create_multipart_upload(Bucket=b, Key="k")["UploadId"]
+    s3.upload_part(Bucket=b, Key="k", UploadId=uid, PartNumber=1, Body=b"part")
+    s3.delete_bucket(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=b)
+    assert status(e) == 404

@@ -80,7 +80,10 @@ impl Strata {
 
     pub async fn delete_bucket(&self, account: &AccountRecord, name: &str) -> Result<()> {
         self.owned_bucket(account, name)?;
-        Ok(self.meta.delete_bucket(name).await?)
+        self.meta.delete_bucket(name).await?;
+        // Parts of unfinished uploads went to the garbage list with the bucket.
+        self.gc_wakeup.notify_one();
+        Ok(())
     }
 
     pub fn list_buckets(&self, account: &AccountRecord) -> Result<Vec<BucketRecord>> {

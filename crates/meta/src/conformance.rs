@@ -343,13 +343,6 @@ async fn multipart(store: &dyn MetadataStore) {
             .collect::<Vec<_>>(),
         [2, 3]
     );
-    assert!(
-        matches!(
-            store.delete_bucket("mp").await,
-            Err(MetaError::BucketNotEmpty)
-        ),
-        "uploads keep a bucket"
-    );
     assert_eq!(
         store.list_uploads("mp", None, 10).unwrap(),
         vec![upload.clone()]
@@ -388,6 +381,36 @@ async fn multipart(store: &dyn MetadataStore) {
         store.put_part(&upload, part(4, "x"), "loc").await,
         Err(MetaError::NoSuchUpload)
     ));
+
+    let unfinished = UploadRecord {
+        upload_id: "u2".into(),
+        ..upload.clone()
+    };
+    store.create_upload(unfinished.clone()).await.unwrap();
+    store
+        .put_part(&unfinished, part(1, "part-u2"), "loc")
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store.delete_bucket("mp").await,
+            Err(MetaError::BucketNotEmpty)
+        ),
+        "objects keep a bucket"
+    );
+    store
+        .delete_object("mp", "big", Precondition::default())
+        .await
+        .unwrap();
+    store.delete_bucket("mp").await.unwrap();
+    assert!(
+        store.get_upload("mp", "big", "u2").unwrap().is_none(),
+        "unfinished uploads go with their bucket"
+    );
+    assert!(
+        store.list_garbage(100).unwrap().contains(&addr("part-u2")),
+        "and their parts become garbage"
+    );
 }
 
 async fn blob_lifecycle(store: &dyn MetadataStore) {

@@ -402,13 +402,34 @@ impl MetadataStore for EmbeddedStore {
             if !scan_objects(&txn.open_table(OBJECTS)?, &name, b"", 1)?.is_empty() {
                 return Err(MetaError::BucketNotEmpty);
             }
-            let uploads = txn.open_table(UPLOADS)?;
-            let first_upload = uploads
-                .range((name.as_str(), "", "")..)?
-                .next()
-                .transpose()?;
-            if first_upload.is_some_and(|(k, _)| k.value().0 == name) {
-                return Err(MetaError::BucketNotEmpty);
+            // Unfinished multipart uploads do not keep a bucket: they go with it.
+            let mut uploads = txn.open_table(UPLOADS)?;
+            let mut pending: Vec<UploadRecord> = Vec::new();
+            for row in uploads.range((name.as_str(), "", "")..)? {
+                let (k, v) = row?;
+                if k.value().0 != name {
+                    break;
+                }
+                pending.push(decode(v.value())?);
+            }
+            for upload in &pending {
+                uploads.remove((
+                    upload.bucket.as_str(),
+                    upload.key.as_str(),
+                    upload.upload_id.as_str(),
+                ))?;
+            }
+            drop(uploads);
+            for upload in &pending {
+                for part in remove_parts(txn, &upload.upload_id)? {
+                    add_garbage(
+                        txn,
+                        &BlobAddr {
+                            location: upload.location.clone(),
+                            key: part.blob,
+                        },
+                    )?;
+                }
             }
             buckets.remove(name.as_str())?;
             Ok(())

@@ -38,7 +38,8 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     // -- buckets
     async fn create_bucket(&self, bucket: BucketRecord) -> Result<()>;
-    /// Refused with `BucketNotEmpty` while objects or uploads remain.
+    /// Refused with `BucketNotEmpty` while objects remain; unfinished
+    /// uploads are aborted with it (their parts become garbage), as in S3.
     async fn delete_bucket(&self, name: &str) -> Result<()>;
     fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
     fn list_buckets(&self) -> Result<Vec<BucketRecord>>;

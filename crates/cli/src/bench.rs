@@ -81,21 +81,30 @@ impl Phase {
 }
 
 impl Bench {
+    async fn request(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Bytes,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let req = Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .header("content-length", body.len())
+            .body(Full::new(body))?;
+        Ok(self.client.request(req).await?)
+    }
+
+    /// Sends a request and returns the status and the whole response body.
     async fn send(
         &self,
         method: Method,
         url: url::Url,
         body: Bytes,
     ) -> anyhow::Result<(u16, Bytes)> {
-        let req = Request::builder()
-            .method(method)
-            .uri(url.as_str())
-            .header("content-length", body.len())
-            .body(Full::new(body))?;
-        let resp = self.client.request(req).await?;
+        let resp = self.request(method, url, body).await?;
         let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        Ok((status, resp.into_body().collect().await?.to_bytes()))
     }
 
     async fn object(&self, method: Method, key: &str, body: Bytes) -> anyhow::Result<u64> {
@@ -119,14 +128,23 @@ impl Bench {
             _ => bail!("unsupported method {method}"),
         };
         let sent = body.len() as u64;
-        let (status, received) = self.send(method.clone(), url, body).await?;
+        let resp = self.request(method.clone(), url, body).await?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
         if !(200..300).contains(&status) {
+            let text = body.collect().await?.to_bytes();
             bail!(
                 "{method} {key}: HTTP {status}: {}",
-                String::from_utf8_lossy(&received)
+                String::from_utf8_lossy(&text)
             );
         }
-        Ok(sent + received.len() as u64)
+        // Count the bytes as they arrive: a load generator that buffered
+        // every 64 MiB body would spend the CPU the server needs.
+        let mut received = 0u64;
+        while let Some(frame) = body.frame().await {
+            received += frame?.data_ref().map_or(0, |d| d.len() as u64);
+        }
+        Ok(sent + received)
     }
 
     /// Runs `ops` operations of `f` at `concurrency`, timing each.

@@ -1,6 +1,6 @@
 //! Buckets: S3's naming rules, ownership and placement.
 
-use strata_meta::{BucketRecord, MetaError};
+use strata_meta::{BucketRecord, MetaError, Versioning};
 
 use crate::time::now_ms;
 use crate::{AccountRecord, Error, Result, Strata};
@@ -52,6 +52,7 @@ impl Strata {
             owner: owner.id.clone(),
             created_ms: now_ms(),
             location,
+            versioning: Default::default(),
         };
         let legacy_region = self.settings.region == "us-east-1";
         match self.meta.create_bucket(record).await {
@@ -84,6 +85,23 @@ impl Strata {
         // Parts of unfinished uploads went to the garbage list with the bucket.
         self.gc_wakeup.notify_one();
         Ok(())
+    }
+
+    /// PutBucketVersioning: Enabled or Suspended; a versioned bucket can
+    /// never become unversioned again.
+    pub async fn set_versioning(
+        &self,
+        account: &AccountRecord,
+        name: &str,
+        state: Versioning,
+    ) -> Result<()> {
+        self.owned_bucket(account, name)?;
+        if state == Versioning::Unversioned {
+            return Err(Error::MalformedXml(
+                "versioning can only be Enabled or Suspended".into(),
+            ));
+        }
+        Ok(self.meta.set_bucket_versioning(name, state).await?)
     }
 
     pub fn list_buckets(&self, account: &AccountRecord) -> Result<Vec<BucketRecord>> {

@@ -37,6 +37,10 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error(
+        "The XML you provided was not well-formed or did not validate against our published schema: {0}"
+    )]
+    MalformedXml(String),
     #[error("{0}")]
     InvalidPart(String),
     #[error(

@@ -13,6 +13,7 @@ use crate::store::{MetadataStore, ObjectPut};
 pub async fn run_all(store: &dyn MetadataStore) {
     accounts_and_keys(store).await;
     buckets(store).await;
+    bucket_settings(store).await;
     objects_and_journal(store).await;
     listing(store).await;
     multipart(store).await;
@@ -25,6 +26,7 @@ fn bucket(name: &str, owner: &str) -> BucketRecord {
         owner: owner.into(),
         created_ms: 1,
         location: "loc".into(),
+        versioning: Versioning::Unversioned,
     }
 }
 
@@ -152,6 +154,56 @@ async fn buckets(store: &dyn MetadataStore) {
         store.put_object(put("b1", "k", object("e", None))).await,
         Err(MetaError::NoSuchBucket)
     ));
+}
+
+async fn bucket_settings(store: &dyn MetadataStore) {
+    store.create_bucket(bucket("cfg", "o")).await.unwrap();
+    store
+        .set_bucket_versioning("cfg", Versioning::Enabled)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_bucket("cfg").unwrap().map(|b| b.versioning),
+        Some(Versioning::Enabled)
+    );
+    assert!(matches!(
+        store
+            .set_bucket_versioning("nope", Versioning::Enabled)
+            .await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    let kind = BucketConfigKind::Cors;
+    assert_eq!(store.get_bucket_config("cfg", kind).unwrap(), None);
+    store
+        .put_bucket_config("cfg", kind, Some("{\"a\":1}".into()))
+        .await
+        .unwrap();
+    store
+        .put_bucket_config("cfg", BucketConfigKind::Tagging, Some("{}".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_bucket_config("cfg", kind).unwrap().as_deref(),
+        Some("{\"a\":1}")
+    );
+    store.put_bucket_config("cfg", kind, None).await.unwrap();
+    assert_eq!(store.get_bucket_config("cfg", kind).unwrap(), None);
+    assert!(matches!(
+        store
+            .put_bucket_config("nope", kind, Some("{}".into()))
+            .await,
+        Err(MetaError::NoSuchBucket)
+    ));
+    // Configurations go with their bucket: a new bucket of the same name starts bare.
+    store.delete_bucket("cfg").await.unwrap();
+    store.create_bucket(bucket("cfg", "o")).await.unwrap();
+    assert_eq!(
+        store
+            .get_bucket_config("cfg", BucketConfigKind::Tagging)
+            .unwrap(),
+        None
+    );
+    store.delete_bucket("cfg").await.unwrap();
 }
 
 async fn objects_and_journal(store: &dyn MetadataStore) {

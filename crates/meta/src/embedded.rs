@@ -28,6 +28,7 @@ const OPEN_BLOBS: TableDefinition<(&str, &str), i64> = TableDefinition::new("ope
 const GARBAGE: TableDefinition<(&str, &str), i64> = TableDefinition::new("garbage");
 const JOURNAL: TableDefinition<u64, Json> = TableDefinition::new("journal");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const BUCKET_CONFIGS: TableDefinition<(&str, &str), &str> = TableDefinition::new("bucket_configs");
 
 /// Most closures one group commit takes; bounds the latency of the batch.
 const MAX_BATCH: usize = 512;
@@ -69,6 +70,7 @@ impl EmbeddedStore {
             txn.open_table(GARBAGE)?;
             txn.open_table(JOURNAL)?;
             txn.open_table(COUNTERS)?;
+            txn.open_table(BUCKET_CONFIGS)?;
         }
         txn.commit()?;
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -432,6 +434,7 @@ impl MetadataStore for EmbeddedStore {
                 }
             }
             buckets.remove(name.as_str())?;
+            remove_bucket_configs(txn, &name)?;
             Ok(())
         })
         .await
@@ -443,6 +446,50 @@ impl MetadataStore for EmbeddedStore {
 
     fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
         self.read(|txn| all_json(&txn.open_table(BUCKETS)?))
+    }
+
+    async fn set_bucket_versioning(&self, name: &str, state: Versioning) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |txn| {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            let mut bucket: BucketRecord =
+                get_json(&buckets, name.as_str())?.ok_or(MetaError::NoSuchBucket)?;
+            bucket.versioning = state;
+            buckets.insert(name.as_str(), encode(&bucket)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: BucketConfigKind,
+        document: Option<String>,
+    ) -> Result<()> {
+        let bucket = bucket.to_string();
+        self.write(move |txn| {
+            if txn.open_table(BUCKETS)?.get(bucket.as_str())?.is_none() {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let mut configs = txn.open_table(BUCKET_CONFIGS)?;
+            let key = (bucket.as_str(), kind.as_str());
+            match &document {
+                Some(doc) => configs.insert(key, doc.as_str())?,
+                None => configs.remove(key)?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    fn get_bucket_config(&self, bucket: &str, kind: BucketConfigKind) -> Result<Option<String>> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(BUCKET_CONFIGS)?
+                .get((bucket, kind.as_str()))?
+                .map(|v| v.value().to_string()))
+        })
     }
 
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
@@ -728,6 +775,23 @@ impl MetadataStore for EmbeddedStore {
                 .collect()
         })
     }
+}
+
+fn remove_bucket_configs(txn: &WriteTransaction, bucket: &str) -> Result<()> {
+    let mut configs = txn.open_table(BUCKET_CONFIGS)?;
+    let mut kinds = Vec::new();
+    for row in configs.range((bucket, "")..)? {
+        let (k, _) = row?;
+        let (b, kind) = k.value();
+        if b != bucket {
+            break;
+        }
+        kinds.push(kind.to_string());
+    }
+    for kind in &kinds {
+        configs.remove((bucket, kind.as_str()))?;
+    }
+    Ok(())
 }
 
 fn remove_parts(txn: &WriteTransaction, upload_id: &str) -> Result<Vec<PartRecord>> {

@@ -39,6 +39,55 @@ pub struct BucketRecord {
     pub created_ms: i64,
     /// The Strata location new objects of this bucket are written to.
     pub location: String,
+    #[serde(default)]
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state. Once versioned, a bucket never goes back to
+/// `Unversioned`: it can only be suspended, as in S3.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+/// The configuration documents a bucket may carry besides its record. Each is
+/// stored whole, as JSON of the core's own type, and goes with the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BucketConfigKind {
+    Tagging,
+    Cors,
+    Website,
+    Lifecycle,
+    Replication,
+    Notification,
+    Encryption,
+    Ownership,
+    PublicAccessBlock,
+    Policy,
+    Acl,
+    ObjectLock,
+}
+
+impl BucketConfigKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketConfigKind::Tagging => "tagging",
+            BucketConfigKind::Cors => "cors",
+            BucketConfigKind::Website => "website",
+            BucketConfigKind::Lifecycle => "lifecycle",
+            BucketConfigKind::Replication => "replication",
+            BucketConfigKind::Notification => "notification",
+            BucketConfigKind::Encryption => "encryption",
+            BucketConfigKind::Ownership => "ownership",
+            BucketConfigKind::PublicAccessBlock => "public-access-block",
+            BucketConfigKind::Policy => "policy",
+            BucketConfigKind::Acl => "acl",
+            BucketConfigKind::ObjectLock => "object-lock",
+        }
+    }
 }
 
 /// The standard content headers S3 stores and returns with an object.

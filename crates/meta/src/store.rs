@@ -43,6 +43,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn delete_bucket(&self, name: &str) -> Result<()>;
     fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
     fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
+    /// Changes a bucket's versioning state.
+    async fn set_bucket_versioning(&self, name: &str, state: Versioning) -> Result<()>;
+    /// Stores (Some) or removes (None) one configuration document of a bucket.
+    async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        kind: BucketConfigKind,
+        document: Option<String>,
+    ) -> Result<()>;
+    fn get_bucket_config(&self, bucket: &str, kind: BucketConfigKind) -> Result<Option<String>>;
 
     // -- objects (current versions)
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;

@@ -21,6 +21,7 @@ async fn committed_writes_survive_a_reopen() {
             owner: "o".into(),
             created_ms: 1,
             location: "l".into(),
+            versioning: Default::default(),
         };
         store.create_bucket(bucket).await.unwrap();
         // Concurrent writers share group commits.

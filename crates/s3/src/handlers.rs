@@ -8,7 +8,7 @@ use http::StatusCode;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_core::conditions::ReadConditions;
-use strata_core::meta::{ListEntry, ListQuery, Precondition};
+use strata_core::meta::{ListEntry, ListQuery, Precondition, Versioning};
 use strata_core::multipart::{CompletedPart as CorePart, PartCopySource, PartUpload};
 use strata_core::objects::{CopyRequest, GetRequest, ObjectAttributes, PutRequest};
 use strata_core::{AccountRecord, Body, Strata};
@@ -205,6 +205,59 @@ impl S3 for Handlers {
         ok(GetBucketLocationOutput {
             location_constraint: (!location.is_empty())
                 .then(|| BucketLocationConstraint::from(location)),
+        })
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> R<PutBucketVersioningOutput> {
+        let account = self.account(&req)?;
+        let config = &req.input.versioning_configuration;
+        if config
+            .mfa_delete
+            .as_ref()
+            .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "MFA delete is not supported by this server",
+            ));
+        }
+        let state = match config.status.as_ref().map(|s| s.as_str()) {
+            Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+            _ => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::MalformedXML,
+                    "The versioning Status must be Enabled or Suspended",
+                ));
+            }
+        };
+        self.strata
+            .set_versioning(&account, &req.input.bucket, state)
+            .await
+            .map_err(to_s3)?;
+        ok(PutBucketVersioningOutput::default())
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> R<GetBucketVersioningOutput> {
+        let account = self.account(&req)?;
+        let bucket = self
+            .strata
+            .owned_bucket(&account, &req.input.bucket)
+            .map_err(to_s3)?;
+        let status = match bucket.versioning {
+            Versioning::Unversioned => None,
+            Versioning::Enabled => Some(BucketVersioningStatus::ENABLED),
+            Versioning::Suspended => Some(BucketVersioningStatus::SUSPENDED),
+        };
+        ok(GetBucketVersioningOutput {
+            status: status.map(BucketVersioningStatus::from_static),
+            mfa_delete: None,
         })
     }
 

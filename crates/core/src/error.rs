@@ -1,7 +1,7 @@
 //! The core's one error type. Each variant is an outcome an S3 client can be
 //! told about; the frontend maps them to S3 codes in one place.
 
-use strata_meta::MetaError;
+use strata_meta::{BucketConfigKind, MetaError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -63,10 +63,37 @@ pub enum Error {
         "You did not provide the number of bytes specified by the Content-Length HTTP header: {0}"
     )]
     IncompleteBody(#[source] std::io::Error),
+    #[error("{}", missing_config(*.0))]
+    NoSuchConfiguration(BucketConfigKind),
+    #[error("{0}")]
+    InvalidTag(String),
+    #[error("The storage class you specified is not valid: {0} is not a location of this server")]
+    InvalidStorageClass(String),
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error("{0}")]
     Internal(String),
+}
+
+/// S3's message for a bucket without a configuration of this kind.
+fn missing_config(kind: BucketConfigKind) -> &'static str {
+    use BucketConfigKind as K;
+    match kind {
+        K::Tagging => "The TagSet does not exist",
+        K::Cors => "The CORS configuration does not exist",
+        K::Website => "The specified bucket does not have a website configuration",
+        K::Lifecycle => "The lifecycle configuration does not exist",
+        K::Replication => "The replication configuration was not found",
+        K::Notification => "The notification configuration does not exist",
+        K::Encryption => "The server side encryption configuration was not found",
+        K::Ownership => "The bucket ownership controls were not found",
+        K::PublicAccessBlock => "The public access block configuration was not found",
+        K::Policy => "The bucket policy does not exist",
+        K::Acl => "The bucket ACL does not exist",
+        K::ObjectLock => "Object Lock configuration does not exist for this bucket",
+    }
 }
 
 impl From<MetaError> for Error {

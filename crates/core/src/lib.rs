@@ -4,6 +4,7 @@
 
 pub mod accounts;
 mod body;
+pub mod bucket_config;
 pub mod buckets;
 mod checksum;
 pub mod conditions;

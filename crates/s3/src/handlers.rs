@@ -7,12 +7,21 @@ use futures::StreamExt;
 use http::StatusCode;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use strata_core::bucket_config::cors::CorsConfiguration;
+use strata_core::bucket_config::encryption::EncryptionConfiguration;
+use strata_core::bucket_config::lifecycle::LifecycleConfiguration;
+use strata_core::bucket_config::notification::NotificationConfiguration;
+use strata_core::bucket_config::ownership::{OwnershipControls, PublicAccessBlock};
+use strata_core::bucket_config::replication::ReplicationConfiguration;
+use strata_core::bucket_config::tagging::BucketTagging;
+use strata_core::bucket_config::website::WebsiteConfiguration;
 use strata_core::conditions::ReadConditions;
 use strata_core::meta::{ListEntry, ListQuery, Precondition, Versioning};
 use strata_core::multipart::{CompletedPart as CorePart, PartCopySource, PartUpload};
 use strata_core::objects::{CopyRequest, GetRequest, ObjectAttributes, PutRequest};
 use strata_core::{AccountRecord, Body, Strata};
 
+use crate::config_convert as cc;
 use crate::convert::{self, attributes_of, checksum_headers_of, object_fields, set_checksums};
 use crate::error::to_s3;
 
@@ -88,7 +97,7 @@ fn copy_source_range(header: Option<&str>) -> S3Result<Option<strata_core::objec
 }
 
 impl Handlers {
-    fn account<T>(&self, req: &S3Request<T>) -> S3Result<AccountRecord> {
+    pub(crate) fn account<T>(&self, req: &S3Request<T>) -> S3Result<AccountRecord> {
         let creds = req
             .credentials
             .as_ref()
@@ -284,6 +293,275 @@ impl S3 for Handlers {
             grants: Some(vec![owner_full_control(&account)]),
             ..Default::default()
         })
+    }
+
+    // ------------------------------------------------ bucket configurations
+    // Each is an adapter: DTO -> core document (config_convert), then the
+    // shared steps of bucket_config.rs; the core validates and stores.
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> R<PutBucketTaggingOutput> {
+        let config = cc::tagging_in(req.input.tagging.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> R<GetBucketTaggingOutput> {
+        let config: BucketTagging = self.get_config(&req, &req.input.bucket)?;
+        ok(GetBucketTaggingOutput {
+            tag_set: cc::tagging_out(&config),
+        })
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> R<DeleteBucketTaggingOutput> {
+        self.delete_config::<_, BucketTagging, _>(&req, &req.input.bucket)
+            .await
+    }
+
+    async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> R<PutBucketCorsOutput> {
+        let config = cc::cors_in(req.input.cors_configuration.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> R<GetBucketCorsOutput> {
+        let config: CorsConfiguration = self.get_config(&req, &req.input.bucket)?;
+        ok(GetBucketCorsOutput {
+            cors_rules: Some(cc::cors_out(&config)),
+        })
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> R<DeleteBucketCorsOutput> {
+        self.delete_config::<_, CorsConfiguration, _>(&req, &req.input.bucket)
+            .await
+    }
+
+    async fn put_bucket_website(
+        &self,
+        req: S3Request<PutBucketWebsiteInput>,
+    ) -> R<PutBucketWebsiteOutput> {
+        let config = cc::website_in(req.input.website_configuration.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> R<GetBucketWebsiteOutput> {
+        let config: WebsiteConfiguration = self.get_config(&req, &req.input.bucket)?;
+        ok(cc::website_out(&config))
+    }
+
+    async fn delete_bucket_website(
+        &self,
+        req: S3Request<DeleteBucketWebsiteInput>,
+    ) -> R<DeleteBucketWebsiteOutput> {
+        self.delete_config::<_, WebsiteConfiguration, _>(&req, &req.input.bucket)
+            .await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> R<PutBucketLifecycleConfigurationOutput> {
+        let config = cc::lifecycle_in(req.input.lifecycle_configuration.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> R<GetBucketLifecycleConfigurationOutput> {
+        let config: LifecycleConfiguration = self.get_config(&req, &req.input.bucket)?;
+        ok(GetBucketLifecycleConfigurationOutput {
+            rules: Some(cc::lifecycle_out(&config)),
+            transition_default_minimum_object_size: None,
+        })
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> R<DeleteBucketLifecycleOutput> {
+        self.delete_config::<_, LifecycleConfiguration, _>(&req, &req.input.bucket)
+            .await
+    }
+
+    async fn put_bucket_replication(
+        &self,
+        req: S3Request<PutBucketReplicationInput>,
+    ) -> R<PutBucketReplicationOutput> {
+        let config = cc::replication_in(req.input.replication_configuration.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> R<GetBucketReplicationOutput> {
+        let config: ReplicationConfiguration = self.get_config(&req, &req.input.bucket)?;
+        ok(GetBucketReplicationOutput {
+            replication_configuration: Some(cc::replication_out(&config)),
+        })
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        req: S3Request<DeleteBucketReplicationInput>,
+    ) -> R<DeleteBucketReplicationOutput> {
+        self.delete_config::<_, ReplicationConfiguration, _>(&req, &req.input.bucket)
+            .await
+    }
+
+    async fn put_bucket_notification_configuration(
+        &self,
+        req: S3Request<PutBucketNotificationConfigurationInput>,
+    ) -> R<PutBucketNotificationConfigurationOutput> {
+        let config = cc::notification_in(req.input.notification_configuration.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> R<GetBucketNotificationConfigurationOutput> {
+        let config: NotificationConfiguration =
+            self.get_config_or_default(&req, &req.input.bucket)?;
+        ok(cc::notification_out(&config))
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> R<PutBucketEncryptionOutput> {
+        let config = cc::encryption_in(req.input.server_side_encryption_configuration.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> R<GetBucketEncryptionOutput> {
+        let config: EncryptionConfiguration = self.get_config(&req, &req.input.bucket)?;
+        ok(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(cc::encryption_out(&config)),
+        })
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> R<DeleteBucketEncryptionOutput> {
+        self.delete_config::<_, EncryptionConfiguration, _>(&req, &req.input.bucket)
+            .await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> R<PutBucketOwnershipControlsOutput> {
+        let config = cc::ownership_in(req.input.ownership_controls.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> R<GetBucketOwnershipControlsOutput> {
+        let config: OwnershipControls = self.get_config(&req, &req.input.bucket)?;
+        ok(GetBucketOwnershipControlsOutput {
+            ownership_controls: Some(cc::ownership_out(&config)),
+        })
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> R<DeleteBucketOwnershipControlsOutput> {
+        self.delete_config::<_, OwnershipControls, _>(&req, &req.input.bucket)
+            .await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> R<PutPublicAccessBlockOutput> {
+        let config =
+            cc::public_access_block_in(req.input.public_access_block_configuration.clone());
+        self.put_config(&req, &req.input.bucket, config).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> R<GetPublicAccessBlockOutput> {
+        let config: PublicAccessBlock = self.get_config(&req, &req.input.bucket)?;
+        ok(GetPublicAccessBlockOutput {
+            public_access_block_configuration: Some(cc::public_access_block_out(&config)),
+        })
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> R<DeletePublicAccessBlockOutput> {
+        self.delete_config::<_, PublicAccessBlock, _>(&req, &req.input.bucket)
+            .await
+    }
+
+    async fn get_bucket_request_payment(
+        &self,
+        req: S3Request<GetBucketRequestPaymentInput>,
+    ) -> R<GetBucketRequestPaymentOutput> {
+        self.check_owner(&req, &req.input.bucket)?;
+        ok(GetBucketRequestPaymentOutput {
+            payer: Some(Payer::from_static(Payer::BUCKET_OWNER)),
+        })
+    }
+
+    async fn put_bucket_request_payment(
+        &self,
+        req: S3Request<PutBucketRequestPaymentInput>,
+    ) -> R<PutBucketRequestPaymentOutput> {
+        self.check_owner(&req, &req.input.bucket)?;
+        match req.input.request_payment_configuration.payer.as_str() {
+            Payer::BUCKET_OWNER => ok(PutBucketRequestPaymentOutput::default()),
+            Payer::REQUESTER => Err(S3Error::with_message(
+                S3ErrorCode::NotImplemented,
+                "Requester Pays buckets are not supported by this server",
+            )),
+            _ => Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "Payer must be BucketOwner or Requester",
+            )),
+        }
+    }
+
+    async fn get_bucket_accelerate_configuration(
+        &self,
+        req: S3Request<GetBucketAccelerateConfigurationInput>,
+    ) -> R<GetBucketAccelerateConfigurationOutput> {
+        // Transfer Acceleration is an AWS network feature: never enabled here.
+        self.check_owner(&req, &req.input.bucket)?;
+        ok(GetBucketAccelerateConfigurationOutput::default())
+    }
+
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> R<GetBucketLoggingOutput> {
+        // Server access logging is not offered: every bucket answers "disabled".
+        self.check_owner(&req, &req.input.bucket)?;
+        ok(GetBucketLoggingOutput::default())
     }
 
     // ---------------------------------------------------------------- objects

@@ -3,6 +3,8 @@
 //! codes. It never touches metadata or data storage directly.
 
 mod auth;
+mod bucket_config;
+mod config_convert;
 mod convert;
 mod error;
 mod handlers;

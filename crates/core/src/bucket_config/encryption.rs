@@ -1,0 +1,48 @@
+//! Default encryption configuration of a bucket: which algorithm new objects
+//! get. Stored and returned only; it never encrypts bytes (a later issue does).
+
+use serde::{Deserialize, Serialize};
+use strata_meta::BucketConfigKind;
+
+use super::{BucketConfig, ConfigContext};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionRule {
+    /// `AES256` (SSE-S3); SSE-KMS is refused, as no KMS is configured.
+    pub sse_algorithm: String,
+    pub bucket_key_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionConfiguration {
+    pub rules: Vec<EncryptionRule>,
+}
+
+impl BucketConfig for EncryptionConfiguration {
+    const KIND: BucketConfigKind = BucketConfigKind::Encryption;
+
+    fn validate(&self, _: &ConfigContext<'_>) -> Result<()> {
+        if self.rules.len() != 1 {
+            return Err(Error::MalformedXml(
+                "a ServerSideEncryptionConfiguration holds exactly one Rule".into(),
+            ));
+        }
+        for rule in &self.rules {
+            match rule.sse_algorithm.as_str() {
+                "AES256" => {}
+                "aws:kms" | "aws:kms:dsse" => {
+                    return Err(Error::NotImplemented(
+                        "SSE-KMS is not supported by this server: no KMS is configured".into(),
+                    ));
+                }
+                _ => {
+                    return Err(Error::MalformedXml(
+                        "SSEAlgorithm must be AES256, aws:kms or aws:kms:dsse".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

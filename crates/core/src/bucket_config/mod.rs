@@ -1,0 +1,149 @@
+//! Bucket configuration documents (tagging, CORS, website, lifecycle, ...):
+//! validation, then storage as JSON of the core's own types. It never runs them.
+//!
+//! Each document type names its `BucketConfigKind` and validates itself
+//! against the bucket and this server's locations; this module stores,
+//! reads and deletes them for the bucket owner. Enforcement (lifecycle and
+//! replication workers, CORS evaluation, website serving) lives elsewhere.
+
+pub mod cors;
+pub mod encryption;
+pub mod lifecycle;
+pub mod notification;
+pub mod ownership;
+pub mod replication;
+pub mod tagging;
+pub mod website;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strata_meta::{BucketConfigKind, BucketRecord};
+
+use crate::{AccountRecord, Error, Locations, Result, Strata};
+
+/// What a document may be checked against besides itself.
+pub struct ConfigContext<'a> {
+    pub bucket: &'a BucketRecord,
+    pub locations: &'a Locations,
+}
+
+/// A bucket configuration document.
+pub trait BucketConfig: Serialize + DeserializeOwned {
+    const KIND: BucketConfigKind;
+    /// Refuses a document S3 would refuse; nothing is stored when it fails.
+    fn validate(&self, cx: &ConfigContext<'_>) -> Result<()>;
+}
+
+impl Strata {
+    /// Validates and stores `config` as the bucket's document of its kind.
+    pub async fn put_bucket_config<C: BucketConfig>(
+        &self,
+        account: &AccountRecord,
+        bucket: &str,
+        config: &C,
+    ) -> Result<()> {
+        let record = self.owned_bucket(account, bucket)?;
+        config.validate(&ConfigContext {
+            bucket: &record,
+            locations: &self.locations,
+        })?;
+        let json = serde_json::to_string(config).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(self
+            .meta
+            .put_bucket_config(bucket, C::KIND, Some(json))
+            .await?)
+    }
+
+    /// The bucket's document, or the kind's "not found" error.
+    pub fn get_bucket_config<C: BucketConfig>(
+        &self,
+        account: &AccountRecord,
+        bucket: &str,
+    ) -> Result<C> {
+        self.owned_bucket(account, bucket)?;
+        self.bucket_config::<C>(bucket)?
+            .ok_or(Error::NoSuchConfiguration(C::KIND))
+    }
+
+    /// Removes the bucket's document of this kind; removing none is no error, as in S3.
+    pub async fn delete_bucket_config<C: BucketConfig>(
+        &self,
+        account: &AccountRecord,
+        bucket: &str,
+    ) -> Result<()> {
+        self.owned_bucket(account, bucket)?;
+        Ok(self.meta.put_bucket_config(bucket, C::KIND, None).await?)
+    }
+
+    /// The bucket's document without an owner check: for the code that
+    /// applies configurations (CORS evaluation, the website endpoint).
+    pub fn bucket_config<C: BucketConfig>(&self, bucket: &str) -> Result<Option<C>> {
+        match self.meta.get_bucket_config(bucket, C::KIND)? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| Error::Internal(format!("stored {} document: {e}", C::KIND.as_str()))),
+        }
+    }
+}
+
+/// S3's limit on rules in one lifecycle or replication configuration.
+pub const MAX_RULES: usize = 1000;
+
+/// Refuses a rule list over `max` or with a repeated non-empty ID.
+fn check_rule_ids<'a>(
+    ids: impl Iterator<Item = Option<&'a str>>,
+    count: usize,
+    max: usize,
+    what: &str,
+) -> Result<()> {
+    if count > max {
+        return Err(Error::InvalidRequest(format!(
+            "The number of {what} rules should not exceed allowed limit of {max} rules"
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for id in ids.flatten() {
+        if id.chars().count() > 255 {
+            return Err(Error::InvalidArgument(
+                "ID length should not exceed allowed limit of 255".into(),
+            ));
+        }
+        if !seen.insert(id) {
+            return Err(Error::InvalidArgument(
+                "Rule ID must be unique. Found same ID for more than one rule".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A tag of a filter or of a bucket: key and value as S3 stores them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// Validates `config` for a bucket `src` with the given versioning, on a
+/// server with the locations `local` and `aws`.
+#[cfg(test)]
+pub(crate) fn check_config<C: BucketConfig>(
+    config: &C,
+    versioning: strata_meta::Versioning,
+) -> Result<()> {
+    let mem = || std::sync::Arc::new(strata_data::MemBackend::default());
+    let mut locations = Locations::new("local", mem());
+    locations.add("aws", mem());
+    let bucket = BucketRecord {
+        name: "src".into(),
+        owner: "o".into(),
+        created_ms: 0,
+        location: "local".into(),
+        versioning,
+    };
+    config.validate(&ConfigContext {
+        bucket: &bucket,
+        locations: &locations,
+    })
+}

@@ -1,0 +1,209 @@
+//! Replication configuration: S3's rule schema with Zenko's convention that
+//! a destination's StorageClass lists Strata locations; validated and stored
+//! for the replication workers. It never copies anything itself.
+
+use serde::{Deserialize, Serialize};
+use strata_meta::{BucketConfigKind, Versioning};
+
+use super::lifecycle::check_location;
+use super::tagging::{validate_tag, validate_unique};
+use super::{BucketConfig, ConfigContext, MAX_RULES, Tag, check_rule_ids};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationFilter {
+    pub prefix: Option<String>,
+    pub tag: Option<Tag>,
+    pub and: Option<ReplicationAnd>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationAnd {
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationDestination {
+    /// `arn:aws:s3:::name`.
+    pub bucket: String,
+    /// One or several comma-separated location names (Zenko's convention).
+    pub storage_class: Option<String>,
+    pub account: Option<String>,
+}
+
+impl ReplicationDestination {
+    /// The locations this destination replicates to, in order.
+    pub fn locations(&self) -> impl Iterator<Item = &str> {
+        self.storage_class
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationRule {
+    pub id: Option<String>,
+    pub priority: Option<i32>,
+    /// `Enabled` or `Disabled`, as sent (validated).
+    pub status: String,
+    /// The legacy top-level `<Prefix>` (schema V1).
+    pub prefix: Option<String>,
+    /// `<Filter>` (schema V2).
+    pub filter: Option<ReplicationFilter>,
+    /// DeleteMarkerReplication's Status, when given.
+    pub delete_marker_replication: Option<String>,
+    pub destination: ReplicationDestination,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationConfiguration {
+    pub role: String,
+    pub rules: Vec<ReplicationRule>,
+}
+
+const ARN_PREFIX: &str = "arn:aws:s3:::";
+
+fn enabled_or_disabled(status: &str, what: &str) -> Result<()> {
+    if status == "Enabled" || status == "Disabled" {
+        Ok(())
+    } else {
+        Err(Error::MalformedXml(format!(
+            "{what} must be Enabled or Disabled"
+        )))
+    }
+}
+
+impl BucketConfig for ReplicationConfiguration {
+    const KIND: BucketConfigKind = BucketConfigKind::Replication;
+
+    fn validate(&self, cx: &ConfigContext<'_>) -> Result<()> {
+        if cx.bucket.versioning != Versioning::Enabled {
+            return Err(Error::InvalidRequest(
+                "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
+                    .into(),
+            ));
+        }
+        if self.rules.is_empty() {
+            return Err(Error::MalformedXml(
+                "a replication configuration needs a rule".into(),
+            ));
+        }
+        check_rule_ids(
+            self.rules.iter().map(|r| r.id.as_deref()),
+            self.rules.len(),
+            MAX_RULES,
+            "replication",
+        )?;
+        let mut priorities = std::collections::BTreeSet::new();
+        for rule in &self.rules {
+            rule.validate(cx)?;
+            if rule.filter.is_some()
+                && let Some(p) = rule.priority
+                && !priorities.insert(p)
+            {
+                return Err(Error::InvalidRequest(format!(
+                    "Found duplicate priority {p} in the replication configuration"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ReplicationRule {
+    fn validate(&self, cx: &ConfigContext<'_>) -> Result<()> {
+        enabled_or_disabled(&self.status, "Status")?;
+        if self.prefix.is_some() && self.filter.is_some() {
+            return Err(Error::MalformedXml(
+                "a rule cannot have both Prefix and Filter".into(),
+            ));
+        }
+        if let Some(filter) = &self.filter {
+            let set = [
+                filter.prefix.is_some(),
+                filter.tag.is_some(),
+                filter.and.is_some(),
+            ];
+            if set.iter().filter(|s| **s).count() > 1 {
+                return Err(Error::MalformedXml(
+                    "a Filter holds one condition; combine several with And".into(),
+                ));
+            }
+            if let Some(tag) = &filter.tag {
+                validate_tag(tag)?;
+            }
+            if let Some(and) = &filter.and {
+                and.tags.iter().try_for_each(validate_tag)?;
+                validate_unique(&and.tags)?;
+            }
+            // Schema V2 (a Filter) requires an explicit delete-marker choice.
+            if self.delete_marker_replication.is_none() {
+                return Err(Error::InvalidRequest(
+                    "DeleteMarkerReplication must be specified for this version of Cross Region Replication configuration schema.".into(),
+                ));
+            }
+        }
+        if let Some(s) = &self.delete_marker_replication {
+            enabled_or_disabled(s, "DeleteMarkerReplication Status")?;
+        }
+        let name = self
+            .destination
+            .bucket
+            .strip_prefix(ARN_PREFIX)
+            .filter(|n| !n.is_empty() && !n.contains(['/', ':']))
+            .ok_or_else(|| Error::InvalidArgument("Invalid bucket ARN.".into()))?;
+        if name == cx.bucket.name {
+            return Err(Error::InvalidRequest(
+                "Destination bucket cannot be the same as the source bucket.".into(),
+            ));
+        }
+        self.destination
+            .locations()
+            .try_for_each(|l| check_location(cx.locations, l))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket_config::check_config as check;
+
+    fn rule(storage_class: Option<&str>) -> ReplicationConfiguration {
+        ReplicationConfiguration {
+            role: "r".into(),
+            rules: vec![ReplicationRule {
+                status: "Enabled".into(),
+                prefix: Some(String::new()),
+                destination: ReplicationDestination {
+                    bucket: "arn:aws:s3:::dst".into(),
+                    storage_class: storage_class.map(str::to_string),
+                    account: None,
+                },
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn destinations_name_locations() {
+        assert!(check(&rule(Some("local,aws")), Versioning::Enabled).is_ok());
+        assert!(check(&rule(None), Versioning::Enabled).is_ok());
+        assert!(matches!(
+            check(&rule(Some("local,gcp")), Versioning::Enabled),
+            Err(Error::InvalidStorageClass(l)) if l == "gcp"
+        ));
+        assert!(matches!(
+            check(&rule(None), Versioning::Suspended),
+            Err(Error::InvalidRequest(_))
+        ));
+        let mut bad_arn = rule(None);
+        bad_arn.rules[0].destination.bucket = "dst".into();
+        assert!(matches!(
+            check(&bad_arn, Versioning::Enabled),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}

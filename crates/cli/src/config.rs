@@ -24,6 +24,13 @@ pub struct ServerArgs {
     /// Domain for virtual-host-style requests (`bucket.DOMAIN`); repeatable.
     #[arg(long = "domain", env = "STRATA_DOMAINS", value_delimiter = ',')]
     pub domains: Vec<String>,
+    /// Domain whose `bucket.DOMAIN` hosts serve buckets as static websites; repeatable.
+    #[arg(
+        long = "website-domain",
+        env = "STRATA_WEBSITE_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub website_domains: Vec<String>,
     /// TOML file declaring accounts and their keys (`[[account]]` tables).
     #[arg(long, env = "STRATA_ACCOUNTS_FILE")]
     pub accounts_file: Option<PathBuf>,
@@ -44,6 +51,8 @@ pub struct FileConfig {
     pub region: Option<String>,
     #[serde(default)]
     pub domains: Vec<String>,
+    #[serde(default)]
+    pub website_domains: Vec<String>,
     pub accounts_file: Option<PathBuf>,
     /// Objects up to this many bytes are kept inside the metadata store.
     pub inline_threshold: Option<usize>,
@@ -56,6 +65,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub region: String,
     pub domains: Vec<String>,
+    pub website_domains: Vec<String>,
     pub accounts_file: Option<PathBuf>,
     pub inline_threshold: usize,
     pub root_keys: Option<(String, String)>,
@@ -72,11 +82,12 @@ impl ServerArgs {
             (None, None) => None,
             _ => anyhow::bail!("STRATA_ACCESS_KEY and STRATA_SECRET_KEY must be given together"),
         };
-        let domains = if self.domains.is_empty() {
-            file.domains
-        } else {
-            self.domains
+        // A list given by flag or environment replaces the file's.
+        let or_file = |given: Vec<String>, file: Vec<String>| {
+            if given.is_empty() { file } else { given }
         };
+        let domains = or_file(self.domains, file.domains);
+        let website_domains = or_file(self.website_domains, file.website_domains);
         Ok(Settings {
             listen: self
                 .listen
@@ -91,6 +102,7 @@ impl ServerArgs {
                 .or(file.region)
                 .unwrap_or_else(|| "us-east-1".into()),
             domains,
+            website_domains,
             accounts_file: self.accounts_file.or(file.accounts_file),
             inline_threshold: file
                 .inline_threshold

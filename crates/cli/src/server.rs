@@ -82,6 +82,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = strata_s3::ServerConfig {
         listen: settings.listen,
         domains: settings.domains,
+        website_domains: settings.website_domains,
     };
     strata_s3::serve(strata, config, listener, stopped)
         .await

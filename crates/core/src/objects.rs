@@ -111,6 +111,16 @@ fn validate_attributes(attributes: &ObjectAttributes) -> Result<()> {
     if size > MAX_USER_METADATA {
         return Err(Error::MetadataTooLarge);
     }
+    if let Some(location) = &attributes.headers.website_redirect_location
+        && !["/", "http://", "https://"]
+            .iter()
+            .any(|p| location.starts_with(p))
+    {
+        return Err(Error::InvalidArgument(
+            "The website redirect location must have a prefix of 'http://' or 'https://' or '/'"
+                .into(),
+        ));
+    }
     Ok(())
 }
 

@@ -105,6 +105,10 @@ pub struct ContentHeaders {
     pub cache_control: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// `x-amz-website-redirect-location`: where the website endpoint sends
+    /// a reader of this object instead of its bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website_redirect_location: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

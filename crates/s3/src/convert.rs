@@ -52,7 +52,7 @@ pub(crate) fn owner(account: &AccountRecord) -> dto::Owner {
     }
 }
 
-fn http_date(ts: &Timestamp) -> Option<String> {
+pub(crate) fn http_date(ts: &Timestamp) -> Option<String> {
     let mut buf = Vec::new();
     ts.format(TimestampFormat::HttpDate, &mut buf).ok()?;
     String::from_utf8(buf).ok()
@@ -71,6 +71,7 @@ pub(crate) struct AttributesInput {
     pub cache_control: Option<String>,
     pub expires: Option<Timestamp>,
     pub metadata: Option<dto::Metadata>,
+    pub website_redirect_location: Option<String>,
 }
 
 impl From<AttributesInput> for ObjectAttributes {
@@ -83,6 +84,7 @@ impl From<AttributesInput> for ObjectAttributes {
                 content_language: a.content_language,
                 cache_control: a.cache_control,
                 expires: a.expires.as_ref().and_then(http_date),
+                website_redirect_location: a.website_redirect_location,
             },
             user_metadata: a.metadata.unwrap_or_default().into_iter().collect(),
         }
@@ -111,6 +113,7 @@ macro_rules! attributes_of {
             cache_control: $input.cache_control,
             expires: $input.expires,
             metadata: $input.metadata,
+            website_redirect_location: $input.website_redirect_location,
         }
     };
 }
@@ -261,6 +264,7 @@ macro_rules! object_fields {
         $out.content_language = r.headers.content_language.clone();
         $out.cache_control = r.headers.cache_control.clone();
         $out.expires = $crate::convert::expires(r.headers.expires.as_ref());
+        $out.website_redirect_location = r.headers.website_redirect_location.clone();
         if !r.user_metadata.is_empty() {
             $out.metadata = Some(r.user_metadata.clone().into_iter().collect());
         }

@@ -8,15 +8,15 @@ use s3s::host::{S3Host, VirtualHost};
 pub(crate) struct Domains(Vec<String>);
 
 impl Domains {
-    pub fn new(domains: &[String]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Self(
-            domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
-        ))
+    pub fn new(domains: &[String]) -> Self {
+        Self(domains.iter().map(|d| d.to_ascii_lowercase()).collect())
     }
 }
 
-impl S3Host for Domains {
-    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+impl Domains {
+    /// The configured domain `host` (port ignored) is or is under, with the
+    /// bucket label(s) before it; None for a Host that is none of them.
+    pub fn split<'a>(&'a self, host: &'a str) -> Option<(&'a str, Option<&'a str>)> {
         let name = host.rsplit_once(':').map_or(host, |(h, port)| {
             if port.bytes().all(|b| b.is_ascii_digit()) {
                 h
@@ -26,16 +26,38 @@ impl S3Host for Domains {
         });
         for domain in &self.0 {
             if name.eq_ignore_ascii_case(domain) {
-                return Ok(VirtualHost::new(domain.as_str()));
+                return Some((domain.as_str(), None));
             }
             if let Some(bucket) = name
                 .strip_suffix(domain.as_str())
                 .and_then(|b| b.strip_suffix('.'))
                 && !bucket.is_empty()
             {
-                return Ok(VirtualHost::new(domain.as_str()).with_bucket(bucket));
+                return Some((domain.as_str(), Some(bucket)));
             }
         }
-        Ok(VirtualHost::new(host))
+        None
+    }
+
+    /// The bucket a request addresses: its Host's label under a configured
+    /// domain, else the first segment of its path (path-style).
+    pub fn bucket_of<'a>(&'a self, host: Option<&'a str>, path: &'a str) -> Option<&'a str> {
+        if let Some((_, Some(bucket))) = host.and_then(|h| self.split(h)) {
+            return Some(bucket);
+        }
+        path.trim_start_matches('/')
+            .split('/')
+            .next()
+            .filter(|b| !b.is_empty())
+    }
+}
+
+impl S3Host for Domains {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        Ok(match self.split(host) {
+            Some((domain, None)) => VirtualHost::new(domain),
+            Some((domain, Some(bucket))) => VirtualHost::new(domain).with_bucket(bucket),
+            None => VirtualHost::new(host),
+        })
     }
 }

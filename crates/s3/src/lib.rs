@@ -6,10 +6,12 @@ mod auth;
 mod bucket_config;
 mod config_convert;
 mod convert;
+mod cors;
 mod error;
 mod handlers;
 mod host;
 pub mod server;
 mod sync_stream;
+mod website;
 
 pub use server::{ServerConfig, serve};

@@ -1,4 +1,5 @@
-//! The HTTP server: health endpoints under `/_/`, everything else to s3s.
+//! The HTTP server: health endpoints under `/_/`, the website endpoint for
+//! website domains, CORS preflights, everything else to s3s.
 //! TCP_NODELAY is set on every connection so small responses are not held
 //! back by Nagle's algorithm.
 
@@ -16,39 +17,47 @@ use tokio::net::TcpListener;
 
 use crate::auth::{StrataAccess, StrataAuth};
 use crate::handlers::Handlers;
+use crate::host::Domains;
 
 pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Domains for virtual-host-style addressing (`bucket.domain`).
     pub domains: Vec<String>,
+    /// Domains whose `bucket.domain` hosts are served as static websites.
+    pub website_domains: Vec<String>,
 }
 
-type ResponseBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type ResponseBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-fn build_s3(strata: Arc<Strata>, domains: &[String]) -> anyhow_free::Result<S3Service> {
+fn build_s3(strata: Arc<Strata>, domains: &[String]) -> S3Service {
     let mut builder = S3ServiceBuilder::new(Handlers {
         strata: strata.clone(),
     });
     builder.set_auth(StrataAuth(strata));
     builder.set_access(StrataAccess);
     if !domains.is_empty() {
-        builder.set_host(crate::host::Domains::new(domains)?);
+        builder.set_host(Domains::new(domains));
     }
-    Ok(builder.build())
+    builder.build()
 }
 
-mod anyhow_free {
-    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+/// A response with a whole body.
+pub(crate) fn full(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(body).map_err(|e| match e {}).boxed_unsync());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    resp
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
-    let mut resp = Response::new(
-        Full::new(Bytes::from_static(body.as_bytes()))
-            .map_err(|e| match e {})
-            .boxed_unsync(),
-    );
-    *resp.status_mut() = status;
-    resp
+    full(status, "text/plain", Bytes::from_static(body.as_bytes()))
 }
 
 async fn health(strata: &Strata, path: &str) -> Response<ResponseBody> {
@@ -65,6 +74,51 @@ async fn health(strata: &Strata, path: &str) -> Response<ResponseBody> {
     }
 }
 
+/// Which part of the server answers a request.
+struct Router {
+    domains: Domains,
+    website: Domains,
+}
+
+impl Router {
+    async fn route(
+        &self,
+        strata: &Strata,
+        s3: &S3Service,
+        req: Request<hyper::body::Incoming>,
+    ) -> Result<Response<ResponseBody>, s3s::HttpError> {
+        let path = req.uri().path();
+        if path.starts_with("/_/") {
+            return Ok(health(strata, path).await);
+        }
+        let host = req
+            .headers()
+            .get(hyper::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().host());
+        if let Some((_, Some(bucket))) = host.and_then(|h| self.website.split(h)) {
+            let host = host.unwrap_or_default();
+            return Ok(crate::website::serve(
+                strata,
+                bucket,
+                req.method(),
+                host,
+                path,
+            ));
+        }
+        let bucket = self.domains.bucket_of(host, path);
+        if req.method() == hyper::Method::OPTIONS {
+            return Ok(crate::cors::preflight(strata, bucket, req.headers()));
+        }
+        let cors = crate::cors::ActualRequest::of(bucket, req.method(), req.headers());
+        let mut resp = s3.call(req.map(s3s::Body::from)).await?;
+        if let Some(cors) = cors {
+            cors.decorate(strata, resp.headers_mut());
+        }
+        Ok(resp.map(BodyExt::boxed_unsync))
+    }
+}
+
 /// Serves until `shutdown` fires, then stops accepting and lets in-flight
 /// requests finish.
 pub async fn serve(
@@ -73,7 +127,11 @@ pub async fn serve(
     listener: TcpListener,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let s3 = build_s3(strata.clone(), &config.domains)?;
+    let s3 = build_s3(strata.clone(), &config.domains);
+    let router = Arc::new(Router {
+        domains: Domains::new(&config.domains),
+        website: Domains::new(&config.website_domains),
+    });
     let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -88,16 +146,10 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let (s3, strata) = (s3.clone(), strata.clone());
+        let (s3, strata, router) = (s3.clone(), strata.clone(), router.clone());
         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-            let (s3, strata) = (s3.clone(), strata.clone());
-            async move {
-                if req.uri().path().starts_with("/_/") {
-                    return Ok::<_, s3s::HttpError>(health(&strata, req.uri().path()).await);
-                }
-                let resp = s3.call(req.map(s3s::Body::from)).await?;
-                Ok(resp.map(BodyExt::boxed_unsync))
-            }
+            let (s3, strata, router) = (s3.clone(), strata.clone(), router.clone());
+            async move { router.route(&strata, &s3, req).await }
         });
         let conn = http
             .serve_connection(TokioIo::new(stream), service)

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;
 
 use super::{BucketConfig, ConfigContext};
-use crate::{Error, Result};
+use crate::{Error, ObjectBody, Result, Strata};
 
 pub const MAX_ROUTING_RULES: usize = 50;
 
@@ -214,6 +214,35 @@ impl RoutingRule {
                 .unwrap_or(301),
             location: format!("{protocol}://{host}/{key}"),
         }
+    }
+}
+
+impl Strata {
+    /// The website configuration the website endpoint serves a bucket with.
+    pub fn website(&self, bucket: &str) -> Result<WebsiteConfiguration> {
+        self.meta.get_bucket(bucket)?.ok_or(Error::NoSuchBucket)?;
+        self.bucket_config(bucket)?
+            .ok_or(Error::NoSuchConfiguration(BucketConfigKind::Website))
+    }
+
+    /// An object read by the website endpoint, anonymously. Until bucket
+    /// policies exist, a website configuration is what publishes a bucket:
+    /// callers check `website` first.
+    pub fn website_object(&self, bucket: &str, key: &str) -> Result<ObjectBody> {
+        let record = self.meta.get_object(bucket, key)?.ok_or(Error::NoSuchKey)?;
+        let stream = self.read_data(&record.data, 0..record.size)?;
+        Ok(ObjectBody {
+            range: 0..record.size,
+            partial: false,
+            parts_count: None,
+            stream,
+            record,
+        })
+    }
+
+    /// Whether the website endpoint has an object at `key`.
+    pub fn website_has_object(&self, bucket: &str, key: &str) -> Result<bool> {
+        Ok(self.meta.get_object(bucket, key)?.is_some())
     }
 }
 

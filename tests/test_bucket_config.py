@@ -305,3 +305,22 @@ def test_terraform_read_sequence_of_a_plain_bucket(s3, bucket):
     refused(s3.get_bucket_replication, "ReplicationConfigurationNotFoundError", 404, Bucket=bucket)
     refused(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", 404, Bucket=bucket)
     refused(s3.get_bucket_tagging, "NoSuchTagSet", 404, Bucket=bucket)
+
+
+def test_rules_without_id_get_one(s3, bucket):
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={
+        "Rules": [{"Status": "Enabled", "Prefix": "a/", "Expiration": {"Days": 3}}]})
+    (only,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert len(only["ID"]) > 0
+
+
+def test_create_bucket_with_object_ownership(s3):
+    name = "cfg-ownership-at-create"
+    s3.create_bucket(Bucket=name, ObjectOwnership="ObjectWriter")
+    try:
+        got = s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]
+        assert got == {"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+    finally:
+        s3.delete_bucket(Bucket=name)
+    refused(s3.create_bucket, "InvalidArgument", Bucket=name, ObjectOwnership="Nobody")
+    refused(s3.head_bucket, "404", 404, Bucket=name)

@@ -18,7 +18,7 @@ impl Handlers {
     ) -> S3Result<S3Response<O>> {
         let account = self.account(req)?;
         self.strata
-            .put_bucket_config(&account, bucket, &config)
+            .put_bucket_config(&account, bucket, config)
             .await
             .map_err(to_s3)?;
         Ok(S3Response::new(O::default()))

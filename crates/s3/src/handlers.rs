@@ -121,10 +121,21 @@ impl S3 for Handlers {
             .as_ref()
             .and_then(|c| c.location_constraint.as_ref())
             .map(|l| l.as_str().to_string());
+        let ownership = req.input.object_ownership.as_ref();
+        let ownership = ownership
+            .map(|o| OwnershipControls::of_header(o.as_str()))
+            .transpose()
+            .map_err(to_s3)?;
         self.strata
             .create_bucket(&account, &req.input.bucket, location.as_deref())
             .await
             .map_err(to_s3)?;
+        if let Some(controls) = ownership {
+            self.strata
+                .put_bucket_config(&account, &req.input.bucket, controls)
+                .await
+                .map_err(to_s3)?;
+        }
         ok(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
         })

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;
 
 use super::tagging::{validate_tag, validate_unique};
-use super::{BucketConfig, ConfigContext, MAX_RULES, Tag, check_rule_ids};
+use super::{BucketConfig, ConfigContext, MAX_RULES, Tag, check_rule_ids, fill_ids};
 use crate::{Error, Locations, Result};
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -80,6 +80,10 @@ pub struct LifecycleConfiguration {
 
 impl BucketConfig for LifecycleConfiguration {
     const KIND: BucketConfigKind = BucketConfigKind::Lifecycle;
+
+    fn complete(&mut self) {
+        fill_ids(self.rules.iter_mut().map(|r| &mut r.id));
+    }
 
     fn validate(&self, cx: &ConfigContext<'_>) -> Result<()> {
         if self.rules.is_empty() {

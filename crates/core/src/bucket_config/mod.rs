@@ -32,6 +32,8 @@ pub trait BucketConfig: Serialize + DeserializeOwned {
     const KIND: BucketConfigKind;
     /// Refuses a document S3 would refuse; nothing is stored when it fails.
     fn validate(&self, cx: &ConfigContext<'_>) -> Result<()>;
+    /// Fills in what S3 fills in before storing (rule IDs), once valid.
+    fn complete(&mut self) {}
 }
 
 impl Strata {
@@ -40,14 +42,15 @@ impl Strata {
         &self,
         account: &AccountRecord,
         bucket: &str,
-        config: &C,
+        mut config: C,
     ) -> Result<()> {
         let record = self.owned_bucket(account, bucket)?;
         config.validate(&ConfigContext {
             bucket: &record,
             locations: &self.locations,
         })?;
-        let json = serde_json::to_string(config).map_err(|e| Error::Internal(e.to_string()))?;
+        config.complete();
+        let json = serde_json::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
         Ok(self
             .meta
             .put_bucket_config(bucket, C::KIND, Some(json))
@@ -116,6 +119,13 @@ fn check_rule_ids<'a>(
         }
     }
     Ok(())
+}
+
+/// Gives every rule without an ID a random one, as S3 does.
+fn fill_ids<'a>(ids: impl Iterator<Item = &'a mut Option<String>>) {
+    for id in ids.filter(|id| id.is_none()) {
+        *id = Some(crate::random_hex(16));
+    }
 }
 
 /// A tag of a filter or of a bucket: key and value as S3 stores them.

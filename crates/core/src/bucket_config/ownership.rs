@@ -19,16 +19,36 @@ pub struct OwnershipControls {
     pub rules: Vec<String>,
 }
 
-impl BucketConfig for OwnershipControls {
-    const KIND: BucketConfigKind = BucketConfigKind::Ownership;
+impl OwnershipControls {
+    /// The controls CreateBucket's `x-amz-object-ownership` asks for, checked
+    /// before the bucket is created.
+    pub fn of_header(ownership: &str) -> Result<Self> {
+        let controls = Self {
+            rules: vec![ownership.to_string()],
+        };
+        controls.check().map_err(|_| {
+            Error::InvalidArgument(format!(
+                "Invalid x-amz-object-ownership header: {ownership}"
+            ))
+        })?;
+        Ok(controls)
+    }
 
-    fn validate(&self, _: &ConfigContext<'_>) -> Result<()> {
+    fn check(&self) -> Result<()> {
         if self.rules.len() != 1 || !OWNERSHIPS.contains(&self.rules[0].as_str()) {
             return Err(Error::MalformedXml(
                 "OwnershipControls takes one Rule whose ObjectOwnership is BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter".into(),
             ));
         }
         Ok(())
+    }
+}
+
+impl BucketConfig for OwnershipControls {
+    const KIND: BucketConfigKind = BucketConfigKind::Ownership;
+
+    fn validate(&self, _: &ConfigContext<'_>) -> Result<()> {
+        self.check()
     }
 }
 

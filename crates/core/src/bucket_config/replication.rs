@@ -7,7 +7,7 @@ use strata_meta::{BucketConfigKind, Versioning};
 
 use super::lifecycle::check_location;
 use super::tagging::{validate_tag, validate_unique};
-use super::{BucketConfig, ConfigContext, MAX_RULES, Tag, check_rule_ids};
+use super::{BucketConfig, ConfigContext, MAX_RULES, Tag, check_rule_ids, fill_ids};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +78,10 @@ fn enabled_or_disabled(status: &str, what: &str) -> Result<()> {
 
 impl BucketConfig for ReplicationConfiguration {
     const KIND: BucketConfigKind = BucketConfigKind::Replication;
+
+    fn complete(&mut self) {
+        fill_ids(self.rules.iter_mut().map(|r| &mut r.id));
+    }
 
     fn validate(&self, cx: &ConfigContext<'_>) -> Result<()> {
         if cx.bucket.versioning != Versioning::Enabled {

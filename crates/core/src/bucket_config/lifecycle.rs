@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;
 
-use super::tagging::{validate_tag, validate_unique};
-use super::{BucketConfig, ConfigContext, MAX_RULES, Tag, check_rule_ids, fill_ids};
+use super::{
+    BucketConfig, ConfigContext, MAX_RULES, Tag, check_filter, check_location, check_rule_ids,
+    fill_ids,
+};
 use crate::{Error, Locations, Result};
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -124,15 +126,6 @@ fn midnight(date: Option<i64>) -> Result<()> {
     }
 }
 
-/// A transition's StorageClass must name a location of this server.
-pub(crate) fn check_location(locations: &Locations, name: &str) -> Result<()> {
-    if locations.contains(name) {
-        Ok(())
-    } else {
-        Err(Error::InvalidStorageClass(name.to_string()))
-    }
-}
-
 fn transition_target(locations: &Locations, class: Option<&str>) -> Result<()> {
     let class = class.ok_or_else(|| malformed("a transition needs a StorageClass"))?;
     check_location(locations, class)
@@ -140,31 +133,26 @@ fn transition_target(locations: &Locations, class: Option<&str>) -> Result<()> {
 
 impl LifecycleFilter {
     fn validate(&self) -> Result<()> {
-        let set = [
-            self.prefix.is_some(),
-            self.tag.is_some(),
-            self.and.is_some(),
-            self.object_size_greater_than.is_some(),
-            self.object_size_less_than.is_some(),
-        ];
-        if set.iter().filter(|s| **s).count() > 1 {
-            return Err(malformed(
-                "a Filter holds one condition; combine several with And",
+        let no_tags = Vec::new();
+        let and_tags = self.and.as_ref().map_or(&no_tags, |a| &a.tags);
+        check_filter(
+            &[
+                self.prefix.is_some(),
+                self.tag.is_some(),
+                self.and.is_some(),
+                self.object_size_greater_than.is_some(),
+                self.object_size_less_than.is_some(),
+            ],
+            self.tag.as_ref(),
+            and_tags,
+        )?;
+        if let Some(and) = &self.and
+            && let (Some(gt), Some(lt)) = (and.object_size_greater_than, and.object_size_less_than)
+            && gt >= lt
+        {
+            return Err(Error::InvalidArgument(
+                "ObjectSizeGreaterThan must be less than ObjectSizeLessThan".into(),
             ));
-        }
-        if let Some(tag) = &self.tag {
-            validate_tag(tag)?;
-        }
-        if let Some(and) = &self.and {
-            and.tags.iter().try_for_each(validate_tag)?;
-            validate_unique(&and.tags)?;
-            if let (Some(gt), Some(lt)) = (and.object_size_greater_than, and.object_size_less_than)
-                && gt >= lt
-            {
-                return Err(Error::InvalidArgument(
-                    "ObjectSizeGreaterThan must be less than ObjectSizeLessThan".into(),
-                ));
-            }
         }
         let sizes = [
             self.object_size_greater_than,

@@ -121,6 +121,30 @@ fn check_rule_ids<'a>(
     Ok(())
 }
 
+/// A StorageClass of a lifecycle transition or a replication destination
+/// names a location of this server.
+fn check_location(locations: &Locations, name: &str) -> Result<()> {
+    if locations.contains(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidStorageClass(name.to_string()))
+    }
+}
+
+/// S3's rules for a lifecycle or replication `<Filter>`: one condition at
+/// most (several go in `<And>`), valid tags, no key twice among And's tags.
+fn check_filter(conditions: &[bool], tag: Option<&Tag>, and_tags: &[Tag]) -> Result<()> {
+    if conditions.iter().filter(|c| **c).count() > 1 {
+        return Err(Error::MalformedXml(
+            "a Filter holds one condition; combine several with And".into(),
+        ));
+    }
+    tag.into_iter()
+        .chain(and_tags)
+        .try_for_each(tagging::validate_tag)?;
+    tagging::validate_unique(and_tags)
+}
+
 /// Gives every rule without an ID a random one, as S3 does.
 fn fill_ids<'a>(ids: impl Iterator<Item = &'a mut Option<String>>) {
     for id in ids.filter(|id| id.is_none()) {

@@ -5,9 +5,10 @@
 use serde::{Deserialize, Serialize};
 use strata_meta::{BucketConfigKind, Versioning};
 
-use super::lifecycle::check_location;
-use super::tagging::{validate_tag, validate_unique};
-use super::{BucketConfig, ConfigContext, MAX_RULES, Tag, check_rule_ids, fill_ids};
+use super::{
+    BucketConfig, ConfigContext, MAX_RULES, Tag, check_filter, check_location, check_rule_ids,
+    fill_ids,
+};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,23 +127,16 @@ impl ReplicationRule {
             ));
         }
         if let Some(filter) = &self.filter {
-            let set = [
-                filter.prefix.is_some(),
-                filter.tag.is_some(),
-                filter.and.is_some(),
-            ];
-            if set.iter().filter(|s| **s).count() > 1 {
-                return Err(Error::MalformedXml(
-                    "a Filter holds one condition; combine several with And".into(),
-                ));
-            }
-            if let Some(tag) = &filter.tag {
-                validate_tag(tag)?;
-            }
-            if let Some(and) = &filter.and {
-                and.tags.iter().try_for_each(validate_tag)?;
-                validate_unique(&and.tags)?;
-            }
+            let no_tags = Vec::new();
+            check_filter(
+                &[
+                    filter.prefix.is_some(),
+                    filter.tag.is_some(),
+                    filter.and.is_some(),
+                ],
+                filter.tag.as_ref(),
+                filter.and.as_ref().map_or(&no_tags, |a| &a.tags),
+            )?;
             // Schema V2 (a Filter) requires an explicit delete-marker choice.
             if self.delete_marker_replication.is_none() {
                 return Err(Error::InvalidRequest(

@@ -28,10 +28,10 @@ def site(site_server):
     s3.delete_bucket(Bucket=name)
 
 
-def get(server, bucket, path, method="GET"):
+def get(server, bucket, path, method="GET", headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request(method, path, headers={"Host": f"{bucket}.{DOMAIN}:{server.port}"})
+        conn.request(method, path, headers={"Host": f"{bucket}.{DOMAIN}:{server.port}", **(headers or {})})
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
@@ -161,3 +161,22 @@ def test_s3_endpoint_is_unchanged_by_website_domains(site_server, site):
     s3, name = site
     s3.put_object(Bucket=name, Key="k", Body=b"v")
     assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"v"
+
+
+def test_website_revalidation(site_server, site):
+    s3, name = site
+    s3.put_bucket_website(Bucket=name, WebsiteConfiguration=CONFIG)
+    etag = s3.put_object(Bucket=name, Key="index.html", Body=b"home")["ETag"]
+    status, h, body = get(site_server, name, "/", headers={"If-None-Match": etag})
+    assert (status, body, h["etag"]) == (304, b"", etag)
+    status, _, body = get(site_server, name, "/", headers={"If-None-Match": '"other"'})
+    assert (status, body) == (200, b"home")
+    status, _, _ = get(site_server, name, "/", headers={"If-Match": '"other"'})
+    assert status == 412
+
+
+def test_copy_does_not_carry_the_website_redirect(site_server, site):
+    s3, name = site
+    s3.put_object(Bucket=name, Key="src", Body=b"x", WebsiteRedirectLocation="https://elsewhere.example/")
+    s3.copy_object(Bucket=name, Key="dst", CopySource={"Bucket": name, "Key": "src"})
+    assert "WebsiteRedirectLocation" not in s3.head_object(Bucket=name, Key="dst")

@@ -405,8 +405,12 @@ impl Strata {
         }
         let attributes = match req.replace_attributes {
             Some(a) => a,
+            // As in S3, an object's website redirect is not copied with it.
             None => ObjectAttributes {
-                headers: source.headers.clone(),
+                headers: ContentHeaders {
+                    website_redirect_location: None,
+                    ..source.headers.clone()
+                },
                 user_metadata: source.user_metadata.clone(),
             },
         };

@@ -97,14 +97,8 @@ impl Router {
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().host());
         if let Some((_, Some(bucket))) = host.and_then(|h| self.website.split(h)) {
-            let host = host.unwrap_or_default();
-            return Ok(crate::website::serve(
-                strata,
-                bucket,
-                req.method(),
-                host,
-                path,
-            ));
+            let (method, headers) = (req.method(), req.headers());
+            return Ok(crate::website::serve(strata, bucket, method, headers, path));
         }
         let bucket = self.domains.bucket_of(host, path);
         if req.method() == hyper::Method::OPTIONS {

@@ -8,10 +8,12 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
+use s3s::dto::{Timestamp, TimestampFormat};
 use strata_core::bucket_config::website::{Redirection, WebsiteConfiguration};
+use strata_core::conditions::ReadConditions;
 use strata_core::{Error, ObjectBody, Strata};
 
-use crate::convert::{http_date, timestamp};
+use crate::convert::{http_date, timestamp, unix_seconds};
 use crate::server::{ResponseBody, full};
 
 /// An error as the website endpoint shows it.
@@ -28,6 +30,7 @@ impl Failure {
             Error::NoSuchKey => (StatusCode::NOT_FOUND, "NoSuchKey"),
             Error::NoSuchConfiguration(_) => (StatusCode::NOT_FOUND, "NoSuchWebsiteConfiguration"),
             Error::AccessDenied => (StatusCode::FORBIDDEN, "AccessDenied"),
+            Error::PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "PreconditionFailed"),
             _ => {
                 tracing::error!(error = %e, "website endpoint");
                 (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
@@ -130,15 +133,49 @@ fn object(body: ObjectBody, status: StatusCode, head: bool) -> Response<Response
     resp
 }
 
+/// The conditional headers browsers send to revalidate what they cached.
+fn conditions(headers: &HeaderMap) -> ReadConditions {
+    let text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let date = |name: header::HeaderName| {
+        text(name)
+            .and_then(|d| Timestamp::parse(TimestampFormat::HttpDate, &d).ok())
+            .map(unix_seconds)
+    };
+    ReadConditions {
+        if_match: text(header::IF_MATCH),
+        if_none_match: text(header::IF_NONE_MATCH),
+        if_modified_since: date(header::IF_MODIFIED_SINCE),
+        if_unmodified_since: date(header::IF_UNMODIFIED_SINCE),
+    }
+}
+
+fn not_modified(body: &ObjectBody) -> Response<ResponseBody> {
+    let mut resp = full(StatusCode::NOT_MODIFIED, "text/plain", Bytes::new());
+    resp.headers_mut().remove(header::CONTENT_TYPE);
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", body.record.etag)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
 /// Answers one request to the website endpoint of `bucket`. `path` is the
-/// request path; `host` the Host header, for redirects that keep it.
+/// request path; the Host header is kept by redirects that name no host.
 pub(crate) fn serve(
     strata: &Strata,
     bucket: &str,
     method: &Method,
-    host: &str,
+    headers: &HeaderMap,
     path: &str,
 ) -> Response<ResponseBody> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
     let key = urlencoding::decode(path.trim_start_matches('/'))
         .map(|k| k.into_owned())
         .unwrap_or_else(|_| path.trim_start_matches('/').to_string());
@@ -167,7 +204,11 @@ pub(crate) fn serve(
                     location,
                 });
             }
-            return object(body, StatusCode::OK, head);
+            match conditions(headers).check(&body.record) {
+                Ok(()) => return object(body, StatusCode::OK, head),
+                Err(Error::NotModified) => return not_modified(&body),
+                Err(e) => Failure::of(e),
+            }
         }
         Err(Error::NoSuchKey) if is_directory(strata, &config, bucket, &key) => {
             // `dir` without its slash: S3 sends the browser to `dir/`.

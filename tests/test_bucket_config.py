@@ -37,6 +37,7 @@ def test_bucket_tagging_round_trip(s3, bucket):
     ([{"Key": "k" * 129, "Value": "v"}], "The TagKey you have provided is too long, max 128"),
     ([{"Key": "k", "Value": "v" * 257}], "The TagValue you have provided is too long, max 256"),
     ([{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}], "Cannot provide multiple Tags with the same key"),
+    ([{"Key": "aws:cloudformation:stack-name", "Value": "s"}], "System tags cannot be added/updated by requester"),
 ])
 def test_bucket_tagging_limits(s3, bucket, tags, message):
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "keep", "Value": "me"}]})
@@ -90,6 +91,8 @@ def test_lifecycle_round_trip(s3, bucket):
     assert rules[3]["Transitions"] == [{"Days": 30, "StorageClass": "local"}]
     assert rules[4]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
     assert rules[5]["Prefix"] == "old/"
+    # The pre-2016 API reads the same configuration.
+    assert [r["ID"] for r in s3.get_bucket_lifecycle(Bucket=bucket)["Rules"]] == [r["ID"] for r in FULL_LIFECYCLE]
     s3.delete_bucket_lifecycle(Bucket=bucket)
     refused(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", 404, Bucket=bucket)
 

@@ -53,6 +53,12 @@ impl BucketConfig for BucketTagging {
             ));
         }
         self.tags.iter().try_for_each(validate_tag)?;
+        // `aws:` tags are set by AWS services, never by a bucket's owner.
+        if self.tags.iter().any(|t| t.key.starts_with("aws:")) {
+            return Err(Error::InvalidTag(
+                "System tags cannot be added/updated by requester".into(),
+            ));
+        }
         validate_unique(&self.tags)
     }
 }

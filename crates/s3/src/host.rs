@@ -61,3 +61,31 @@ impl S3Host for Domains {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Domains;
+
+    #[test]
+    fn buckets_come_from_the_host_or_the_path() {
+        let d = Domains::new(&["S3.Example.com".to_string()]);
+        assert_eq!(
+            d.split("s3.example.com:8000"),
+            Some(("s3.example.com", None))
+        );
+        assert_eq!(
+            d.split("photos.s3.example.com"),
+            Some(("s3.example.com", Some("photos")))
+        );
+        assert_eq!(d.split("elsewhere.org"), None);
+        assert_eq!(
+            d.bucket_of(Some("photos.s3.example.com"), "/a/b"),
+            Some("photos")
+        );
+        assert_eq!(
+            d.bucket_of(Some("s3.example.com"), "/docs/a/b"),
+            Some("docs")
+        );
+        assert_eq!(d.bucket_of(Some("127.0.0.1:8000"), "/"), None);
+    }
+}

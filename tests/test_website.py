@@ -180,3 +180,14 @@ def test_copy_does_not_carry_the_website_redirect(site_server, site):
     s3.put_object(Bucket=name, Key="src", Body=b"x", WebsiteRedirectLocation="https://elsewhere.example/")
     s3.copy_object(Bucket=name, Key="dst", CopySource={"Bucket": name, "Key": "src"})
     assert "WebsiteRedirectLocation" not in s3.head_object(Bucket=name, Key="dst")
+
+
+def test_restrict_public_buckets_closes_the_website(site_server, site):
+    s3, name = site
+    s3.put_bucket_website(Bucket=name, WebsiteConfiguration=CONFIG)
+    s3.put_object(Bucket=name, Key="index.html", Body=b"home")
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={"RestrictPublicBuckets": True})
+    status, _, body = get(site_server, name, "/")
+    assert status == 403 and b"AccessDenied" in body
+    s3.delete_public_access_block(Bucket=name)
+    assert get(site_server, name, "/")[0] == 200

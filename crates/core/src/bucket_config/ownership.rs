@@ -1,5 +1,6 @@
 //! Object ownership controls and the public access block of a bucket.
-//! Stored and returned only; the ACL and policy work enforces them.
+//! Stored and returned; the ACL and policy work enforces them (the website
+//! endpoint already honours RestrictPublicBuckets).
 
 use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;
 
+use super::ownership::PublicAccessBlock;
 use super::{BucketConfig, ConfigContext};
 use crate::{Error, ObjectBody, Result, Strata};
 
@@ -219,10 +220,18 @@ impl RoutingRule {
 
 impl Strata {
     /// The website configuration the website endpoint serves a bucket with.
+    /// A public access block with RestrictPublicBuckets closes the endpoint,
+    /// as it keeps anonymous readers out of a bucket in S3.
     pub fn website(&self, bucket: &str) -> Result<WebsiteConfiguration> {
         self.meta.get_bucket(bucket)?.ok_or(Error::NoSuchBucket)?;
-        self.bucket_config(bucket)?
-            .ok_or(Error::NoSuchConfiguration(BucketConfigKind::Website))
+        let config = self
+            .bucket_config(bucket)?
+            .ok_or(Error::NoSuchConfiguration(BucketConfigKind::Website))?;
+        let block: Option<PublicAccessBlock> = self.bucket_config(bucket)?;
+        if block.is_some_and(|b| b.restrict_public_buckets) {
+            return Err(Error::AccessDenied);
+        }
+        Ok(config)
     }
 
     /// An object read by the website endpoint, anonymously. Until bucket

@@ -1,6 +1,5 @@
-//! Object ownership controls and the public access block of a bucket.
-//! Stored and returned; the ACL and policy work enforces them (the website
-//! endpoint already honours RestrictPublicBuckets).
+//! Object ownership controls and the public access block of a bucket, as
+//! stored documents. It never enforces them: the ACL and policy work will.
 
 use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;

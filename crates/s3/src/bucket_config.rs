@@ -36,7 +36,8 @@ impl Handlers {
             .map_err(to_s3)
     }
 
-    /// The stored document, or None (for kinds whose absence is no error).
+    /// The stored document, or the kind's empty default (for kinds whose
+    /// absence is no error, like notifications).
     pub(crate) fn get_config_or_default<T, C: BucketConfig + Default>(
         &self,
         req: &S3Request<T>,

@@ -1,6 +1,6 @@
-//! Website configuration: index and error documents, redirects and routing
-//! rules, their validation, and the routing decisions of the website
-//! endpoint. Pure logic: it never reads objects or writes HTTP.
+//! Website configuration (index and error documents, redirects, routing
+//! rules), its validation, and the routing decisions and anonymous reads of
+//! the website endpoint. It never writes objects and never sees HTTP.
 
 use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;

@@ -11,6 +11,20 @@ pub enum Error {
     NoSuchBucket,
     #[error("The specified key does not exist.")]
     NoSuchKey,
+    #[error("The specified version does not exist.")]
+    NoSuchVersion,
+    #[error("Invalid version id specified")]
+    InvalidVersionId,
+    /// The version asked for is a delete marker: for the current version S3
+    /// answers 404 NoSuchKey, for a named version 405 MethodNotAllowed.
+    #[error("The specified method is not allowed against this resource.")]
+    DeleteMarker { version_id: String, current: bool },
+    #[error("{0}")]
+    InvalidTag(String),
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet,
+    #[error("A conflicting conditional operation is currently in progress against this resource. Please try again.")]
+    OperationAborted,
     #[error(
         "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
     )]
@@ -75,6 +89,14 @@ impl From<MetaError> for Error {
             MetaError::NoSuchBucket => Error::NoSuchBucket,
             MetaError::BucketNotEmpty => Error::BucketNotEmpty,
             MetaError::NoSuchUpload => Error::NoSuchUpload,
+            MetaError::NoSuchKey => Error::NoSuchKey,
+            MetaError::NoSuchVersion => Error::NoSuchVersion,
+            MetaError::InvalidVersionId => Error::InvalidVersionId,
+            MetaError::DeleteMarker { version_id } => Error::DeleteMarker {
+                version_id: version_id.unwrap_or_else(|| strata_meta::NULL_VERSION.into()),
+                current: false,
+            },
+            MetaError::Conflict(_) => Error::OperationAborted,
             MetaError::PreconditionFailed => Error::PreconditionFailed,
             // Callers that care (create_bucket) handle BucketExists themselves.
             MetaError::BucketExists { .. } => Error::BucketAlreadyExists,

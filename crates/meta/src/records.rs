@@ -205,6 +205,42 @@ pub struct ObjectRecord {
     /// again answers with this version, as S3 does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// None for the `null` version (unversioned and suspended buckets); the
+    /// store assigns it when the version is committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// A delete marker: a version without bytes that hides older ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ObjectRecord {
+    /// The version id as S3 shows it.
+    pub fn version_name(&self) -> &str {
+        self.version_id.as_deref().unwrap_or(NULL_VERSION)
+    }
+}
+
+/// The id S3 gives the version written while a bucket is not versioning.
+pub const NULL_VERSION: &str = "null";
+
+/// A change to one version that leaves its bytes and id alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionUpdate {
+    Tags(BTreeMap<String, String>),
+}
+
+/// What removing an object (or one of its versions) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The version removed or the delete marker created (S3 answers its id).
+    pub version_id: Option<String>,
+    /// True when a delete marker was created or removed.
+    pub delete_marker: bool,
+    /// True when some version's blobs went to the garbage list.
+    pub retired_blobs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +259,8 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     #[serde(default)]
     pub checksum_type: Option<ChecksumType>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,8 +303,12 @@ impl Precondition {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JournalOp {
+    /// A new version (delete markers included); the value is the version.
     Put,
+    /// A version removed for good (or the null version of an unversioned bucket).
     Delete,
+    /// A version's metadata changed (tags, retention, ...); the value is the version.
+    Update,
 }
 
 /// One change, committed in the same transaction as the change itself; the
@@ -303,6 +345,9 @@ mod tests {
             },
             parts: vec![],
             upload_id: None,
+            version_id: None,
+            delete_marker: false,
+            tags: BTreeMap::new(),
         }
     }
 

@@ -39,6 +39,7 @@ async fn committed_writes_survive_a_reopen() {
                             ),
                             inline: None,
                             condition: Precondition::default(),
+                            shares_current_data: false,
                         })
                         .await
                 })

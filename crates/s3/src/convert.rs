@@ -1,5 +1,7 @@
 //! Conversions between s3s wire types and the core's own types.
 
+use std::collections::BTreeMap;
+
 use s3s::dto::{self, ETag, ETagCondition, Timestamp, TimestampFormat};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use strata_core::meta::{ChecksumAlgorithm, ContentHeaders, ObjectRecord, Precondition};
@@ -71,11 +73,15 @@ pub(crate) struct AttributesInput {
     pub cache_control: Option<String>,
     pub expires: Option<Timestamp>,
     pub metadata: Option<dto::Metadata>,
+    /// The `x-amz-tagging` header: a URL-encoded query string of tags.
+    pub tagging: Option<String>,
 }
 
-impl From<AttributesInput> for ObjectAttributes {
-    fn from(a: AttributesInput) -> Self {
-        ObjectAttributes {
+impl AttributesInput {
+    pub(crate) fn into_attributes(self) -> S3Result<ObjectAttributes> {
+        let a = self;
+        Ok(ObjectAttributes {
+            tags: tags_header(a.tagging.as_deref())?,
             headers: ContentHeaders {
                 content_type: a.content_type,
                 content_encoding: a.content_encoding.and_then(|e| without_aws_chunked(&e)),
@@ -85,8 +91,44 @@ impl From<AttributesInput> for ObjectAttributes {
                 expires: a.expires.as_ref().and_then(http_date),
             },
             user_metadata: a.metadata.unwrap_or_default().into_iter().collect(),
-        }
+        })
     }
+}
+
+/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, form-encoded) into a tag set.
+pub(crate) fn tags_header(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
+    let decode = |s: &str| {
+        urlencoding::decode(&s.replace('+', " "))
+            .map(|c| c.into_owned())
+            .map_err(|_| {
+                S3Error::with_message(S3ErrorCode::InvalidArgument, "invalid x-amz-tagging header")
+            })
+    };
+    let mut pairs = Vec::new();
+    for pair in header.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((decode(k)?, decode(v)?));
+    }
+    strata_core::tags::tag_set(pairs).map_err(crate::error::to_s3)
+}
+
+/// A tag set as S3 XML lists it.
+pub(crate) fn tag_list(tags: &BTreeMap<String, String>) -> Vec<dto::Tag> {
+    tags.iter()
+        .map(|(k, v)| dto::Tag {
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+        })
+        .collect()
+}
+
+/// A tag set from S3 XML.
+pub(crate) fn tag_map(tags: Vec<dto::Tag>) -> S3Result<BTreeMap<String, String>> {
+    strata_core::tags::tag_set(
+        tags.into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default())),
+    )
+    .map_err(crate::error::to_s3)
 }
 
 /// `aws-chunked` describes how the request body was framed, not the object:
@@ -111,7 +153,9 @@ macro_rules! attributes_of {
             cache_control: $input.cache_control,
             expires: $input.expires,
             metadata: $input.metadata,
+            tagging: $input.tagging,
         }
+        .into_attributes()
     };
 }
 pub(crate) use attributes_of;

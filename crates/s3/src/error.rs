@@ -10,6 +10,15 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         Error::AccessDenied => C::AccessDenied,
         Error::NoSuchBucket => C::NoSuchBucket,
         Error::NoSuchKey => C::NoSuchKey,
+        Error::NoSuchVersion => C::NoSuchVersion,
+        Error::InvalidVersionId => C::InvalidArgument,
+        Error::DeleteMarker {
+            version_id,
+            current,
+        } => return delete_marker(&version_id, current, message),
+        Error::InvalidTag(_) => C::InvalidTag,
+        Error::NoSuchTagSet => C::NoSuchTagSet,
+        Error::OperationAborted => C::OperationAborted,
         Error::NoSuchUpload => C::NoSuchUpload,
         Error::BucketAlreadyExists => C::BucketAlreadyExists,
         Error::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou,
@@ -38,6 +47,23 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         }
     };
     S3Error::with_message(code, message)
+}
+
+/// A delete marker where an object was asked for: S3 says so in headers,
+/// with 404 NoSuchKey for the current version, 405 for a named one.
+fn delete_marker(version_id: &str, current: bool, message: String) -> S3Error {
+    let mut err = if current {
+        S3Error::with_message(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+    } else {
+        S3Error::with_message(S3ErrorCode::MethodNotAllowed, message)
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Ok(v) = http::HeaderValue::from_str(version_id) {
+        headers.insert("x-amz-version-id", v);
+    }
+    err.set_headers(headers);
+    err
 }
 
 /// A body that failed: when s3s itself rejected it (a bad chunk signature,

@@ -23,7 +23,9 @@ pub enum Error {
     InvalidTag(String),
     #[error("The TagSet does not exist")]
     NoSuchTagSet,
-    #[error("A conflicting conditional operation is currently in progress against this resource. Please try again.")]
+    #[error(
+        "A conflicting conditional operation is currently in progress against this resource. Please try again."
+    )]
     OperationAborted,
     #[error(
         "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."

@@ -41,7 +41,9 @@ pub(crate) fn validate_object_tags(tags: &BTreeMap<String, String>) -> Result<()
 }
 
 /// Builds a tag set from (key, value) pairs, refusing a key given twice.
-pub fn tag_set(pairs: impl IntoIterator<Item = (String, String)>) -> Result<BTreeMap<String, String>> {
+pub fn tag_set(
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<String, String>> {
     let mut tags = BTreeMap::new();
     for (key, value) in pairs {
         if tags.insert(key, value).is_some() {
@@ -91,7 +93,12 @@ mod tests {
 
     fn tags(n: usize, key_len: usize, value_len: usize) -> BTreeMap<String, String> {
         (0..n)
-            .map(|i| (format!("{i}{}", "k".repeat(key_len - 1)), "v".repeat(value_len)))
+            .map(|i| {
+                (
+                    format!("{i}{}", "k".repeat(key_len - 1)),
+                    "v".repeat(value_len),
+                )
+            })
             .collect()
     }
 

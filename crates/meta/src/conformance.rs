@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::MetaError;
+use crate::listing::ListPage;
 use crate::listing::{ListEntry, ListQuery};
 use crate::records::*;
-use crate::listing::ListPage;
 use crate::store::{ListedVersion, MetadataStore, ObjectDelete, ObjectPut, VersionQuery};
 
 /// Runs every check against a fresh, empty store.
@@ -340,7 +340,10 @@ async fn versions(store: &dyn MetadataStore) {
         .await
         .unwrap()
         .record;
-    let v1_id = v1.version_id.clone().expect("a versioning bucket mints ids");
+    let v1_id = v1
+        .version_id
+        .clone()
+        .expect("a versioning bucket mints ids");
     let v2 = store
         .put_object(put("ver", "k", object("v2", None)))
         .await
@@ -481,7 +484,10 @@ async fn versions(store: &dyn MetadataStore) {
         Err(MetaError::BucketNotEmpty)
     ));
     for id in [v1_id.as_str(), NULL_VERSION] {
-        store.delete_object(del("ver", "k", Some(id))).await.unwrap();
+        store
+            .delete_object(del("ver", "k", Some(id)))
+            .await
+            .unwrap();
     }
     store.delete_bucket("ver").await.unwrap();
 }

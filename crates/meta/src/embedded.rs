@@ -323,7 +323,10 @@ fn latest(
     bucket: &str,
     k: &[u8],
 ) -> Result<Option<(u64, ObjectRecord)>> {
-    match versions.range((bucket, k, 0)..=(bucket, k, u64::MAX))?.next() {
+    match versions
+        .range((bucket, k, 0)..=(bucket, k, u64::MAX))?
+        .next()
+    {
         Some(row) => {
             let (key, value) = row?;
             Ok(Some((key.value().2, decode(value.value())?)))
@@ -421,8 +424,10 @@ fn add_version(
 /// Checks the condition, then adds the new version.
 fn install_object(txn: &WriteTransaction, put: &ObjectPut) -> Result<PutOutcome> {
     let bucket = bucket_record(txn, &put.bucket)?;
-    let current: Option<ObjectRecord> =
-        get_json(&txn.open_table(OBJECTS)?, (put.bucket.as_str(), put.key.as_bytes()))?;
+    let current: Option<ObjectRecord> = get_json(
+        &txn.open_table(OBJECTS)?,
+        (put.bucket.as_str(), put.key.as_bytes()),
+    )?;
     if !put.condition.holds(current.as_ref()) {
         return Err(MetaError::PreconditionFailed);
     }
@@ -524,14 +529,7 @@ fn delete_version(
     if was_latest {
         refresh_current(txn, bucket, key)?;
     }
-    journal(
-        txn,
-        bucket,
-        key,
-        JournalOp::Delete,
-        Some(version_id),
-        None,
-    )?;
+    journal(txn, bucket, key, JournalOp::Delete, Some(version_id), None)?;
     Ok(DeleteOutcome {
         delete_marker: record.delete_marker,
         retired_blobs,
@@ -635,8 +633,7 @@ fn scan_versions(
         let is_latest = match rows.last() {
             Some(prev) => prev.key != key,
             // A scan that starts inside a key's history has newer versions before it.
-            None => latest(table, bucket, key)?
-                .is_none_or(|(o, _)| o == order_here),
+            None => latest(table, bucket, key)?.is_none_or(|(o, _)| o == order_here),
         };
         rows.push(Row {
             key: key.to_vec(),
@@ -906,11 +903,7 @@ impl MetadataStore for EmbeddedStore {
         })
     }
 
-    fn list_versions(
-        &self,
-        bucket: &str,
-        query: &VersionQuery,
-    ) -> Result<ListPage<ListedVersion>> {
+    fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<ListPage<ListedVersion>> {
         self.read(|txn| {
             let table = txn.open_table(VERSIONS)?;
             let after_sub = match (&query.list.start_after, &query.version_id_marker) {

@@ -14,9 +14,7 @@ pub use embedded::EmbeddedStore;
 pub use error::MetaError;
 pub use listing::{ListEntry, ListPage, ListQuery};
 pub use records::*;
-pub use store::{
-    ListedVersion, MetadataStore, ObjectDelete, ObjectPut, PutOutcome, VersionQuery,
-};
+pub use store::{ListedVersion, MetadataStore, ObjectDelete, ObjectPut, PutOutcome, VersionQuery};
 pub use versions::parse_version_id;
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;

@@ -101,8 +101,12 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
     /// One version by id (`null` included); `InvalidVersionId` for ids this
     /// store never mints.
-    fn get_version(&self, bucket: &str, key: &str, version_id: &str)
-    -> Result<Option<ObjectRecord>>;
+    fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectRecord>>;
     fn read_inline(&self, id: &str) -> Result<Option<Vec<u8>>>;
     /// Adds `put.record` as the newest version if the condition holds. In a
     /// versioning bucket it gets a fresh id; otherwise it is the `null`
@@ -121,8 +125,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Current versions only, delete markers hidden.
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage<ObjectRecord>>;
     /// Every version, each key's newest first.
-    fn list_versions(&self, bucket: &str, query: &VersionQuery)
-    -> Result<ListPage<ListedVersion>>;
+    fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<ListPage<ListedVersion>>;
 
     // -- multipart uploads
     async fn create_upload(&self, upload: UploadRecord) -> Result<()>;

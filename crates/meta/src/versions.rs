@@ -18,7 +18,11 @@ pub(crate) fn new_version_id(order: u64) -> String {
 
 /// The order key an id names, or None when the id is not one Strata minted.
 pub fn parse_version_id(id: &str) -> Option<u64> {
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if id.len() != 32
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     u64::from_str_radix(&id[..16], 16).ok()

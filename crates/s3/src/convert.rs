@@ -105,7 +105,11 @@ pub(crate) fn tags_header(header: Option<&str>) -> S3Result<BTreeMap<String, Str
             })
     };
     let mut pairs = Vec::new();
-    for pair in header.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in header
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         pairs.push((decode(k)?, decode(v)?));
     }

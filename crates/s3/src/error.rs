@@ -9,7 +9,14 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
     let code = match e {
         Error::AccessDenied => C::AccessDenied,
         Error::NoSuchBucket => C::NoSuchBucket,
-        Error::NoSuchKey => C::NoSuchKey,
+        // S3 tells a missing key apart from a hidden one even here.
+        Error::NoSuchKey => {
+            return with_delete_marker_header(
+                S3Error::with_message(C::NoSuchKey, message),
+                false,
+                None,
+            );
+        }
         Error::NoSuchVersion => C::NoSuchVersion,
         Error::InvalidVersionId => C::InvalidArgument,
         Error::DeleteMarker {
@@ -52,14 +59,19 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
 /// A delete marker where an object was asked for: S3 says so in headers,
 /// with 404 NoSuchKey for the current version, 405 for a named one.
 fn delete_marker(version_id: &str, current: bool, message: String) -> S3Error {
-    let mut err = if current {
+    let err = if current {
         S3Error::with_message(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
     } else {
         S3Error::with_message(S3ErrorCode::MethodNotAllowed, message)
     };
+    with_delete_marker_header(err, true, Some(version_id))
+}
+
+fn with_delete_marker_header(mut err: S3Error, marker: bool, version_id: Option<&str>) -> S3Error {
     let mut headers = http::HeaderMap::new();
-    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
-    if let Ok(v) = http::HeaderValue::from_str(version_id) {
+    let flag = if marker { "true" } else { "false" };
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static(flag));
+    if let Some(v) = version_id.and_then(|v| http::HeaderValue::from_str(v).ok()) {
         headers.insert("x-amz-version-id", v);
     }
     err.set_headers(headers);

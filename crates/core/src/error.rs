@@ -21,6 +21,16 @@ pub enum Error {
     DeleteMarker { version_id: String, current: bool },
     #[error("{0}")]
     InvalidTag(String),
+    #[error("{0}")]
+    InvalidBucketState(String),
+    #[error("Object Lock configuration does not exist for this bucket")]
+    ObjectLockConfigurationNotFound,
+    #[error("The specified object does not have a ObjectLock configuration")]
+    NoSuchObjectLockConfiguration,
+    #[error("Default retention period must be a positive integer value.")]
+    InvalidRetentionPeriod,
+    #[error("Access Denied because object protected by object lock.")]
+    ObjectLocked,
     #[error("The TagSet does not exist")]
     NoSuchTagSet,
     #[error(
@@ -99,6 +109,7 @@ impl From<MetaError> for Error {
                 current: false,
             },
             MetaError::Conflict(_) => Error::OperationAborted,
+            MetaError::ObjectLocked => Error::ObjectLocked,
             MetaError::PreconditionFailed => Error::PreconditionFailed,
             // Callers that care (create_bucket) handle BucketExists themselves.
             MetaError::BucketExists { .. } => Error::BucketAlreadyExists,

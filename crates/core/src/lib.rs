@@ -12,6 +12,7 @@ pub mod gc;
 pub mod listing;
 pub mod locations;
 pub mod multipart;
+pub mod object_lock;
 pub mod objects;
 pub mod tags;
 mod time;

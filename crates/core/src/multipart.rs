@@ -92,6 +92,8 @@ impl Strata {
         validate_key(key)?;
         validate_attributes(&attributes)?;
         let bucket = self.owned_bucket(account, bucket)?;
+        let mut attributes = attributes;
+        self.settle_lock(&bucket, &mut attributes)?;
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),
@@ -104,6 +106,8 @@ impl Strata {
             checksum_algorithm,
             checksum_type: checksum_algorithm.map(|_| ChecksumType::Composite),
             tags: attributes.tags,
+            retention: attributes.retention,
+            legal_hold: attributes.legal_hold,
         };
         self.meta.create_upload(upload.clone()).await?;
         Ok(upload)
@@ -357,6 +361,8 @@ impl Strata {
             version_id: None,
             delete_marker: false,
             tags: upload.tags.clone(),
+            retention: upload.retention.clone(),
+            legal_hold: upload.legal_hold,
         };
         let put = ObjectPut {
             bucket: upload.bucket.clone(),

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use strata_data::{ByteStream, DataBackend};
 use strata_meta::{
     BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
-    ObjectDelete, ObjectPut, ObjectRecord, Precondition, Versioning,
+    ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
 };
 
 use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource};
@@ -30,6 +30,9 @@ pub struct ObjectAttributes {
     pub headers: ContentHeaders,
     pub user_metadata: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
+    /// Object Lock settings asked for; checked and defaulted by `settle_lock`.
+    pub retention: Option<Retention>,
+    pub legal_hold: bool,
 }
 
 pub struct PutRequest {
@@ -247,6 +250,8 @@ impl Strata {
             return Err(Error::EntityTooLarge);
         }
         let bucket = self.owned_bucket(account, &req.bucket)?;
+        let mut req = req;
+        self.settle_lock(&bucket, &mut req.attributes)?;
         let current = self.meta.get_object(&bucket.name, &req.key)?;
         if !req.condition.holds(current.as_ref()) {
             return Err(Error::PreconditionFailed);
@@ -402,6 +407,7 @@ impl Strata {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        bypass_governance: bool,
     ) -> Result<DeleteOutcome> {
         let bucket = self.owned_bucket(account, bucket)?;
         validate_key(key)?;
@@ -413,6 +419,8 @@ impl Strata {
                 version_id: version_id.map(str::to_string),
                 condition: Precondition::default(),
                 requester: account.id.clone(),
+                // Only the bucket owner gets here, and it may bypass GOVERNANCE.
+                bypass_governance,
             })
             .await?;
         if outcome.retired_blobs {
@@ -450,11 +458,12 @@ impl Strata {
             None => ObjectAttributes {
                 headers: source.headers.clone(),
                 user_metadata: source.user_metadata.clone(),
-                tags: BTreeMap::new(),
+                ..Default::default()
             },
         };
         attributes.tags = req.replace_tags.unwrap_or_else(|| source.tags.clone());
         validate_attributes(&attributes)?;
+        self.settle_lock(&bucket, &mut attributes)?;
         if onto_itself && bucket.versioning == Versioning::Unversioned {
             // Only the metadata changes, and the version it replaces goes:
             // the new version may share its bytes.
@@ -464,6 +473,8 @@ impl Strata {
                 headers: attributes.headers,
                 user_metadata: attributes.user_metadata,
                 tags: attributes.tags,
+                retention: attributes.retention,
+                legal_hold: attributes.legal_hold,
                 ..source
             };
             let put = ObjectPut {
@@ -529,6 +540,8 @@ fn new_record(
         version_id: None,
         delete_marker: false,
         tags: attributes.tags,
+        retention: attributes.retention,
+        legal_hold: attributes.legal_hold,
     }
 }
 

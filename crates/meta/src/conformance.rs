@@ -29,6 +29,7 @@ fn bucket(name: &str, owner: &str) -> BucketRecord {
         created_ms: 1,
         location: "loc".into(),
         versioning: Versioning::Unversioned,
+        object_lock: false,
     }
 }
 
@@ -58,6 +59,8 @@ pub fn object(etag: &str, blob: Option<&str>) -> ObjectRecord {
         version_id: None,
         delete_marker: false,
         tags: BTreeMap::new(),
+        retention: None,
+        legal_hold: false,
     }
 }
 
@@ -81,6 +84,7 @@ fn del(bucket: &str, key: &str, version_id: Option<&str>) -> ObjectDelete {
         version_id: version_id.map(Into::into),
         condition: Precondition::default(),
         requester: "owner".into(),
+        bypass_governance: false,
     }
 }
 
@@ -186,6 +190,22 @@ async fn bucket_settings(store: &dyn MetadataStore) {
             .await,
         Err(MetaError::NoSuchBucket)
     ));
+    store.enable_object_lock("cfg").await.unwrap();
+    assert!(
+        matches!(
+            store
+                .set_bucket_versioning("cfg", Versioning::Suspended)
+                .await,
+            Err(MetaError::Conflict(_))
+        ),
+        "Object Lock keeps versioning on"
+    );
+    store.create_bucket(bucket("plain", "o")).await.unwrap();
+    assert!(matches!(
+        store.enable_object_lock("plain").await,
+        Err(MetaError::Conflict(_))
+    ));
+    store.delete_bucket("plain").await.unwrap();
     let kind = BucketConfigKind::Cors;
     assert_eq!(store.get_bucket_config("cfg", kind).unwrap(), None);
     store
@@ -462,6 +482,50 @@ async fn versions(store: &dyn MetadataStore) {
         Some(tags)
     );
 
+    // Object Lock: a protected version cannot be removed, a bypass lifts
+    // GOVERNANCE only, and a legal hold holds whatever the bypass.
+    let locked = store
+        .put_object(put("ver", "locked", object("l", None)))
+        .await
+        .unwrap()
+        .record;
+    let locked_id = locked.version_id.as_deref();
+    let far = i64::MAX / 2;
+    for (mode, bypassable) in [(LockMode::Compliance, false), (LockMode::Governance, true)] {
+        let retention = Retention {
+            mode,
+            until_ms: far,
+        };
+        store
+            .update_version(
+                "ver",
+                "locked",
+                locked_id,
+                VersionUpdate::Retention(Some(retention)),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.delete_object(del("ver", "locked", locked_id)).await,
+            Err(MetaError::ObjectLocked)
+        ));
+        let mut bypass = del("ver", "locked", locked_id);
+        bypass.bypass_governance = true;
+        store
+            .update_version("ver", "locked", locked_id, VersionUpdate::LegalHold(true))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.delete_object(bypass.clone()).await,
+            Err(MetaError::ObjectLocked)
+        ));
+        store
+            .update_version("ver", "locked", locked_id, VersionUpdate::LegalHold(false))
+            .await
+            .unwrap();
+        assert_eq!(store.delete_object(bypass).await.is_ok(), bypassable);
+    }
+
     // Suspended: writes replace the null version and keep the others.
     store
         .set_bucket_versioning("ver", Versioning::Suspended)
@@ -555,6 +619,8 @@ async fn multipart(store: &dyn MetadataStore) {
         checksum_algorithm: None,
         checksum_type: None,
         tags: BTreeMap::new(),
+        retention: None,
+        legal_hold: false,
     };
     store.create_upload(upload.clone()).await.unwrap();
     let part = |n: u32, blob: &str| PartRecord {

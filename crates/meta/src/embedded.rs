@@ -123,6 +123,24 @@ impl EmbeddedStore {
             .map_err(|_| MetaError::Storage("metadata writer stopped".into()))?
     }
 
+    /// Applies `change` to a bucket's record in one transaction.
+    async fn change_bucket(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BucketRecord) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |txn| {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            let mut bucket: BucketRecord =
+                get_json(&buckets, name.as_str())?.ok_or(MetaError::NoSuchBucket)?;
+            change(&mut bucket)?;
+            buckets.insert(name.as_str(), encode(&bucket)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
     fn read<T>(&self, f: impl FnOnce(&redb::ReadTransaction) -> Result<T>) -> Result<T> {
         let txn = self.db.begin_read()?;
         f(&txn)
@@ -489,6 +507,8 @@ fn delete_current(
         version_id: None,
         delete_marker: true,
         tags: Default::default(),
+        retention: None,
+        legal_hold: false,
     };
     let added = add_version(txn, bucket, key, marker)?;
     Ok(DeleteOutcome {
@@ -505,6 +525,7 @@ fn delete_version(
     bucket: &str,
     key: &str,
     version_id: &str,
+    bypass_governance: bool,
 ) -> Result<DeleteOutcome> {
     let gone = DeleteOutcome {
         version_id: Some(version_id.to_string()),
@@ -518,6 +539,9 @@ fn delete_version(
     let Some(record) = version_at(&versions, bucket, key, order, version_id)? else {
         return Ok(gone);
     };
+    if record.is_protected(now_ms(), bypass_governance) {
+        return Err(MetaError::ObjectLocked);
+    }
     let was_latest = latest(&versions, bucket, key.as_bytes())?.is_some_and(|(o, _)| o == order);
     versions.remove((bucket, key.as_bytes(), order))?;
     drop(versions);
@@ -566,6 +590,8 @@ fn apply_update(
     }
     match update {
         VersionUpdate::Tags(tags) => record.tags = tags,
+        VersionUpdate::Retention(retention) => record.retention = retention,
+        VersionUpdate::LegalHold(on) => record.legal_hold = on,
     }
     let json = encode(&record)?;
     versions.insert((bucket, key.as_bytes(), order), json.as_slice())?;
@@ -614,6 +640,9 @@ fn scan_objects(
     Ok(rows)
 }
 
+/// A version row still encoded, with whether it is its key's newest.
+type VersionRow = Row<(Vec<u8>, bool)>;
+
 /// Up to `n` versions of a bucket from position `(start, order)`, each
 /// flagged with whether it is its key's newest.
 fn scan_versions(
@@ -622,8 +651,8 @@ fn scan_versions(
     start: &[u8],
     order: u64,
     n: usize,
-) -> Result<Vec<Row<(Vec<u8>, bool)>>> {
-    let mut rows: Vec<Row<(Vec<u8>, bool)>> = Vec::new();
+) -> Result<Vec<VersionRow>> {
+    let mut rows: Vec<VersionRow> = Vec::new();
     for row in table.range((bucket, start, order)..)? {
         let (k, v) = row?;
         let (b, key, order_here) = k.value();
@@ -792,13 +821,26 @@ impl MetadataStore for EmbeddedStore {
     }
 
     async fn set_bucket_versioning(&self, name: &str, state: Versioning) -> Result<()> {
-        let name = name.to_string();
-        self.write(move |txn| {
-            let mut buckets = txn.open_table(BUCKETS)?;
-            let mut bucket: BucketRecord =
-                get_json(&buckets, name.as_str())?.ok_or(MetaError::NoSuchBucket)?;
+        self.change_bucket(name, move |bucket| {
+            if bucket.object_lock && state != Versioning::Enabled {
+                return Err(MetaError::Conflict(
+                    "Object Lock is on: versioning stays Enabled".into(),
+                ));
+            }
             bucket.versioning = state;
-            buckets.insert(name.as_str(), encode(&bucket)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn enable_object_lock(&self, name: &str) -> Result<()> {
+        self.change_bucket(name, |bucket| {
+            if bucket.versioning != Versioning::Enabled {
+                return Err(MetaError::Conflict(
+                    "Object Lock needs versioning Enabled".into(),
+                ));
+            }
+            bucket.object_lock = true;
             Ok(())
         })
         .await
@@ -874,7 +916,9 @@ impl MetadataStore for EmbeddedStore {
             let bucket = bucket_record(txn, &delete.bucket)?;
             match &delete.version_id {
                 None => delete_current(txn, &bucket, &delete),
-                Some(id) => delete_version(txn, &bucket.name, &delete.key, id),
+                Some(id) => {
+                    delete_version(txn, &bucket.name, &delete.key, id, delete.bypass_governance)
+                }
             }
         })
         .await

@@ -19,6 +19,8 @@ pub enum MetaError {
     InvalidVersionId,
     #[error("the version is a delete marker")]
     DeleteMarker { version_id: Option<String> },
+    #[error("the version is protected by Object Lock")]
+    ObjectLocked,
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("precondition failed")]

@@ -41,6 +41,10 @@ pub struct BucketRecord {
     pub location: String,
     #[serde(default)]
     pub versioning: Versioning,
+    /// Object Lock can only be enabled when the bucket is created; such a
+    /// bucket versions and can never be suspended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub object_lock: bool,
 }
 
 /// A bucket's versioning state. Once versioned, a bucket never goes back to
@@ -214,6 +218,10 @@ pub struct ObjectRecord {
     pub delete_marker: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 impl ObjectRecord {
@@ -221,6 +229,28 @@ impl ObjectRecord {
     pub fn version_name(&self) -> &str {
         self.version_id.as_deref().unwrap_or(NULL_VERSION)
     }
+
+    /// Whether Object Lock forbids removing this version now: a legal hold,
+    /// or a retention date not yet reached (GOVERNANCE yields to a bypass).
+    pub fn is_protected(&self, now_ms: i64, bypass_governance: bool) -> bool {
+        self.legal_hold
+            || self.retention.as_ref().is_some_and(|r| {
+                r.until_ms > now_ms && !(r.mode == LockMode::Governance && bypass_governance)
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    Governance,
+    Compliance,
+}
+
+/// Object Lock retention of one version: it may not be removed before `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: LockMode,
+    pub until_ms: i64,
 }
 
 /// The id S3 gives the version written while a bucket is not versioning.
@@ -230,6 +260,8 @@ pub const NULL_VERSION: &str = "null";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionUpdate {
     Tags(BTreeMap<String, String>),
+    Retention(Option<Retention>),
+    LegalHold(bool),
 }
 
 /// What removing an object (or one of its versions) did.
@@ -261,6 +293,10 @@ pub struct UploadRecord {
     pub checksum_type: Option<ChecksumType>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,6 +384,8 @@ mod tests {
             version_id: None,
             delete_marker: false,
             tags: BTreeMap::new(),
+            retention: None,
+            legal_hold: false,
         }
     }
 

@@ -40,6 +40,8 @@ pub struct ObjectDelete {
     pub condition: Precondition,
     /// Owner of the delete marker this may create.
     pub requester: String,
+    /// `x-amz-bypass-governance-retention`, already authorized by the caller.
+    pub bypass_governance: bool,
 }
 
 /// A page of ListObjectVersions: after `version_id_marker` of the
@@ -83,8 +85,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn delete_bucket(&self, name: &str) -> Result<()>;
     fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
     fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
-    /// Changes a bucket's versioning state.
+    /// Changes a bucket's versioning state; refused with `Conflict` when
+    /// Object Lock is on and the state is not Enabled.
     async fn set_bucket_versioning(&self, name: &str, state: Versioning) -> Result<()>;
+    /// Turns Object Lock on; refused with `Conflict` unless versioning is Enabled.
+    async fn enable_object_lock(&self, name: &str) -> Result<()>;
     /// Stores (Some) or removes (None) one configuration document of a bucket.
     async fn put_bucket_config(
         &self,

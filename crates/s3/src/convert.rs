@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use s3s::dto::{self, ETag, ETagCondition, Timestamp, TimestampFormat};
 use s3s::{S3Error, S3ErrorCode, S3Result};
-use strata_core::meta::{ChecksumAlgorithm, ContentHeaders, ObjectRecord, Precondition};
+use strata_core::meta::{
+    ChecksumAlgorithm, ContentHeaders, LockMode, ObjectRecord, Precondition, Retention,
+};
 use strata_core::objects::{ByteRange, ObjectAttributes};
 use strata_core::{AccountRecord, ChecksumSource};
 use time::OffsetDateTime;
@@ -18,6 +20,60 @@ pub(crate) fn timestamp(ms: i64) -> Timestamp {
 pub(crate) fn unix_seconds(ts: Timestamp) -> i64 {
     OffsetDateTime::from(ts).unix_timestamp()
 }
+
+pub(crate) fn unix_ms(ts: Timestamp) -> i64 {
+    (OffsetDateTime::from(ts).unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn malformed(msg: &str) -> S3Error {
+    S3Error::with_message(S3ErrorCode::MalformedXML, msg.to_string())
+}
+
+pub(crate) fn lock_mode(mode: &str) -> S3Result<LockMode> {
+    match mode {
+        "GOVERNANCE" => Ok(LockMode::Governance),
+        "COMPLIANCE" => Ok(LockMode::Compliance),
+        _ => Err(malformed(
+            "the Object Lock mode must be GOVERNANCE or COMPLIANCE",
+        )),
+    }
+}
+
+pub(crate) fn lock_mode_name(mode: LockMode) -> &'static str {
+    match mode {
+        LockMode::Governance => "GOVERNANCE",
+        LockMode::Compliance => "COMPLIANCE",
+    }
+}
+
+/// A legal hold status: ON, OFF, or absent (off).
+pub(crate) fn legal_hold(status: Option<&str>) -> S3Result<bool> {
+    match status {
+        None | Some("OFF") => Ok(false),
+        Some("ON") => Ok(true),
+        Some(_) => Err(malformed("the legal hold status must be ON or OFF")),
+    }
+}
+
+/// The Object Lock fields GET and HEAD share.
+macro_rules! lock_fields {
+    ($out:expr, $record:expr) => {{
+        let r: &strata_core::meta::ObjectRecord = $record;
+        if let Some(ret) = &r.retention {
+            $out.object_lock_mode = Some(s3s::dto::ObjectLockMode::from(
+                $crate::convert::lock_mode_name(ret.mode).to_string(),
+            ));
+            $out.object_lock_retain_until_date = Some($crate::convert::timestamp(ret.until_ms));
+        }
+        if r.legal_hold {
+            $out.object_lock_legal_hold_status =
+                Some(s3s::dto::ObjectLockLegalHoldStatus::from_static(
+                    s3s::dto::ObjectLockLegalHoldStatus::ON,
+                ));
+        }
+    }};
+}
+pub(crate) use lock_fields;
 
 pub(crate) fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_string())
@@ -75,12 +131,30 @@ pub(crate) struct AttributesInput {
     pub metadata: Option<dto::Metadata>,
     /// The `x-amz-tagging` header: a URL-encoded query string of tags.
     pub tagging: Option<String>,
+    pub lock_mode: Option<dto::ObjectLockMode>,
+    pub retain_until: Option<Timestamp>,
+    pub legal_hold: Option<dto::ObjectLockLegalHoldStatus>,
 }
 
 impl AttributesInput {
     pub(crate) fn into_attributes(self) -> S3Result<ObjectAttributes> {
         let a = self;
+        let retention = match (a.lock_mode, a.retain_until) {
+            (Some(mode), Some(until)) => Some(Retention {
+                mode: lock_mode(mode.as_str())?,
+                until_ms: unix_ms(until),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied",
+                ));
+            }
+        };
         Ok(ObjectAttributes {
+            retention,
+            legal_hold: legal_hold(a.legal_hold.as_ref().map(|s| s.as_str()))?,
             tags: tags_header(a.tagging.as_deref())?,
             headers: ContentHeaders {
                 content_type: a.content_type,
@@ -158,6 +232,9 @@ macro_rules! attributes_of {
             expires: $input.expires,
             metadata: $input.metadata,
             tagging: $input.tagging,
+            lock_mode: $input.object_lock_mode,
+            retain_until: $input.object_lock_retain_until_date,
+            legal_hold: $input.object_lock_legal_hold_status,
         }
         .into_attributes()
     };

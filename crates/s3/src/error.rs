@@ -26,6 +26,16 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         Error::InvalidTag(_) => C::InvalidTag,
         Error::NoSuchTagSet => C::NoSuchTagSet,
         Error::OperationAborted => C::OperationAborted,
+        Error::InvalidBucketState(_) => C::InvalidBucketState,
+        Error::ObjectLockConfigurationNotFound => C::ObjectLockConfigurationNotFoundError,
+        Error::NoSuchObjectLockConfiguration => C::NoSuchObjectLockConfiguration,
+        Error::InvalidRetentionPeriod => {
+            let mut err =
+                S3Error::with_message(C::Custom("InvalidRetentionPeriod".into()), message);
+            err.set_status_code(http::StatusCode::BAD_REQUEST);
+            return err;
+        }
+        Error::ObjectLocked => C::AccessDenied,
         Error::NoSuchUpload => C::NoSuchUpload,
         Error::BucketAlreadyExists => C::BucketAlreadyExists,
         Error::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou,

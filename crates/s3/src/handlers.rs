@@ -8,12 +8,15 @@ use http::StatusCode;
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_core::conditions::ReadConditions;
-use strata_core::meta::{ListEntry, ListQuery, Precondition, VersionQuery, Versioning};
+use strata_core::meta::{ListEntry, ListQuery, Precondition, Retention, VersionQuery, Versioning};
 use strata_core::multipart::{CompletedPart as CorePart, PartCopySource, PartUpload};
+use strata_core::object_lock::{DefaultRetention, LockConfig};
 use strata_core::objects::{CopyRequest, GetRequest, PutRequest};
 use strata_core::{AccountRecord, Body, Strata};
 
-use crate::convert::{self, attributes_of, checksum_headers_of, object_fields, set_checksums};
+use crate::convert::{
+    self, attributes_of, checksum_headers_of, lock_fields, object_fields, set_checksums,
+};
 use crate::error::to_s3;
 
 pub(crate) struct Handlers {
@@ -123,8 +126,14 @@ impl S3 for Handlers {
             .as_ref()
             .and_then(|c| c.location_constraint.as_ref())
             .map(|l| l.as_str().to_string());
+        let object_lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
         self.strata
-            .create_bucket(&account, &req.input.bucket, location.as_deref())
+            .create_bucket(
+                &account,
+                &req.input.bucket,
+                location.as_deref(),
+                object_lock,
+            )
             .await
             .map_err(to_s3)?;
         ok(CreateBucketOutput {
@@ -365,6 +374,7 @@ impl S3 for Handlers {
             ..Default::default()
         };
         object_fields!(out, r);
+        lock_fields!(out, r);
         out.content_length = Some((body.range.end - body.range.start) as i64);
         if body.partial {
             out.content_range = Some(format!(
@@ -423,6 +433,7 @@ impl S3 for Handlers {
             ..Default::default()
         };
         object_fields!(out, &record);
+        lock_fields!(out, &record);
         let mut status = StatusCode::OK;
         match (part, get.range) {
             (
@@ -474,7 +485,13 @@ impl S3 for Handlers {
         let i = &req.input;
         let outcome = self
             .strata
-            .delete_object(&account, &i.bucket, &i.key, i.version_id.as_deref())
+            .delete_object(
+                &account,
+                &i.bucket,
+                &i.key,
+                i.version_id.as_deref(),
+                i.bypass_governance_retention.unwrap_or(false),
+            )
             .await
             .map_err(to_s3)?;
         Ok(S3Response::with_status(
@@ -500,6 +517,7 @@ impl S3 for Handlers {
             ));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in input.delete.objects {
@@ -510,6 +528,7 @@ impl S3 for Handlers {
                     &input.bucket,
                     &object.key,
                     object.version_id.as_deref(),
+                    bypass,
                 )
                 .await
                 .map_err(to_s3);
@@ -785,6 +804,165 @@ impl S3 for Handlers {
             common_prefixes: Some(prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()
+        })
+    }
+
+    // ---------------------------------------------------------------- object lock
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> R<PutObjectLockConfigurationOutput> {
+        let account = self.account(&req)?;
+        let input = req.input;
+        let config = input
+            .object_lock_configuration
+            .ok_or_else(|| S3Error::new(S3ErrorCode::MalformedXML))?;
+        if config.object_lock_enabled.as_ref().map(|e| e.as_str())
+            != Some(ObjectLockEnabled::ENABLED)
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "ObjectLockEnabled must be Enabled",
+            ));
+        }
+        let default_retention = match config.rule.and_then(|r| r.default_retention) {
+            Some(d) => Some(DefaultRetention {
+                mode: convert::lock_mode(d.mode.as_ref().map_or("", |m| m.as_str()))?,
+                days: retention_period(d.days)?,
+                years: retention_period(d.years)?,
+            }),
+            None => None,
+        };
+        self.strata
+            .put_lock_config(&account, &input.bucket, LockConfig { default_retention })
+            .await
+            .map_err(to_s3)?;
+        ok(PutObjectLockConfigurationOutput::default())
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> R<GetObjectLockConfigurationOutput> {
+        let account = self.account(&req)?;
+        let config = self
+            .strata
+            .lock_config(&account, &req.input.bucket)
+            .map_err(to_s3)?;
+        let rule = config.default_retention.map(|d| ObjectLockRule {
+            default_retention: Some(s3s::dto::DefaultRetention {
+                mode: Some(ObjectLockRetentionMode::from(
+                    convert::lock_mode_name(d.mode).to_string(),
+                )),
+                days: d.days.map(|n| n as i32),
+                years: d.years.map(|n| n as i32),
+            }),
+        });
+        ok(GetObjectLockConfigurationOutput {
+            object_lock_configuration: Some(ObjectLockConfiguration {
+                object_lock_enabled: Some(ObjectLockEnabled::from_static(
+                    ObjectLockEnabled::ENABLED,
+                )),
+                rule,
+            }),
+        })
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> R<PutObjectRetentionOutput> {
+        let account = self.account(&req)?;
+        let i = req.input;
+        let retention = match i.retention {
+            Some(ObjectLockRetention {
+                mode: Some(mode),
+                retain_until_date: Some(until),
+            }) => Some(Retention {
+                mode: convert::lock_mode(mode.as_str())?,
+                until_ms: convert::unix_ms(until),
+            }),
+            Some(ObjectLockRetention {
+                mode: None,
+                retain_until_date: None,
+            }) => None,
+            _ => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::MalformedXML,
+                    "a retention needs both Mode and RetainUntilDate",
+                ));
+            }
+        };
+        self.strata
+            .put_retention(
+                &account,
+                (&i.bucket, &i.key, i.version_id.as_deref()),
+                retention,
+                i.bypass_governance_retention.unwrap_or(false),
+            )
+            .await
+            .map_err(to_s3)?;
+        ok(PutObjectRetentionOutput::default())
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> R<GetObjectRetentionOutput> {
+        let account = self.account(&req)?;
+        let i = &req.input;
+        let retention = self
+            .strata
+            .retention(&account, (&i.bucket, &i.key, i.version_id.as_deref()))
+            .map_err(to_s3)?;
+        ok(GetObjectRetentionOutput {
+            retention: Some(ObjectLockRetention {
+                mode: Some(ObjectLockRetentionMode::from(
+                    convert::lock_mode_name(retention.mode).to_string(),
+                )),
+                retain_until_date: Some(convert::timestamp(retention.until_ms)),
+            }),
+        })
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> R<PutObjectLegalHoldOutput> {
+        let account = self.account(&req)?;
+        let i = req.input;
+        let status = i.legal_hold.and_then(|h| h.status);
+        let on = match status.as_ref().map(|s| s.as_str()) {
+            None => return Err(S3Error::new(S3ErrorCode::MalformedXML)),
+            other => convert::legal_hold(other)?,
+        };
+        self.strata
+            .put_legal_hold(&account, (&i.bucket, &i.key, i.version_id.as_deref()), on)
+            .await
+            .map_err(to_s3)?;
+        ok(PutObjectLegalHoldOutput::default())
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> R<GetObjectLegalHoldOutput> {
+        let account = self.account(&req)?;
+        let i = &req.input;
+        let on = self
+            .strata
+            .legal_hold(&account, (&i.bucket, &i.key, i.version_id.as_deref()))
+            .map_err(to_s3)?;
+        let status = if on {
+            ObjectLockLegalHoldStatus::ON
+        } else {
+            ObjectLockLegalHoldStatus::OFF
+        };
+        ok(GetObjectLegalHoldOutput {
+            legal_hold: Some(ObjectLockLegalHold {
+                status: Some(ObjectLockLegalHoldStatus::from_static(status)),
+            }),
         })
     }
 
@@ -1176,6 +1354,17 @@ fn owner_full_control(account: &AccountRecord) -> Grant {
         }),
         permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
     }
+}
+
+/// Days or Years of a default retention: a positive number when present.
+fn retention_period(n: Option<i32>) -> S3Result<Option<u32>> {
+    n.map(|n| {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| to_s3(strata_core::Error::InvalidRetentionPeriod))
+    })
+    .transpose()
 }
 
 fn part_number(n: Option<i32>) -> S3Result<Option<u32>> {

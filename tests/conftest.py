@@ -128,8 +128,10 @@ def s3_alt(server):
 
 
 def empty_bucket(client, name):
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+    """Removes every version and delete marker, then unfinished uploads."""
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
+        keys = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
         if keys:
             client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
     for up in client.list_multipart_uploads(Bucket=name).get("Uploads", []):

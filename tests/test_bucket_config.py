@@ -34,14 +34,14 @@ def test_bucket_tagging_round_trip(s3, bucket):
 
 @pytest.mark.parametrize("tags,message", [
     ([{"Key": f"k{i}", "Value": "v"} for i in range(51)], "Bucket tag count cannot be greater than 50"),
-    ([{"Key": "k" * 129, "Value": "v"}], "The TagKey you have provided is too long, max 128"),
-    ([{"Key": "k", "Value": "v" * 257}], "The TagValue you have provided is too long, max 256"),
+    ([{"Key": "k" * 129, "Value": "v"}], "The TagKey you have provided is invalid"),
+    ([{"Key": "k", "Value": "v" * 257}], "The TagValue you have provided is invalid"),
     ([{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}], "Cannot provide multiple Tags with the same key"),
     ([{"Key": "aws:cloudformation:stack-name", "Value": "s"}], "System tags cannot be added/updated by requester"),
 ])
 def test_bucket_tagging_limits(s3, bucket, tags, message):
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "keep", "Value": "me"}]})
-    assert refused(s3.put_bucket_tagging, "InvalidTag", Bucket=bucket, Tagging={"TagSet": tags}) == message
+    assert refused(s3.put_bucket_tagging, "InvalidTag", Bucket=bucket, Tagging={"TagSet": tags}).startswith(message)
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "keep", "Value": "me"}]
 
 

@@ -13,6 +13,8 @@ pub type Body = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 /// An object's bytes on their way out, with the record they belong to.
 pub struct ObjectBody {
     pub record: ObjectRecord,
+    /// What `x-amz-version-id` shows, if anything.
+    pub version_id: Option<String>,
     /// The byte range sent, `start..end`, of `record.size`.
     pub range: std::ops::Range<u64>,
     /// Set when the range came from a `Range` header or a part number.

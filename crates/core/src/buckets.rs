@@ -1,6 +1,6 @@
 //! Buckets: S3's naming rules, ownership and placement.
 
-use strata_meta::{BucketRecord, MetaError, Versioning};
+use strata_meta::{BucketConfigKind, BucketRecord, MetaError, Versioning};
 
 use crate::time::now_ms;
 use crate::{AccountRecord, Error, Result, Strata};
@@ -39,6 +39,7 @@ impl Strata {
         owner: &AccountRecord,
         name: &str,
         location: Option<&str>,
+        object_lock: bool,
     ) -> Result<()> {
         validate_name(name)?;
         let location = match location.filter(|l| !l.is_empty()) {
@@ -52,7 +53,13 @@ impl Strata {
             owner: owner.id.clone(),
             created_ms: now_ms(),
             location,
-            versioning: Default::default(),
+            // Object Lock needs versions to protect.
+            versioning: if object_lock {
+                Versioning::Enabled
+            } else {
+                Versioning::Unversioned
+            },
+            object_lock,
         };
         let legacy_region = self.settings.region == "us-east-1";
         match self.meta.create_bucket(record).await {
@@ -101,7 +108,46 @@ impl Strata {
                 "versioning can only be Enabled or Suspended".into(),
             ));
         }
-        Ok(self.meta.set_bucket_versioning(name, state).await?)
+        self.meta
+            .set_bucket_versioning(name, state)
+            .await
+            .map_err(|e| match e {
+                MetaError::Conflict(_) => Error::InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+                        .into(),
+                ),
+                other => other.into(),
+            })
+    }
+
+    /// A stored configuration document of a bucket, as the core's own type.
+    pub(crate) fn bucket_config<T: serde::de::DeserializeOwned>(
+        &self,
+        bucket: &str,
+        kind: BucketConfigKind,
+    ) -> Result<Option<T>> {
+        self.meta
+            .get_bucket_config(bucket, kind)?
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| {
+                    Error::Internal(format!("stored {} configuration: {e}", kind.as_str()))
+                })
+            })
+            .transpose()
+    }
+
+    /// Stores (Some) or removes (None) a configuration document of a bucket.
+    pub(crate) async fn set_bucket_config<T: serde::Serialize>(
+        &self,
+        bucket: &str,
+        kind: BucketConfigKind,
+        config: Option<&T>,
+    ) -> Result<()> {
+        let json = config
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(self.meta.put_bucket_config(bucket, kind, json).await?)
     }
 
     pub fn list_buckets(&self, account: &AccountRecord) -> Result<Vec<BucketRecord>> {

@@ -11,6 +11,32 @@ pub enum Error {
     NoSuchBucket,
     #[error("The specified key does not exist.")]
     NoSuchKey,
+    #[error("The specified version does not exist.")]
+    NoSuchVersion,
+    #[error("Invalid version id specified")]
+    InvalidVersionId,
+    /// The version asked for is a delete marker: for the current version S3
+    /// answers 404 NoSuchKey, for a named version 405 MethodNotAllowed.
+    #[error("The specified method is not allowed against this resource.")]
+    DeleteMarker { version_id: String, current: bool },
+    #[error("{0}")]
+    InvalidTag(String),
+    #[error("{0}")]
+    InvalidBucketState(String),
+    #[error("Object Lock configuration does not exist for this bucket")]
+    ObjectLockConfigurationNotFound,
+    #[error("The specified object does not have a ObjectLock configuration")]
+    NoSuchObjectLockConfiguration,
+    #[error("Default retention period must be a positive integer value.")]
+    InvalidRetentionPeriod,
+    #[error("Access Denied because object protected by object lock.")]
+    ObjectLocked,
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet,
+    #[error(
+        "A conflicting conditional operation is currently in progress against this resource. Please try again."
+    )]
+    OperationAborted,
     #[error(
         "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
     )]
@@ -65,8 +91,6 @@ pub enum Error {
     IncompleteBody(#[source] std::io::Error),
     #[error("{}", missing_config(*.0))]
     NoSuchConfiguration(BucketConfigKind),
-    #[error("{0}")]
-    InvalidTag(String),
     #[error("The storage class you specified is not valid: {0} is not a location of this server")]
     InvalidStorageClass(String),
     #[error("{0}")]
@@ -102,6 +126,15 @@ impl From<MetaError> for Error {
             MetaError::NoSuchBucket => Error::NoSuchBucket,
             MetaError::BucketNotEmpty => Error::BucketNotEmpty,
             MetaError::NoSuchUpload => Error::NoSuchUpload,
+            MetaError::NoSuchKey => Error::NoSuchKey,
+            MetaError::NoSuchVersion => Error::NoSuchVersion,
+            MetaError::InvalidVersionId => Error::InvalidVersionId,
+            MetaError::DeleteMarker { version_id } => Error::DeleteMarker {
+                version_id: version_id.unwrap_or_else(|| strata_meta::NULL_VERSION.into()),
+                current: false,
+            },
+            MetaError::Conflict(_) => Error::OperationAborted,
+            MetaError::ObjectLocked => Error::ObjectLocked,
             MetaError::PreconditionFailed => Error::PreconditionFailed,
             // Callers that care (create_bucket) handle BucketExists themselves.
             MetaError::BucketExists { .. } => Error::BucketAlreadyExists,

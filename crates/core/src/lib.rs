@@ -13,7 +13,9 @@ pub mod gc;
 pub mod listing;
 pub mod locations;
 pub mod multipart;
+pub mod object_lock;
 pub mod objects;
+pub mod tags;
 mod time;
 
 use std::sync::Arc;

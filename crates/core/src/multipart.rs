@@ -10,7 +10,7 @@ use strata_meta::{
 
 use crate::checksum::{BodyHasher, ChecksumSource, composite};
 use crate::conditions::ReadConditions;
-use crate::objects::{ByteRange, ObjectAttributes, Written, validate_key};
+use crate::objects::{ByteRange, ObjectAttributes, Written, validate_attributes, validate_key};
 use crate::time::now_ms;
 use crate::{AccountRecord, Body, Error, Result, Strata, random_hex};
 
@@ -34,6 +34,7 @@ pub struct PartUpload {
 pub struct PartCopySource {
     pub bucket: String,
     pub key: String,
+    pub version_id: Option<String>,
     pub range: Option<ByteRange>,
     pub conditions: ReadConditions,
 }
@@ -89,7 +90,10 @@ impl Strata {
         checksum_algorithm: Option<ChecksumAlgorithm>,
     ) -> Result<UploadRecord> {
         validate_key(key)?;
+        validate_attributes(&attributes)?;
         let bucket = self.owned_bucket(account, bucket)?;
+        let mut attributes = attributes;
+        self.settle_lock(&bucket, &mut attributes)?;
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),
@@ -101,6 +105,9 @@ impl Strata {
             user_metadata: attributes.user_metadata,
             checksum_algorithm,
             checksum_type: checksum_algorithm.map(|_| ChecksumType::Composite),
+            tags: attributes.tags,
+            retention: attributes.retention,
+            legal_hold: attributes.legal_hold,
         };
         self.meta.create_upload(upload.clone()).await?;
         Ok(upload)
@@ -159,7 +166,12 @@ impl Strata {
         check_part_number(part_number)?;
         let (bucket, key, upload_id) = upload;
         let upload = self.get_upload(account, bucket, key, upload_id)?;
-        let (_, record) = self.object_record(account, &source.bucket, &source.key)?;
+        let (_, record) = self.object_version(
+            account,
+            &source.bucket,
+            &source.key,
+            source.version_id.as_deref(),
+        )?;
         source.conditions.check_copy_source(&record)?;
         // Unlike a GET range, a copy-source range must lie wholly inside the source.
         let range = match source.range {
@@ -346,17 +358,24 @@ impl Strata {
                 })
                 .collect(),
             upload_id: Some(upload.upload_id.clone()),
+            version_id: None,
+            delete_marker: false,
+            tags: upload.tags.clone(),
+            retention: upload.retention.clone(),
+            legal_hold: upload.legal_hold,
         };
         let put = ObjectPut {
             bucket: upload.bucket.clone(),
             key: upload.key.clone(),
-            record: record.clone(),
+            record,
             inline: None,
             condition,
+            shares_current_data: false,
         };
-        self.meta.complete_upload(&upload, put).await?;
+        let outcome = self.meta.complete_upload(&upload, put).await?;
+        // Parts the object does not use are garbage now.
         self.gc_wakeup.notify_one();
-        Ok(record)
+        Ok(outcome.record)
     }
 
     pub async fn abort_upload(

@@ -8,8 +8,8 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use strata_data::{ByteStream, DataBackend};
 use strata_meta::{
-    BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, ObjectPut, ObjectRecord,
-    Precondition,
+    BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
+    ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
 };
 
 use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource};
@@ -29,6 +29,10 @@ pub const MAX_PUT_SIZE: u64 = 5 << 30;
 pub struct ObjectAttributes {
     pub headers: ContentHeaders,
     pub user_metadata: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// Object Lock settings asked for; checked and defaulted by `settle_lock`.
+    pub retention: Option<Retention>,
+    pub legal_hold: bool,
 }
 
 pub struct PutRequest {
@@ -74,6 +78,7 @@ impl ByteRange {
 pub struct GetRequest {
     pub bucket: String,
     pub key: String,
+    pub version_id: Option<String>,
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
     pub conditions: ReadConditions,
@@ -82,11 +87,14 @@ pub struct GetRequest {
 pub struct CopyRequest {
     pub source_bucket: String,
     pub source_key: String,
+    pub source_version_id: Option<String>,
     pub source_conditions: ReadConditions,
     pub bucket: String,
     pub key: String,
     /// Some: REPLACE the metadata with these; None: COPY the source's.
     pub replace_attributes: Option<ObjectAttributes>,
+    /// Some: REPLACE the tags with these; None: COPY the source's.
+    pub replace_tags: Option<BTreeMap<String, String>>,
     pub condition: Precondition,
 }
 
@@ -102,7 +110,8 @@ pub fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_attributes(attributes: &ObjectAttributes) -> Result<()> {
+pub(crate) fn validate_attributes(attributes: &ObjectAttributes) -> Result<()> {
+    crate::tags::validate_object_tags(&attributes.tags)?;
     let size: usize = attributes
         .user_metadata
         .iter()
@@ -225,16 +234,16 @@ impl Strata {
 
     /// Commits a new current version; on failure its data is discarded.
     pub(crate) async fn commit_object(&self, put: ObjectPut) -> Result<ObjectRecord> {
-        let record = put.record.clone();
+        let data = put.record.data.clone();
         match self.meta.put_object(put).await {
-            Ok(previous) => {
-                if previous.is_some_and(|p| p.data.stored_blobs().next().is_some()) {
+            Ok(outcome) => {
+                if outcome.retired_blobs {
                     self.gc_wakeup.notify_one();
                 }
-                Ok(record)
+                Ok(outcome.record)
             }
             Err(e) => {
-                self.discard_written(&record.data).await;
+                self.discard_written(&data).await;
                 Err(e.into())
             }
         }
@@ -251,6 +260,8 @@ impl Strata {
             return Err(Error::EntityTooLarge);
         }
         let bucket = self.owned_bucket(account, &req.bucket)?;
+        let mut req = req;
+        self.settle_lock(&bucket, &mut req.attributes)?;
         let current = self.meta.get_object(&bucket.name, &req.key)?;
         if !req.condition.holds(current.as_ref()) {
             return Err(Error::PreconditionFailed);
@@ -290,43 +301,72 @@ impl Strata {
             record,
             inline,
             condition: req.condition,
+            shares_current_data: false,
         })
         .await
     }
 
-    /// The current version of an object in a bucket `account` owns.
-    pub fn object_record(
+    /// A version of an object (None: the current one) in a bucket `account`
+    /// owns. Delete markers are not objects: asking for one is an error that
+    /// carries its id, as S3 answers it.
+    pub fn object_version(
         &self,
         account: &AccountRecord,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
     ) -> Result<(BucketRecord, ObjectRecord)> {
         let bucket = self.owned_bucket(account, bucket)?;
-        let record = self
-            .meta
-            .get_object(&bucket.name, key)?
-            .ok_or(Error::NoSuchKey)?;
+        let record = match version_id {
+            None => match self.meta.get_object(&bucket.name, key)? {
+                Some(record) => record,
+                None => {
+                    return Err(match self.meta.latest_version(&bucket.name, key)? {
+                        Some(marker) if marker.delete_marker => Error::DeleteMarker {
+                            version_id: marker.version_name().to_string(),
+                            current: true,
+                        },
+                        _ => Error::NoSuchKey,
+                    });
+                }
+            },
+            Some(id) => self
+                .meta
+                .get_version(&bucket.name, key, id)?
+                .ok_or(Error::NoSuchVersion)?,
+        };
+        if record.delete_marker {
+            return Err(Error::DeleteMarker {
+                version_id: record.version_name().to_string(),
+                current: false,
+            });
+        }
         Ok((bucket, record))
     }
 
-    /// HEAD: the record, after the conditions; with a part number, the part's
-    /// range and the part count.
-    pub fn head_object(
-        &self,
-        account: &AccountRecord,
-        req: &GetRequest,
-    ) -> Result<(ObjectRecord, Option<PartRange>)> {
-        let (_, record) = self.object_record(account, &req.bucket, &req.key)?;
+    /// HEAD: the version, after the conditions; with a part number, the
+    /// part's range and the part count.
+    pub fn head_object(&self, account: &AccountRecord, req: &GetRequest) -> Result<Found> {
+        let (bucket, record) =
+            self.object_version(account, &req.bucket, &req.key, req.version_id.as_deref())?;
         req.conditions.check(&record)?;
         let part = match req.part_number {
             Some(n) => Some(part_range(&record, n)?),
             None => None,
         };
-        Ok((record, part))
+        Ok(Found {
+            version_id: visible_version_id(&bucket, &record),
+            record,
+            part,
+        })
     }
 
     pub async fn get_object(&self, account: &AccountRecord, req: GetRequest) -> Result<ObjectBody> {
-        let (record, part) = self.head_object(account, &req)?;
+        let Found {
+            record,
+            part,
+            version_id,
+        } = self.head_object(account, &req)?;
         let (range, partial, parts_count) = match (part, req.range) {
             (Some(p), _) => (p.range, true, Some(p.parts_count)),
             (None, Some(r)) => (r.resolve(record.size)?, true, None),
@@ -335,6 +375,7 @@ impl Strata {
         let stream = self.read_data(&record.data, range.clone())?;
         Ok(ObjectBody {
             record,
+            version_id,
             range,
             partial,
             parts_count,
@@ -367,23 +408,35 @@ impl Strata {
         Ok(Box::pin(stream))
     }
 
+    /// DeleteObject: without a version id, the current version goes (or,
+    /// in a versioning bucket, hides behind a new delete marker); with one,
+    /// that version goes for good.
     pub async fn delete_object(
         &self,
         account: &AccountRecord,
         bucket: &str,
         key: &str,
-    ) -> Result<()> {
+        version_id: Option<&str>,
+        bypass_governance: bool,
+    ) -> Result<DeleteOutcome> {
         let bucket = self.owned_bucket(account, bucket)?;
         validate_key(key)?;
-        if let Some(previous) = self
+        let outcome = self
             .meta
-            .delete_object(&bucket.name, key, Precondition::default())
-            .await?
-            && previous.data.stored_blobs().next().is_some()
-        {
+            .delete_object(ObjectDelete {
+                bucket: bucket.name,
+                key: key.to_string(),
+                version_id: version_id.map(str::to_string),
+                condition: Precondition::default(),
+                requester: account.id.clone(),
+                // Only the bucket owner gets here, and it may bypass GOVERNANCE.
+                bypass_governance,
+            })
+            .await?;
+        if outcome.retired_blobs {
             self.gc_wakeup.notify_one();
         }
-        Ok(())
+        Ok(outcome)
     }
 
     pub async fn copy_object(
@@ -392,18 +445,25 @@ impl Strata {
         req: CopyRequest,
     ) -> Result<ObjectRecord> {
         validate_key(&req.key)?;
-        let (_, source) = self.object_record(account, &req.source_bucket, &req.source_key)?;
+        let (_, source) = self.object_version(
+            account,
+            &req.source_bucket,
+            &req.source_key,
+            req.source_version_id.as_deref(),
+        )?;
         req.source_conditions.check_copy_source(&source)?;
         let bucket = self.owned_bucket(account, &req.bucket)?;
-        let onto_itself = req.source_bucket == req.bucket && req.source_key == req.key;
-        if onto_itself && req.replace_attributes.is_none() {
+        let onto_itself = req.source_bucket == req.bucket
+            && req.source_key == req.key
+            && req.source_version_id.is_none();
+        if onto_itself && req.replace_attributes.is_none() && req.replace_tags.is_none() {
             return Err(Error::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the \
                  object's metadata, storage class, website redirect location or encryption attributes."
                     .into(),
             ));
         }
-        let attributes = match req.replace_attributes {
+        let mut attributes = match req.replace_attributes {
             Some(a) => a,
             // As in S3, an object's website redirect is not copied with it.
             None => ObjectAttributes {
@@ -412,27 +472,34 @@ impl Strata {
                     ..source.headers.clone()
                 },
                 user_metadata: source.user_metadata.clone(),
+                ..Default::default()
             },
         };
+        attributes.tags = req.replace_tags.unwrap_or_else(|| source.tags.clone());
         validate_attributes(&attributes)?;
-        if onto_itself {
-            // Only the metadata changes: the new version shares the bytes.
+        self.settle_lock(&bucket, &mut attributes)?;
+        if onto_itself && bucket.versioning == Versioning::Unversioned {
+            // Only the metadata changes, and the version it replaces goes:
+            // the new version may share its bytes.
             let record = ObjectRecord {
                 last_modified_ms: now_ms(),
                 owner: account.id.clone(),
                 headers: attributes.headers,
                 user_metadata: attributes.user_metadata,
+                tags: attributes.tags,
+                retention: attributes.retention,
+                legal_hold: attributes.legal_hold,
                 ..source
             };
             let put = ObjectPut {
                 bucket: bucket.name,
                 key: req.key,
-                record: record.clone(),
+                record,
                 inline: None,
                 condition: req.condition,
+                shares_current_data: true,
             };
-            self.meta.put_object(put).await?;
-            return Ok(record);
+            return Ok(self.meta.put_object(put).await?.record);
         }
         let body: Body = Box::pin(
             self.read_data(&source.data, 0..source.size)?
@@ -461,6 +528,7 @@ impl Strata {
             record,
             inline,
             condition: req.condition,
+            shares_current_data: false,
         })
         .await
     }
@@ -483,6 +551,29 @@ fn new_record(
         data,
         parts: Vec::new(),
         upload_id: None,
+        version_id: None,
+        delete_marker: false,
+        tags: attributes.tags,
+        retention: attributes.retention,
+        legal_hold: attributes.legal_hold,
+    }
+}
+
+/// A version found by HEAD.
+pub struct Found {
+    pub record: ObjectRecord,
+    /// What `x-amz-version-id` shows (see `visible_version_id`).
+    pub version_id: Option<String>,
+    pub part: Option<PartRange>,
+}
+
+/// The version id S3 shows for a version: none in a bucket that has never
+/// versioned, `null` for the null version of one that has.
+pub fn visible_version_id(bucket: &BucketRecord, record: &ObjectRecord) -> Option<String> {
+    match (&record.version_id, bucket.versioning) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Versioning::Unversioned) => None,
+        (None, _) => Some(strata_meta::NULL_VERSION.to_string()),
     }
 }
 

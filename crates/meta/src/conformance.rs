@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use crate::MetaError;
+use crate::listing::ListPage;
 use crate::listing::{ListEntry, ListQuery};
 use crate::records::*;
-use crate::store::{MetadataStore, ObjectPut};
+use crate::store::{ListedVersion, MetadataStore, ObjectDelete, ObjectPut, VersionQuery};
 
 /// Runs every check against a fresh, empty store.
 pub async fn run_all(store: &dyn MetadataStore) {
@@ -15,6 +16,7 @@ pub async fn run_all(store: &dyn MetadataStore) {
     buckets(store).await;
     bucket_settings(store).await;
     objects_and_journal(store).await;
+    versions(store).await;
     listing(store).await;
     multipart(store).await;
     blob_lifecycle(store).await;
@@ -27,6 +29,7 @@ fn bucket(name: &str, owner: &str) -> BucketRecord {
         created_ms: 1,
         location: "loc".into(),
         versioning: Versioning::Unversioned,
+        object_lock: false,
     }
 }
 
@@ -53,6 +56,11 @@ pub fn object(etag: &str, blob: Option<&str>) -> ObjectRecord {
         },
         parts: vec![],
         upload_id: None,
+        version_id: None,
+        delete_marker: false,
+        tags: BTreeMap::new(),
+        retention: None,
+        legal_hold: false,
     }
 }
 
@@ -64,6 +72,19 @@ fn put(bucket: &str, key: &str, record: ObjectRecord) -> ObjectPut {
         record,
         inline,
         condition: Precondition::default(),
+        shares_current_data: false,
+    }
+}
+
+/// DeleteObject of the current version (None) or of one version.
+fn del(bucket: &str, key: &str, version_id: Option<&str>) -> ObjectDelete {
+    ObjectDelete {
+        bucket: bucket.into(),
+        key: key.into(),
+        version_id: version_id.map(Into::into),
+        condition: Precondition::default(),
+        requester: "owner".into(),
+        bypass_governance: false,
     }
 }
 
@@ -141,10 +162,7 @@ async fn buckets(store: &dyn MetadataStore) {
         store.delete_bucket("b1").await,
         Err(MetaError::BucketNotEmpty)
     ));
-    store
-        .delete_object("b1", "k", Precondition::default())
-        .await
-        .unwrap();
+    store.delete_object(del("b1", "k", None)).await.unwrap();
     store.delete_bucket("b1").await.unwrap();
     assert!(matches!(
         store.delete_bucket("b1").await,
@@ -172,6 +190,22 @@ async fn bucket_settings(store: &dyn MetadataStore) {
             .await,
         Err(MetaError::NoSuchBucket)
     ));
+    store.enable_object_lock("cfg").await.unwrap();
+    assert!(
+        matches!(
+            store
+                .set_bucket_versioning("cfg", Versioning::Suspended)
+                .await,
+            Err(MetaError::Conflict(_))
+        ),
+        "Object Lock keeps versioning on"
+    );
+    store.create_bucket(bucket("plain", "o")).await.unwrap();
+    assert!(matches!(
+        store.enable_object_lock("plain").await,
+        Err(MetaError::Conflict(_))
+    ));
+    store.delete_bucket("plain").await.unwrap();
     let kind = BucketConfigKind::Cors;
     assert_eq!(store.get_bucket_config("cfg", kind).unwrap(), None);
     store
@@ -213,12 +247,13 @@ async fn objects_and_journal(store: &dyn MetadataStore) {
         .unwrap()
         .last()
         .map_or(0, |e| e.seq);
+    let first = store
+        .put_object(put("obj", "k", object("e1", None)))
+        .await
+        .unwrap();
     assert_eq!(
-        store
-            .put_object(put("obj", "k", object("e1", None)))
-            .await
-            .unwrap(),
-        None
+        first.record.version_id, None,
+        "an unversioned bucket writes the null version"
     );
     assert_eq!(
         store.read_inline("inline-e1").unwrap(),
@@ -228,11 +263,7 @@ async fn objects_and_journal(store: &dyn MetadataStore) {
         .put_object(put("obj", "k", object("e2", Some("blob-2"))))
         .await
         .unwrap();
-    assert_eq!(
-        replaced.map(|r| r.etag),
-        Some("e1".into()),
-        "put returns the replaced version"
-    );
+    assert!(!replaced.retired_blobs, "an inline version has no blobs");
     assert_eq!(
         store.read_inline("inline-e1").unwrap(),
         None,
@@ -257,24 +288,20 @@ async fn objects_and_journal(store: &dyn MetadataStore) {
         if_match: Some("nope".into()),
         if_none_match: None,
     };
+    let mut refused = del("obj", "k", None);
+    refused.condition = bad;
     assert!(matches!(
-        store.delete_object("obj", "k", bad).await,
+        store.delete_object(refused).await,
         Err(MetaError::PreconditionFailed)
     ));
-    assert!(
-        store
-            .delete_object("obj", "k", Precondition::default())
-            .await
-            .unwrap()
-            .is_some()
+    store.delete_object(del("obj", "k", None)).await.unwrap();
+    assert_eq!(store.get_object("obj", "k").unwrap(), None);
+    assert_eq!(
+        store.latest_version("obj", "k").unwrap(),
+        None,
+        "an unversioned delete leaves no version behind"
     );
-    assert!(
-        store
-            .delete_object("obj", "k", Precondition::default())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    store.delete_object(del("obj", "k", None)).await.unwrap();
 
     let entries = store.read_journal(start, usize::MAX).unwrap();
     let ops: Vec<(JournalOp, Option<&str>)> = entries
@@ -300,6 +327,233 @@ async fn objects_and_journal(store: &dyn MetadataStore) {
         entries[2].seq,
         "reading resumes after a sequence number"
     );
+}
+
+fn version_names(page: &ListPage<ListedVersion>) -> Vec<(String, String, bool, bool)> {
+    page.entries
+        .iter()
+        .filter_map(|e| match e {
+            ListEntry::Object(k, v) => Some((
+                k.clone(),
+                v.record.etag.clone(),
+                v.record.delete_marker,
+                v.is_latest,
+            )),
+            ListEntry::CommonPrefix(_) => None,
+        })
+        .collect()
+}
+
+async fn versions(store: &dyn MetadataStore) {
+    store.create_bucket(bucket("ver", "o")).await.unwrap();
+    // Written before versioning: the null version.
+    store
+        .put_object(put("ver", "k", object("n0", Some("blob-n0"))))
+        .await
+        .unwrap();
+    store
+        .set_bucket_versioning("ver", Versioning::Enabled)
+        .await
+        .unwrap();
+    let v1 = store
+        .put_object(put("ver", "k", object("v1", None)))
+        .await
+        .unwrap()
+        .record;
+    let v1_id = v1
+        .version_id
+        .clone()
+        .expect("a versioning bucket mints ids");
+    let v2 = store
+        .put_object(put("ver", "k", object("v2", None)))
+        .await
+        .unwrap()
+        .record;
+    assert_ne!(v2.version_id, v1.version_id);
+    assert_eq!(
+        store.get_object("ver", "k").unwrap().map(|r| r.etag),
+        Some("v2".into())
+    );
+    assert_eq!(
+        store
+            .get_version("ver", "k", &v1_id)
+            .unwrap()
+            .map(|r| r.etag),
+        Some("v1".into())
+    );
+    assert_eq!(
+        store
+            .get_version("ver", "k", NULL_VERSION)
+            .unwrap()
+            .map(|r| r.etag),
+        Some("n0".into()),
+        "the version from before versioning is the null version"
+    );
+    assert!(matches!(
+        store.get_version("ver", "k", "not-an-id"),
+        Err(MetaError::InvalidVersionId)
+    ));
+
+    // A delete without a version id hides the object behind a marker.
+    let marked = store.delete_object(del("ver", "k", None)).await.unwrap();
+    assert!(marked.delete_marker && marked.version_id.is_some());
+    assert_eq!(store.get_object("ver", "k").unwrap(), None);
+    assert!(
+        store
+            .latest_version("ver", "k")
+            .unwrap()
+            .is_some_and(|r| r.delete_marker)
+    );
+    let query = VersionQuery {
+        list: ListQuery {
+            limit: 100,
+            ..Default::default()
+        },
+        version_id_marker: None,
+    };
+    let all = store.list_versions("ver", &query).unwrap();
+    assert_eq!(
+        version_names(&all),
+        [
+            ("k".into(), "".into(), true, true),
+            ("k".into(), "v2".into(), false, false),
+            ("k".into(), "v1".into(), false, false),
+            ("k".into(), "n0".into(), false, false),
+        ],
+        "versions list newest first"
+    );
+    assert!(
+        store
+            .list_objects("ver", &query.list)
+            .unwrap()
+            .entries
+            .is_empty(),
+        "a delete marker hides the key from ListObjects"
+    );
+    // Paging inside one key's history.
+    let mut paged = query.clone();
+    paged.list.limit = 2;
+    let first = store.list_versions("ver", &paged).unwrap();
+    assert!(first.truncated);
+    paged.list.start_after = Some("k".into());
+    paged.version_id_marker = v2.version_id.clone();
+    let rest = store.list_versions("ver", &paged).unwrap();
+    assert_eq!(
+        version_names(&rest),
+        [
+            ("k".into(), "v1".into(), false, false),
+            ("k".into(), "n0".into(), false, false),
+        ]
+    );
+
+    // Removing the marker by id brings v2 back.
+    store
+        .delete_object(del("ver", "k", marked.version_id.as_deref()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_object("ver", "k").unwrap().map(|r| r.etag),
+        Some("v2".into())
+    );
+    // Removing the current version for good makes the previous one current.
+    store
+        .delete_object(del("ver", "k", v2.version_id.as_deref()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_object("ver", "k").unwrap().map(|r| r.etag),
+        Some("v1".into())
+    );
+    let gone = store
+        .delete_object(del("ver", "k", Some(NULL_VERSION)))
+        .await
+        .unwrap();
+    assert!(gone.retired_blobs);
+    assert!(store.list_garbage(100).unwrap().contains(&addr("blob-n0")));
+
+    // Tags change a version in place, current or not.
+    let tags: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
+    store
+        .update_version("ver", "k", None, VersionUpdate::Tags(tags.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_object("ver", "k").unwrap().map(|r| r.tags),
+        Some(tags)
+    );
+
+    // Object Lock: a protected version cannot be removed, a bypass lifts
+    // GOVERNANCE only, and a legal hold holds whatever the bypass.
+    let locked = store
+        .put_object(put("ver", "locked", object("l", None)))
+        .await
+        .unwrap()
+        .record;
+    let locked_id = locked.version_id.as_deref();
+    let far = i64::MAX / 2;
+    for (mode, bypassable) in [(LockMode::Compliance, false), (LockMode::Governance, true)] {
+        let retention = Retention {
+            mode,
+            until_ms: far,
+        };
+        store
+            .update_version(
+                "ver",
+                "locked",
+                locked_id,
+                VersionUpdate::Retention(Some(retention)),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.delete_object(del("ver", "locked", locked_id)).await,
+            Err(MetaError::ObjectLocked)
+        ));
+        let mut bypass = del("ver", "locked", locked_id);
+        bypass.bypass_governance = true;
+        store
+            .update_version("ver", "locked", locked_id, VersionUpdate::LegalHold(true))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.delete_object(bypass.clone()).await,
+            Err(MetaError::ObjectLocked)
+        ));
+        store
+            .update_version("ver", "locked", locked_id, VersionUpdate::LegalHold(false))
+            .await
+            .unwrap();
+        assert_eq!(store.delete_object(bypass).await.is_ok(), bypassable);
+    }
+
+    // Suspended: writes replace the null version and keep the others.
+    store
+        .set_bucket_versioning("ver", Versioning::Suspended)
+        .await
+        .unwrap();
+    for etag in ["s1", "s2"] {
+        let written = store
+            .put_object(put("ver", "k", object(etag, None)))
+            .await
+            .unwrap();
+        assert_eq!(written.record.version_id, None);
+    }
+    let etags: Vec<String> = version_names(&store.list_versions("ver", &query).unwrap())
+        .into_iter()
+        .map(|v| v.1)
+        .collect();
+    assert_eq!(etags, ["s2", "v1"]);
+    assert!(matches!(
+        store.delete_bucket("ver").await,
+        Err(MetaError::BucketNotEmpty)
+    ));
+    for id in [v1_id.as_str(), NULL_VERSION] {
+        store
+            .delete_object(del("ver", "k", Some(id)))
+            .await
+            .unwrap();
+    }
+    store.delete_bucket("ver").await.unwrap();
 }
 
 async fn listing(store: &dyn MetadataStore) {
@@ -364,6 +618,9 @@ async fn multipart(store: &dyn MetadataStore) {
         user_metadata: BTreeMap::new(),
         checksum_algorithm: None,
         checksum_type: None,
+        tags: BTreeMap::new(),
+        retention: None,
+        legal_hold: false,
     };
     store.create_upload(upload.clone()).await.unwrap();
     let part = |n: u32, blob: &str| PartRecord {
@@ -450,10 +707,7 @@ async fn multipart(store: &dyn MetadataStore) {
         ),
         "objects keep a bucket"
     );
-    store
-        .delete_object("mp", "big", Precondition::default())
-        .await
-        .unwrap();
+    store.delete_object(del("mp", "big", None)).await.unwrap();
     store.delete_bucket("mp").await.unwrap();
     assert!(
         store.get_upload("mp", "big", "u2").unwrap().is_none(),

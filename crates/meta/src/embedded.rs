@@ -11,16 +11,25 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::listing::{self, ListPage, ListQuery};
+use crate::listing::{self, ListPage, ListQuery, Row};
 use crate::records::*;
-use crate::store::{MetadataStore, ObjectPut};
+use crate::store::{
+    ListedVersion, MetadataStore, ObjectDelete, ObjectPut, PutOutcome, VersionQuery,
+};
+use crate::versions::{new_version_id, order_key, parse_version_id};
 use crate::{MetaError, Result};
 
 type Json = &'static [u8];
 const ACCOUNTS: TableDefinition<&str, Json> = TableDefinition::new("accounts");
 const KEYS: TableDefinition<&str, Json> = TableDefinition::new("access_keys");
 const BUCKETS: TableDefinition<&str, Json> = TableDefinition::new("buckets");
+/// The current version of each object (delete markers excluded): what
+/// ListObjects scans, so old versions never slow it down.
 const OBJECTS: TableDefinition<(&str, &[u8]), Json> = TableDefinition::new("objects");
+/// Every version, keyed by (bucket, key, order key): each key's history newest first.
+const VERSIONS: TableDefinition<(&str, &[u8], u64), Json> = TableDefinition::new("versions");
+/// The order key of each object's `null` version, the one id that names no place.
+const NULL_VERSIONS: TableDefinition<(&str, &[u8]), u64> = TableDefinition::new("null_versions");
 const INLINE: TableDefinition<&str, &[u8]> = TableDefinition::new("inline");
 const UPLOADS: TableDefinition<(&str, &str, &str), Json> = TableDefinition::new("uploads");
 const PARTS: TableDefinition<(&str, u32), Json> = TableDefinition::new("parts");
@@ -63,6 +72,8 @@ impl EmbeddedStore {
             txn.open_table(KEYS)?;
             txn.open_table(BUCKETS)?;
             txn.open_table(OBJECTS)?;
+            txn.open_table(VERSIONS)?;
+            txn.open_table(NULL_VERSIONS)?;
             txn.open_table(INLINE)?;
             txn.open_table(UPLOADS)?;
             txn.open_table(PARTS)?;
@@ -110,6 +121,24 @@ impl EmbeddedStore {
             .map_err(|_| MetaError::Storage("metadata writer stopped".into()))?;
         rx.await
             .map_err(|_| MetaError::Storage("metadata writer stopped".into()))?
+    }
+
+    /// Applies `change` to a bucket's record in one transaction.
+    async fn change_bucket(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BucketRecord) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |txn| {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            let mut bucket: BucketRecord =
+                get_json(&buckets, name.as_str())?.ok_or(MetaError::NoSuchBucket)?;
+            change(&mut bucket)?;
+            buckets.insert(name.as_str(), encode(&bucket)?.as_slice())?;
+            Ok(())
+        })
+        .await
     }
 
     fn read<T>(&self, f: impl FnOnce(&redb::ReadTransaction) -> Result<T>) -> Result<T> {
@@ -188,6 +217,7 @@ fn journal(
     bucket: &str,
     key: &str,
     op: JournalOp,
+    version_id: Option<&str>,
     value: Option<&ObjectRecord>,
 ) -> Result<()> {
     let mut counters = txn.open_table(COUNTERS)?;
@@ -197,7 +227,7 @@ fn journal(
         seq,
         bucket: bucket.to_string(),
         key: key.to_string(),
-        version_id: None,
+        version_id: version_id.map(str::to_string),
         op,
         value: value.cloned(),
         at_ms: now_ms(),
@@ -208,30 +238,35 @@ fn journal(
 }
 
 /// Retires a version: its inline bytes go now, its blobs to the garbage
-/// list, except what the version replacing it (`keep`) still uses.
+/// list, except what the version replacing it (`keep`) still uses. Returns
+/// whether any blob went to the garbage list.
 fn retire(
     txn: &WriteTransaction,
     record: &ObjectRecord,
     keep: Option<&ObjectRecord>,
-) -> Result<()> {
+) -> Result<bool> {
     let kept =
         |chunk: &Chunk| keep.is_some_and(|k| k.data.chunks.iter().any(|c| c.blob == chunk.blob));
     let mut inline = txn.open_table(INLINE)?;
+    let mut retired_blobs = false;
     for chunk in record.data.chunks.iter().filter(|c| !kept(c)) {
         match &chunk.blob {
             BlobRef::Inline(id) => {
                 inline.remove(id.as_str())?;
             }
-            BlobRef::Stored(key) => add_garbage(
-                txn,
-                &BlobAddr {
-                    location: record.data.location.clone(),
-                    key: key.clone(),
-                },
-            )?,
+            BlobRef::Stored(key) => {
+                retired_blobs = true;
+                add_garbage(
+                    txn,
+                    &BlobAddr {
+                        location: record.data.location.clone(),
+                        key: key.clone(),
+                    },
+                )?
+            }
         }
     }
-    Ok(())
+    Ok(retired_blobs)
 }
 
 fn add_garbage(txn: &WriteTransaction, blob: &BlobAddr) -> Result<()> {
@@ -251,21 +286,173 @@ fn close_blobs(txn: &WriteTransaction, record: &ObjectRecord) -> Result<()> {
     Ok(())
 }
 
-/// Checks the condition, then installs the new current version.
-fn install_object(txn: &WriteTransaction, put: &ObjectPut) -> Result<Option<ObjectRecord>> {
-    if txn.open_table(BUCKETS)?.get(put.bucket.as_str())?.is_none() {
-        return Err(MetaError::NoSuchBucket);
+fn bucket_record(txn: &WriteTransaction, name: &str) -> Result<BucketRecord> {
+    get_json(&txn.open_table(BUCKETS)?, name)?.ok_or(MetaError::NoSuchBucket)
+}
+
+/// The next order key: a clock in microseconds that never goes back, so
+/// version ids also sort sensibly across sites.
+fn next_order(txn: &WriteTransaction) -> Result<u64> {
+    let mut counters = txn.open_table(COUNTERS)?;
+    let now_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let clock = counters
+        .get("version_clock")?
+        .map_or(0, |v| v.value())
+        .saturating_add(1)
+        .max(now_us);
+    counters.insert("version_clock", clock)?;
+    Ok(order_key(clock))
+}
+
+/// The order key a version id names (`null` through its index), None when
+/// the key has no such version.
+fn version_order(
+    nulls: &impl ReadableTable<(&'static str, &'static [u8]), u64>,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<Option<u64>> {
+    if version_id == NULL_VERSION {
+        return Ok(nulls.get((bucket, key.as_bytes()))?.map(|v| v.value()));
     }
+    parse_version_id(version_id)
+        .map(Some)
+        .ok_or(MetaError::InvalidVersionId)
+}
+
+/// The version at `order` whose id is `version_id` (ids carry random digits
+/// besides the order, so a forged id finds nothing).
+fn version_at(
+    versions: &impl ReadableTable<(&'static str, &'static [u8], u64), Json>,
+    bucket: &str,
+    key: &str,
+    order: u64,
+    version_id: &str,
+) -> Result<Option<ObjectRecord>> {
+    let record: Option<ObjectRecord> = get_json(versions, (bucket, key.as_bytes(), order))?;
+    Ok(record.filter(|r| r.version_name() == version_id))
+}
+
+/// The newest version of a key and its order key.
+fn latest(
+    versions: &impl ReadableTable<(&'static str, &'static [u8], u64), Json>,
+    bucket: &str,
+    k: &[u8],
+) -> Result<Option<(u64, ObjectRecord)>> {
+    match versions
+        .range((bucket, k, 0)..=(bucket, k, u64::MAX))?
+        .next()
+    {
+        Some(row) => {
+            let (key, value) = row?;
+            Ok(Some((key.value().2, decode(value.value())?)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Makes the newest remaining version of a key its current one in OBJECTS
+/// (none when that version is a delete marker).
+fn refresh_current(txn: &WriteTransaction, bucket: &str, key: &str) -> Result<()> {
+    let newest = latest(&txn.open_table(VERSIONS)?, bucket, key.as_bytes())?;
     let mut objects = txn.open_table(OBJECTS)?;
-    let object_key = (put.bucket.as_str(), put.key.as_bytes());
-    let previous: Option<ObjectRecord> = get_json(&objects, object_key)?;
-    if !put.condition.holds(previous.as_ref()) {
+    match newest {
+        Some((_, record)) if !record.delete_marker => {
+            objects.insert((bucket, key.as_bytes()), encode(&record)?.as_slice())?;
+        }
+        _ => {
+            objects.remove((bucket, key.as_bytes()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the key's `null` version, if any, retiring what `keep` does not
+/// reuse. Returns whether blobs went to the garbage list.
+fn remove_null_version(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    keep: Option<&ObjectRecord>,
+) -> Result<bool> {
+    let Some(order) = txn
+        .open_table(NULL_VERSIONS)?
+        .remove((bucket, key.as_bytes()))?
+        .map(|v| v.value())
+    else {
+        return Ok(false);
+    };
+    let removed = txn
+        .open_table(VERSIONS)?
+        .remove((bucket, key.as_bytes(), order))?
+        .map(|v| decode::<ObjectRecord>(v.value()))
+        .transpose()?;
+    match removed {
+        Some(record) => retire(txn, &record, keep),
+        None => Ok(false),
+    }
+}
+
+/// Adds a version as the newest of its key. Where the bucket is not
+/// versioning it becomes the `null` version, replacing the previous one.
+fn add_version(
+    txn: &WriteTransaction,
+    bucket: &BucketRecord,
+    key: &str,
+    mut record: ObjectRecord,
+) -> Result<PutOutcome> {
+    let order = next_order(txn)?;
+    let name = bucket.name.as_str();
+    let retired_blobs = if bucket.versioning == Versioning::Enabled {
+        record.version_id = Some(new_version_id(order));
+        false
+    } else {
+        record.version_id = None;
+        let retired = remove_null_version(txn, name, key, Some(&record))?;
+        txn.open_table(NULL_VERSIONS)?
+            .insert((name, key.as_bytes()), order)?;
+        retired
+    };
+    let json = encode(&record)?;
+    txn.open_table(VERSIONS)?
+        .insert((name, key.as_bytes(), order), json.as_slice())?;
+    let mut objects = txn.open_table(OBJECTS)?;
+    if record.delete_marker {
+        objects.remove((name, key.as_bytes()))?;
+    } else {
+        objects.insert((name, key.as_bytes()), json.as_slice())?;
+    }
+    drop(objects);
+    journal(
+        txn,
+        name,
+        key,
+        JournalOp::Put,
+        record.version_id.as_deref(),
+        Some(&record),
+    )?;
+    Ok(PutOutcome {
+        record,
+        retired_blobs,
+    })
+}
+
+/// Checks the condition, then adds the new version.
+fn install_object(txn: &WriteTransaction, put: &ObjectPut) -> Result<PutOutcome> {
+    let bucket = bucket_record(txn, &put.bucket)?;
+    let current: Option<ObjectRecord> = get_json(
+        &txn.open_table(OBJECTS)?,
+        (put.bucket.as_str(), put.key.as_bytes()),
+    )?;
+    if !put.condition.holds(current.as_ref()) {
         return Err(MetaError::PreconditionFailed);
     }
-    objects.insert(object_key, encode(&put.record)?.as_slice())?;
-    drop(objects);
-    if let Some(prev) = &previous {
-        retire(txn, prev, Some(&put.record))?;
+    if put.shares_current_data && bucket.versioning != Versioning::Unversioned {
+        return Err(MetaError::Conflict(
+            "the bucket's versioning changed during the copy".into(),
+        ));
     }
     if let Some(bytes) = &put.inline {
         let mut inline = txn.open_table(INLINE)?;
@@ -274,30 +461,214 @@ fn install_object(txn: &WriteTransaction, put: &ObjectPut) -> Result<Option<Obje
         }
     }
     close_blobs(txn, &put.record)?;
-    journal(
-        txn,
-        &put.bucket,
-        &put.key,
-        JournalOp::Put,
-        Some(&put.record),
-    )?;
-    Ok(previous)
+    add_version(txn, &bucket, &put.key, put.record.clone())
 }
 
+/// DeleteObject without a version id: unversioned buckets lose the object;
+/// versioning (or suspended) buckets get a delete marker on top.
+fn delete_current(
+    txn: &WriteTransaction,
+    bucket: &BucketRecord,
+    delete: &ObjectDelete,
+) -> Result<DeleteOutcome> {
+    let (name, key) = (bucket.name.as_str(), delete.key.as_str());
+    let current: Option<ObjectRecord> =
+        get_json(&txn.open_table(OBJECTS)?, (name, key.as_bytes()))?;
+    if !delete.condition.holds(current.as_ref()) {
+        return Err(MetaError::PreconditionFailed);
+    }
+    if bucket.versioning == Versioning::Unversioned {
+        if current.is_none() {
+            return Ok(DeleteOutcome::default());
+        }
+        txn.open_table(OBJECTS)?.remove((name, key.as_bytes()))?;
+        let retired_blobs = remove_null_version(txn, name, key, None)?;
+        journal(txn, name, key, JournalOp::Delete, None, None)?;
+        return Ok(DeleteOutcome {
+            version_id: None,
+            delete_marker: false,
+            retired_blobs,
+        });
+    }
+    let marker = ObjectRecord {
+        size: 0,
+        etag: String::new(),
+        last_modified_ms: now_ms(),
+        owner: delete.requester.clone(),
+        headers: ContentHeaders::default(),
+        user_metadata: Default::default(),
+        checksum: None,
+        data: DataLocator {
+            location: bucket.location.clone(),
+            chunks: Vec::new(),
+        },
+        parts: Vec::new(),
+        upload_id: None,
+        version_id: None,
+        delete_marker: true,
+        tags: Default::default(),
+        retention: None,
+        legal_hold: false,
+    };
+    let added = add_version(txn, bucket, key, marker)?;
+    Ok(DeleteOutcome {
+        version_id: Some(added.record.version_name().to_string()),
+        delete_marker: true,
+        retired_blobs: added.retired_blobs,
+    })
+}
+
+/// DeleteObject with a version id: that version goes for good; when it was
+/// the newest, the next one becomes current.
+fn delete_version(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+    bypass_governance: bool,
+) -> Result<DeleteOutcome> {
+    let gone = DeleteOutcome {
+        version_id: Some(version_id.to_string()),
+        ..Default::default()
+    };
+    let Some(order) = version_order(&txn.open_table(NULL_VERSIONS)?, bucket, key, version_id)?
+    else {
+        return Ok(gone);
+    };
+    let mut versions = txn.open_table(VERSIONS)?;
+    let Some(record) = version_at(&versions, bucket, key, order, version_id)? else {
+        return Ok(gone);
+    };
+    if record.is_protected(now_ms(), bypass_governance) {
+        return Err(MetaError::ObjectLocked);
+    }
+    let was_latest = latest(&versions, bucket, key.as_bytes())?.is_some_and(|(o, _)| o == order);
+    versions.remove((bucket, key.as_bytes(), order))?;
+    drop(versions);
+    if record.version_id.is_none() {
+        txn.open_table(NULL_VERSIONS)?
+            .remove((bucket, key.as_bytes()))?;
+    }
+    let retired_blobs = retire(txn, &record, None)?;
+    if was_latest {
+        refresh_current(txn, bucket, key)?;
+    }
+    journal(txn, bucket, key, JournalOp::Delete, Some(version_id), None)?;
+    Ok(DeleteOutcome {
+        delete_marker: record.delete_marker,
+        retired_blobs,
+        ..gone
+    })
+}
+
+fn apply_update(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    update: VersionUpdate,
+) -> Result<ObjectRecord> {
+    if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+        return Err(MetaError::NoSuchBucket);
+    }
+    let mut versions = txn.open_table(VERSIONS)?;
+    let newest = latest(&versions, bucket, key.as_bytes())?;
+    let (order, mut record) = match version_id {
+        None => newest.clone().ok_or(MetaError::NoSuchKey)?,
+        Some(id) => {
+            let order = version_order(&txn.open_table(NULL_VERSIONS)?, bucket, key, id)?
+                .ok_or(MetaError::NoSuchVersion)?;
+            let record =
+                version_at(&versions, bucket, key, order, id)?.ok_or(MetaError::NoSuchVersion)?;
+            (order, record)
+        }
+    };
+    if record.delete_marker {
+        return Err(MetaError::DeleteMarker {
+            version_id: record.version_id,
+        });
+    }
+    match update {
+        VersionUpdate::Tags(tags) => record.tags = tags,
+        VersionUpdate::Retention(retention) => record.retention = retention,
+        VersionUpdate::LegalHold(on) => record.legal_hold = on,
+    }
+    let json = encode(&record)?;
+    versions.insert((bucket, key.as_bytes(), order), json.as_slice())?;
+    drop(versions);
+    if newest.is_some_and(|(o, _)| o == order) {
+        txn.open_table(OBJECTS)?
+            .insert((bucket, key.as_bytes()), json.as_slice())?;
+    }
+    journal(
+        txn,
+        bucket,
+        key,
+        JournalOp::Update,
+        record.version_id.as_deref(),
+        Some(&record),
+    )?;
+    Ok(record)
+}
+
+/// Up to `n` current objects of a bucket from position `(start, sub)`; a key
+/// holds one row here, so any `sub` past 0 means "after `start`".
 fn scan_objects(
     table: &impl ReadableTable<(&'static str, &'static [u8]), Json>,
     bucket: &str,
     start: &[u8],
+    sub: u64,
     n: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+) -> Result<Vec<Row<Vec<u8>>>> {
+    let mut after = start.to_vec();
+    if sub > 0 {
+        after.push(0);
+    }
     let mut rows = Vec::new();
-    for row in table.range((bucket, start)..)? {
+    for row in table.range((bucket, after.as_slice())..)? {
         let (k, v) = row?;
         let (b, key) = k.value();
         if b != bucket || rows.len() == n {
             break;
         }
-        rows.push((key.to_vec(), v.value().to_vec()));
+        rows.push(Row {
+            key: key.to_vec(),
+            sub: 0,
+            value: v.value().to_vec(),
+        });
+    }
+    Ok(rows)
+}
+
+/// A version row still encoded, with whether it is its key's newest.
+type VersionRow = Row<(Vec<u8>, bool)>;
+
+/// Up to `n` versions of a bucket from position `(start, order)`, each
+/// flagged with whether it is its key's newest.
+fn scan_versions(
+    table: &impl ReadableTable<(&'static str, &'static [u8], u64), Json>,
+    bucket: &str,
+    start: &[u8],
+    order: u64,
+    n: usize,
+) -> Result<Vec<VersionRow>> {
+    let mut rows: Vec<VersionRow> = Vec::new();
+    for row in table.range((bucket, start, order)..)? {
+        let (k, v) = row?;
+        let (b, key, order_here) = k.value();
+        if b != bucket || rows.len() == n {
+            break;
+        }
+        let is_latest = match rows.last() {
+            Some(prev) => prev.key != key,
+            // A scan that starts inside a key's history has newer versions before it.
+            None => latest(table, bucket, key)?.is_none_or(|(o, _)| o == order_here),
+        };
+        rows.push(Row {
+            key: key.to_vec(),
+            sub: order_here,
+            value: (v.value().to_vec(), is_latest),
+        });
     }
     Ok(rows)
 }
@@ -401,7 +772,8 @@ impl MetadataStore for EmbeddedStore {
             if buckets.get(name.as_str())?.is_none() {
                 return Err(MetaError::NoSuchBucket);
             }
-            if !scan_objects(&txn.open_table(OBJECTS)?, &name, b"", 1)?.is_empty() {
+            // Old versions and delete markers keep a bucket, as in S3.
+            if !scan_versions(&txn.open_table(VERSIONS)?, &name, b"", 0, 1)?.is_empty() {
                 return Err(MetaError::BucketNotEmpty);
             }
             // Unfinished multipart uploads do not keep a bucket: they go with it.
@@ -449,13 +821,26 @@ impl MetadataStore for EmbeddedStore {
     }
 
     async fn set_bucket_versioning(&self, name: &str, state: Versioning) -> Result<()> {
-        let name = name.to_string();
-        self.write(move |txn| {
-            let mut buckets = txn.open_table(BUCKETS)?;
-            let mut bucket: BucketRecord =
-                get_json(&buckets, name.as_str())?.ok_or(MetaError::NoSuchBucket)?;
+        self.change_bucket(name, move |bucket| {
+            if bucket.object_lock && state != Versioning::Enabled {
+                return Err(MetaError::Conflict(
+                    "Object Lock is on: versioning stays Enabled".into(),
+                ));
+            }
             bucket.versioning = state;
-            buckets.insert(name.as_str(), encode(&bucket)?.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn enable_object_lock(&self, name: &str) -> Result<()> {
+        self.change_bucket(name, |bucket| {
+            if bucket.versioning != Versioning::Enabled {
+                return Err(MetaError::Conflict(
+                    "Object Lock needs versioning Enabled".into(),
+                ));
+            }
+            bucket.object_lock = true;
             Ok(())
         })
         .await
@@ -496,49 +881,90 @@ impl MetadataStore for EmbeddedStore {
         self.read(|txn| get_json(&txn.open_table(OBJECTS)?, (bucket, key.as_bytes())))
     }
 
+    fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        self.read(|txn| {
+            Ok(latest(&txn.open_table(VERSIONS)?, bucket, key.as_bytes())?.map(|(_, r)| r))
+        })
+    }
+
+    fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectRecord>> {
+        self.read(|txn| {
+            match version_order(&txn.open_table(NULL_VERSIONS)?, bucket, key, version_id)? {
+                Some(order) => {
+                    version_at(&txn.open_table(VERSIONS)?, bucket, key, order, version_id)
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
     fn read_inline(&self, id: &str) -> Result<Option<Vec<u8>>> {
         self.read(|txn| Ok(txn.open_table(INLINE)?.get(id)?.map(|v| v.value().to_vec())))
     }
 
-    async fn put_object(&self, put: ObjectPut) -> Result<Option<ObjectRecord>> {
+    async fn put_object(&self, put: ObjectPut) -> Result<PutOutcome> {
         self.write(move |txn| install_object(txn, &put)).await
     }
 
-    async fn delete_object(
+    async fn delete_object(&self, delete: ObjectDelete) -> Result<DeleteOutcome> {
+        self.write(move |txn| {
+            let bucket = bucket_record(txn, &delete.bucket)?;
+            match &delete.version_id {
+                None => delete_current(txn, &bucket, &delete),
+                Some(id) => {
+                    delete_version(txn, &bucket.name, &delete.key, id, delete.bypass_governance)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn update_version(
         &self,
         bucket: &str,
         key: &str,
-        condition: Precondition,
-    ) -> Result<Option<ObjectRecord>> {
+        version_id: Option<&str>,
+        update: VersionUpdate,
+    ) -> Result<ObjectRecord> {
         let (bucket, key) = (bucket.to_string(), key.to_string());
-        self.write(move |txn| {
-            if txn.open_table(BUCKETS)?.get(bucket.as_str())?.is_none() {
-                return Err(MetaError::NoSuchBucket);
-            }
-            let mut objects = txn.open_table(OBJECTS)?;
-            let object_key = (bucket.as_str(), key.as_bytes());
-            let previous: Option<ObjectRecord> = get_json(&objects, object_key)?;
-            if !condition.holds(previous.as_ref()) {
-                return Err(MetaError::PreconditionFailed);
-            }
-            let Some(prev) = previous else {
-                return Ok(None);
-            };
-            objects.remove(object_key)?;
-            drop(objects);
-            retire(txn, &prev, None)?;
-            journal(txn, &bucket, &key, JournalOp::Delete, None)?;
-            Ok(Some(prev))
-        })
-        .await
+        let version_id = version_id.map(str::to_string);
+        self.write(move |txn| apply_update(txn, &bucket, &key, version_id.as_deref(), update))
+            .await
     }
 
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage<ObjectRecord>> {
         self.read(|txn| {
             let table = txn.open_table(OBJECTS)?;
-            let page =
-                listing::list_page(query, |start, n| scan_objects(&table, bucket, start, n))?;
+            let page = listing::list_page(query, None, |start, sub, n| {
+                scan_objects(&table, bucket, start, sub, n)
+            })?;
             page.try_map(|bytes| decode(&bytes))
+        })
+    }
+
+    fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<ListPage<ListedVersion>> {
+        self.read(|txn| {
+            let table = txn.open_table(VERSIONS)?;
+            let after_sub = match (&query.list.start_after, &query.version_id_marker) {
+                (Some(key), Some(id)) => {
+                    version_order(&txn.open_table(NULL_VERSIONS)?, bucket, key, id)?
+                }
+                _ => None,
+            };
+            let page = listing::list_page(&query.list, after_sub, |start, order, n| {
+                scan_versions(&table, bucket, start, order, n)
+            })?;
+            page.try_map(|(bytes, is_latest)| {
+                Ok(ListedVersion {
+                    record: decode(&bytes)?,
+                    is_latest,
+                })
+            })
         })
     }
 
@@ -645,11 +1071,7 @@ impl MetadataStore for EmbeddedStore {
         })
     }
 
-    async fn complete_upload(
-        &self,
-        upload: &UploadRecord,
-        put: ObjectPut,
-    ) -> Result<Option<ObjectRecord>> {
+    async fn complete_upload(&self, upload: &UploadRecord, put: ObjectPut) -> Result<PutOutcome> {
         let upload = upload.clone();
         self.write(move |txn| {
             let key = (
@@ -660,7 +1082,7 @@ impl MetadataStore for EmbeddedStore {
             if txn.open_table(UPLOADS)?.get(key)?.is_none() {
                 return Err(MetaError::NoSuchUpload);
             }
-            let previous = install_object(txn, &put)?;
+            let outcome = install_object(txn, &put)?;
             txn.open_table(UPLOADS)?.remove(key)?;
             let used: Vec<BlobAddr> = put.record.data.stored_blobs().collect();
             let parts = remove_parts(txn, &upload.upload_id)?;
@@ -673,7 +1095,7 @@ impl MetadataStore for EmbeddedStore {
                     add_garbage(txn, &blob)?;
                 }
             }
-            Ok(previous)
+            Ok(outcome)
         })
         .await
     }

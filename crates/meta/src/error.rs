@@ -11,6 +11,18 @@ pub enum MetaError {
     BucketNotEmpty,
     #[error("no such upload")]
     NoSuchUpload,
+    #[error("no such key")]
+    NoSuchKey,
+    #[error("no such version")]
+    NoSuchVersion,
+    #[error("invalid version id")]
+    InvalidVersionId,
+    #[error("the version is a delete marker")]
+    DeleteMarker { version_id: Option<String> },
+    #[error("the version is protected by Object Lock")]
+    ObjectLocked,
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("no such account")]

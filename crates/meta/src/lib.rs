@@ -8,11 +8,13 @@ mod error;
 pub mod listing;
 mod records;
 mod store;
+mod versions;
 
 pub use embedded::EmbeddedStore;
 pub use error::MetaError;
 pub use listing::{ListEntry, ListPage, ListQuery};
 pub use records::*;
-pub use store::{MetadataStore, ObjectPut};
+pub use store::{ListedVersion, MetadataStore, ObjectDelete, ObjectPut, PutOutcome, VersionQuery};
+pub use versions::parse_version_id;
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;

@@ -67,11 +67,34 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// Runs a listing. `scan(start, n)` returns up to `n` entries with keys
-/// `>= start`, in byte order; values stay undecoded until they are listed.
+/// A row of an ordered key space in which one key may hold several rows
+/// (an object's versions), ordered by `sub`; `sub` is 0 where a key holds one.
+pub struct Row<V> {
+    pub key: Vec<u8>,
+    pub sub: u64,
+    pub value: V,
+}
+
+/// The first position strictly after row `sub` of `key`.
+fn position_after(key: &[u8], sub: u64) -> (Vec<u8>, u64) {
+    match sub.checked_add(1) {
+        Some(next) => (key.to_vec(), next),
+        None => {
+            let mut k = key.to_vec();
+            k.push(0);
+            (k, 0)
+        }
+    }
+}
+
+/// Runs a listing. `scan(key, sub, n)` returns up to `n` rows at or after
+/// position `(key, sub)`, in order; values stay undecoded until listed. With
+/// `after_sub`, the listing resumes after that row of the `start_after` key
+/// rather than after the whole key (version listings).
 pub fn list_page<V, E>(
     query: &ListQuery,
-    mut scan: impl FnMut(&[u8], usize) -> Result<Vec<(Vec<u8>, V)>, E>,
+    after_sub: Option<u64>,
+    mut scan: impl FnMut(&[u8], u64, usize) -> Result<Vec<Row<V>>, E>,
 ) -> Result<ListPage<V>, E> {
     let mut page = ListPage {
         entries: Vec::new(),
@@ -82,13 +105,9 @@ pub fn list_page<V, E>(
     }
     let prefix = query.prefix.as_bytes();
     let after = query.start_after.as_deref().map(str::as_bytes);
-    let mut start = match after {
-        Some(a) if a >= prefix => {
-            let mut s = a.to_vec();
-            s.push(0);
-            s
-        }
-        _ => prefix.to_vec(),
+    let (mut start, mut start_sub) = match after {
+        Some(a) if a >= prefix => position_after(a, after_sub.unwrap_or(u64::MAX)),
+        _ => (prefix.to_vec(), 0),
     };
     let delimiter = query
         .delimiter
@@ -97,12 +116,12 @@ pub fn list_page<V, E>(
         .map(str::as_bytes);
     let batch = (query.limit + 1).min(1000);
     'scan: loop {
-        let rows = scan(&start, batch)?;
+        let rows = scan(&start, start_sub, batch)?;
         let exhausted = rows.len() < batch;
-        let Some(last_key) = rows.last().map(|(k, _)| k.clone()) else {
+        let Some(resume) = rows.last().map(|r| position_after(&r.key, r.sub)) else {
             break;
         };
-        for (key, value) in rows {
+        for Row { key, value, .. } in rows {
             if !key.starts_with(prefix) {
                 break 'scan;
             }
@@ -120,7 +139,7 @@ pub fn list_page<V, E>(
                         page.entries.push(ListEntry::CommonPrefix(utf8(cp.clone())));
                     }
                     match prefix_successor(&cp) {
-                        Some(next) => start = next,
+                        Some(next) => (start, start_sub) = (next, 0),
                         None => break 'scan,
                     }
                     continue 'scan;
@@ -137,8 +156,7 @@ pub fn list_page<V, E>(
         if exhausted {
             break;
         }
-        start = last_key;
-        start.push(0);
+        (start, start_sub) = resume;
     }
     Ok(page)
 }
@@ -160,12 +178,16 @@ mod tests {
     fn run(keys: &[&str], q: ListQuery) -> (Vec<String>, bool) {
         let mut sorted: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
         sorted.sort();
-        let page = list_page::<(), ()>(&q, |start, n| {
+        let page = list_page::<(), ()>(&q, None, |start, sub, n| {
             Ok(sorted
                 .iter()
-                .filter(|k| k.as_slice() >= start)
+                .filter(|k| (k.as_slice(), 0) >= (start, sub))
                 .take(n)
-                .map(|k| (k.clone(), ()))
+                .map(|k| Row {
+                    key: k.clone(),
+                    sub: 0,
+                    value: (),
+                })
                 .collect())
         })
         .unwrap();
@@ -232,6 +254,45 @@ mod tests {
             (keys.iter().map(|s| s.to_string()).collect(), false)
         );
         assert!(run(&keys, q("", None, None, 3)).1);
+    }
+
+    #[test]
+    fn version_rows_resume_inside_a_key() {
+        // Three versions of "k" (subs 1..=3) and one of "m".
+        let rows = [("k", 1), ("k", 2), ("k", 3), ("m", 1)];
+        let listing = |after: Option<&str>, after_sub: Option<u64>, limit| {
+            let query = q("", None, after, limit);
+            list_page::<u64, ()>(&query, after_sub, |start, sub, n| {
+                Ok(rows
+                    .iter()
+                    .filter(|(k, s)| (k.as_bytes(), *s) >= (start, sub))
+                    .take(n)
+                    .map(|(k, s)| Row {
+                        key: k.as_bytes().to_vec(),
+                        sub: *s,
+                        value: *s,
+                    })
+                    .collect())
+            })
+            .unwrap()
+        };
+        let subs = |page: ListPage<u64>| -> Vec<(String, u64)> {
+            page.entries
+                .into_iter()
+                .filter_map(|e| match e {
+                    ListEntry::Object(k, s) => Some((k, s)),
+                    ListEntry::CommonPrefix(_) => None,
+                })
+                .collect()
+        };
+        let first = listing(None, None, 2);
+        assert!(first.truncated);
+        assert_eq!(subs(first), [("k".into(), 1), ("k".into(), 2)]);
+        assert_eq!(
+            subs(listing(Some("k"), Some(2), 10)),
+            [("k".into(), 3), ("m".into(), 1)]
+        );
+        assert_eq!(subs(listing(Some("k"), None, 10)), [("m".into(), 1)]);
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct BucketRecord {
     pub location: String,
     #[serde(default)]
     pub versioning: Versioning,
+    /// Object Lock can only be enabled when the bucket is created; such a
+    /// bucket versions and can never be suspended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub object_lock: bool,
 }
 
 /// A bucket's versioning state. Once versioned, a bucket never goes back to
@@ -209,6 +213,70 @@ pub struct ObjectRecord {
     /// again answers with this version, as S3 does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// None for the `null` version (unversioned and suspended buckets); the
+    /// store assigns it when the version is committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// A delete marker: a version without bytes that hides older ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+}
+
+impl ObjectRecord {
+    /// The version id as S3 shows it.
+    pub fn version_name(&self) -> &str {
+        self.version_id.as_deref().unwrap_or(NULL_VERSION)
+    }
+
+    /// Whether Object Lock forbids removing this version now: a legal hold,
+    /// or a retention date not yet reached (GOVERNANCE yields to a bypass).
+    pub fn is_protected(&self, now_ms: i64, bypass_governance: bool) -> bool {
+        self.legal_hold
+            || self.retention.as_ref().is_some_and(|r| {
+                r.until_ms > now_ms && !(r.mode == LockMode::Governance && bypass_governance)
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    Governance,
+    Compliance,
+}
+
+/// Object Lock retention of one version: it may not be removed before `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: LockMode,
+    pub until_ms: i64,
+}
+
+/// The id S3 gives the version written while a bucket is not versioning.
+pub const NULL_VERSION: &str = "null";
+
+/// A change to one version that leaves its bytes and id alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionUpdate {
+    Tags(BTreeMap<String, String>),
+    Retention(Option<Retention>),
+    LegalHold(bool),
+}
+
+/// What removing an object (or one of its versions) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The version removed or the delete marker created (S3 answers its id).
+    pub version_id: Option<String>,
+    /// True when a delete marker was created or removed.
+    pub delete_marker: bool,
+    /// True when some version's blobs went to the garbage list.
+    pub retired_blobs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +295,12 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     #[serde(default)]
     pub checksum_type: Option<ChecksumType>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,8 +343,12 @@ impl Precondition {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JournalOp {
+    /// A new version (delete markers included); the value is the version.
     Put,
+    /// A version removed for good (or the null version of an unversioned bucket).
     Delete,
+    /// A version's metadata changed (tags, retention, ...); the value is the version.
+    Update,
 }
 
 /// One change, committed in the same transaction as the change itself; the
@@ -307,6 +385,11 @@ mod tests {
             },
             parts: vec![],
             upload_id: None,
+            version_id: None,
+            delete_marker: false,
+            tags: BTreeMap::new(),
+            retention: None,
+            legal_hold: false,
         }
     }
 

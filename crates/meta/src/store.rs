@@ -15,6 +15,48 @@ pub struct ObjectPut {
     /// The bytes of the record's inline chunk, if it has one.
     pub inline: Option<Vec<u8>>,
     pub condition: Precondition,
+    /// The record reuses the current version's bytes (a copy onto itself).
+    /// Allowed only where that version is replaced, never kept alongside:
+    /// two versions sharing blobs would lose them when one is deleted.
+    pub shares_current_data: bool,
+}
+
+/// What committing a new version did.
+#[derive(Debug, Clone)]
+pub struct PutOutcome {
+    /// The version as stored, with the version id the store gave it.
+    pub record: ObjectRecord,
+    /// True when a replaced version's blobs went to the garbage list.
+    pub retired_blobs: bool,
+}
+
+/// A DeleteObject: without a version id it removes (or hides behind a delete
+/// marker) the current version; with one it removes that version for good.
+#[derive(Debug, Clone)]
+pub struct ObjectDelete {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub condition: Precondition,
+    /// Owner of the delete marker this may create.
+    pub requester: String,
+    /// `x-amz-bypass-governance-retention`, already authorized by the caller.
+    pub bypass_governance: bool,
+}
+
+/// A page of ListObjectVersions: after `version_id_marker` of the
+/// `start_after` key when both are given.
+#[derive(Debug, Clone, Default)]
+pub struct VersionQuery {
+    pub list: ListQuery,
+    pub version_id_marker: Option<String>,
+}
+
+/// One version in a version listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedVersion {
+    pub record: ObjectRecord,
+    pub is_latest: bool,
 }
 
 #[async_trait::async_trait]
@@ -43,8 +85,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn delete_bucket(&self, name: &str) -> Result<()>;
     fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
     fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
-    /// Changes a bucket's versioning state.
+    /// Changes a bucket's versioning state; refused with `Conflict` when
+    /// Object Lock is on and the state is not Enabled.
     async fn set_bucket_versioning(&self, name: &str, state: Versioning) -> Result<()>;
+    /// Turns Object Lock on; refused with `Conflict` unless versioning is Enabled.
+    async fn enable_object_lock(&self, name: &str) -> Result<()>;
     /// Stores (Some) or removes (None) one configuration document of a bucket.
     async fn put_bucket_config(
         &self,
@@ -54,22 +99,38 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<()>;
     fn get_bucket_config(&self, bucket: &str, kind: BucketConfigKind) -> Result<Option<String>>;
 
-    // -- objects (current versions)
+    // -- objects and their versions
+    /// The current version, unless there is none or it is a delete marker.
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
-    fn read_inline(&self, id: &str) -> Result<Option<Vec<u8>>>;
-    /// Makes `put.record` the current version if the condition holds; the
-    /// replaced version's blobs go to the garbage list, the new version's
-    /// blobs stop being open intents. Returns the replaced version.
-    async fn put_object(&self, put: ObjectPut) -> Result<Option<ObjectRecord>>;
-    /// Removes the current version if the condition holds (its blobs go to
-    /// the garbage list). Returns the removed version, None if there was none.
-    async fn delete_object(
+    /// The newest version, delete markers included.
+    fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
+    /// One version by id (`null` included); `InvalidVersionId` for ids this
+    /// store never mints.
+    fn get_version(
         &self,
         bucket: &str,
         key: &str,
-        condition: Precondition,
+        version_id: &str,
     ) -> Result<Option<ObjectRecord>>;
+    fn read_inline(&self, id: &str) -> Result<Option<Vec<u8>>>;
+    /// Adds `put.record` as the newest version if the condition holds. In a
+    /// versioning bucket it gets a fresh id; otherwise it is the `null`
+    /// version and replaces the previous one, whose blobs go to the garbage
+    /// list. The new version's blobs stop being open intents.
+    async fn put_object(&self, put: ObjectPut) -> Result<PutOutcome>;
+    async fn delete_object(&self, delete: ObjectDelete) -> Result<DeleteOutcome>;
+    /// Changes one version (None: the current one) without a new version.
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        update: VersionUpdate,
+    ) -> Result<ObjectRecord>;
+    /// Current versions only, delete markers hidden.
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage<ObjectRecord>>;
+    /// Every version, each key's newest first.
+    fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<ListPage<ListedVersion>>;
 
     // -- multipart uploads
     async fn create_upload(&self, upload: UploadRecord) -> Result<()>;
@@ -88,11 +149,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn list_parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<PartRecord>>;
     /// Turns an upload into the current version: the upload and its part
     /// records go; blobs of parts the record does not use become garbage.
-    async fn complete_upload(
-        &self,
-        upload: &UploadRecord,
-        put: ObjectPut,
-    ) -> Result<Option<ObjectRecord>>;
+    async fn complete_upload(&self, upload: &UploadRecord, put: ObjectPut) -> Result<PutOutcome>;
     /// Removes an upload; its parts' blobs become garbage.
     async fn abort_upload(&self, upload: &UploadRecord) -> Result<()>;
 

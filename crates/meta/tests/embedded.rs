@@ -22,6 +22,7 @@ async fn committed_writes_survive_a_reopen() {
             created_ms: 1,
             location: "l".into(),
             versioning: Default::default(),
+            object_lock: false,
         };
         store.create_bucket(bucket).await.unwrap();
         // Concurrent writers share group commits.
@@ -39,6 +40,7 @@ async fn committed_writes_survive_a_reopen() {
                             ),
                             inline: None,
                             condition: Precondition::default(),
+                            shares_current_data: false,
                         })
                         .await
                 })

@@ -47,7 +47,7 @@ impl Handlers {
         self.strata.owned_bucket(&account, bucket).map_err(to_s3)?;
         Ok(self
             .strata
-            .bucket_config(bucket)
+            .bucket_document(bucket)
             .map_err(to_s3)?
             .unwrap_or_default())
     }

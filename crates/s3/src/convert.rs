@@ -1,8 +1,12 @@
 //! Conversions between s3s wire types and the core's own types.
 
+use std::collections::BTreeMap;
+
 use s3s::dto::{self, ETag, ETagCondition, Timestamp, TimestampFormat};
 use s3s::{S3Error, S3ErrorCode, S3Result};
-use strata_core::meta::{ChecksumAlgorithm, ContentHeaders, ObjectRecord, Precondition};
+use strata_core::meta::{
+    ChecksumAlgorithm, ContentHeaders, LockMode, ObjectRecord, Precondition, Retention,
+};
 use strata_core::objects::{ByteRange, ObjectAttributes};
 use strata_core::{AccountRecord, ChecksumSource};
 use time::OffsetDateTime;
@@ -16,6 +20,60 @@ pub(crate) fn timestamp(ms: i64) -> Timestamp {
 pub(crate) fn unix_seconds(ts: Timestamp) -> i64 {
     OffsetDateTime::from(ts).unix_timestamp()
 }
+
+pub(crate) fn unix_ms(ts: Timestamp) -> i64 {
+    (OffsetDateTime::from(ts).unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn malformed(msg: &str) -> S3Error {
+    S3Error::with_message(S3ErrorCode::MalformedXML, msg.to_string())
+}
+
+pub(crate) fn lock_mode(mode: &str) -> S3Result<LockMode> {
+    match mode {
+        "GOVERNANCE" => Ok(LockMode::Governance),
+        "COMPLIANCE" => Ok(LockMode::Compliance),
+        _ => Err(malformed(
+            "the Object Lock mode must be GOVERNANCE or COMPLIANCE",
+        )),
+    }
+}
+
+pub(crate) fn lock_mode_name(mode: LockMode) -> &'static str {
+    match mode {
+        LockMode::Governance => "GOVERNANCE",
+        LockMode::Compliance => "COMPLIANCE",
+    }
+}
+
+/// A legal hold status: ON, OFF, or absent (off).
+pub(crate) fn legal_hold(status: Option<&str>) -> S3Result<bool> {
+    match status {
+        None | Some("OFF") => Ok(false),
+        Some("ON") => Ok(true),
+        Some(_) => Err(malformed("the legal hold status must be ON or OFF")),
+    }
+}
+
+/// The Object Lock fields GET and HEAD share.
+macro_rules! lock_fields {
+    ($out:expr, $record:expr) => {{
+        let r: &strata_core::meta::ObjectRecord = $record;
+        if let Some(ret) = &r.retention {
+            $out.object_lock_mode = Some(s3s::dto::ObjectLockMode::from(
+                $crate::convert::lock_mode_name(ret.mode).to_string(),
+            ));
+            $out.object_lock_retain_until_date = Some($crate::convert::timestamp(ret.until_ms));
+        }
+        if r.legal_hold {
+            $out.object_lock_legal_hold_status =
+                Some(s3s::dto::ObjectLockLegalHoldStatus::from_static(
+                    s3s::dto::ObjectLockLegalHoldStatus::ON,
+                ));
+        }
+    }};
+}
+pub(crate) use lock_fields;
 
 pub(crate) fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_string())
@@ -71,12 +129,34 @@ pub(crate) struct AttributesInput {
     pub cache_control: Option<String>,
     pub expires: Option<Timestamp>,
     pub metadata: Option<dto::Metadata>,
+    /// The `x-amz-tagging` header: a URL-encoded query string of tags.
+    pub tagging: Option<String>,
+    pub lock_mode: Option<dto::ObjectLockMode>,
+    pub retain_until: Option<Timestamp>,
+    pub legal_hold: Option<dto::ObjectLockLegalHoldStatus>,
     pub website_redirect_location: Option<String>,
 }
 
-impl From<AttributesInput> for ObjectAttributes {
-    fn from(a: AttributesInput) -> Self {
-        ObjectAttributes {
+impl AttributesInput {
+    pub(crate) fn into_attributes(self) -> S3Result<ObjectAttributes> {
+        let a = self;
+        let retention = match (a.lock_mode, a.retain_until) {
+            (Some(mode), Some(until)) => Some(Retention {
+                mode: lock_mode(mode.as_str())?,
+                until_ms: unix_ms(until),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied",
+                ));
+            }
+        };
+        Ok(ObjectAttributes {
+            retention,
+            legal_hold: legal_hold(a.legal_hold.as_ref().map(|s| s.as_str()))?,
+            tags: tags_header(a.tagging.as_deref())?,
             headers: ContentHeaders {
                 content_type: a.content_type,
                 content_encoding: a.content_encoding.and_then(|e| without_aws_chunked(&e)),
@@ -87,8 +167,48 @@ impl From<AttributesInput> for ObjectAttributes {
                 website_redirect_location: a.website_redirect_location,
             },
             user_metadata: a.metadata.unwrap_or_default().into_iter().collect(),
-        }
+        })
     }
+}
+
+/// Parses `x-amz-tagging` (`k1=v1&k2=v2`, form-encoded) into a tag set.
+pub(crate) fn tags_header(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
+    let decode = |s: &str| {
+        urlencoding::decode(&s.replace('+', " "))
+            .map(|c| c.into_owned())
+            .map_err(|_| {
+                S3Error::with_message(S3ErrorCode::InvalidArgument, "invalid x-amz-tagging header")
+            })
+    };
+    let mut pairs = Vec::new();
+    for pair in header
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((decode(k)?, decode(v)?));
+    }
+    strata_core::tags::tag_set(pairs).map_err(crate::error::to_s3)
+}
+
+/// A tag set as S3 XML lists it.
+pub(crate) fn tag_list(tags: &BTreeMap<String, String>) -> Vec<dto::Tag> {
+    tags.iter()
+        .map(|(k, v)| dto::Tag {
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+        })
+        .collect()
+}
+
+/// A tag set from S3 XML.
+pub(crate) fn tag_map(tags: Vec<dto::Tag>) -> S3Result<BTreeMap<String, String>> {
+    strata_core::tags::tag_set(
+        tags.into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default())),
+    )
+    .map_err(crate::error::to_s3)
 }
 
 /// `aws-chunked` describes how the request body was framed, not the object:
@@ -113,8 +233,13 @@ macro_rules! attributes_of {
             cache_control: $input.cache_control,
             expires: $input.expires,
             metadata: $input.metadata,
+            tagging: $input.tagging,
+            lock_mode: $input.object_lock_mode,
+            retain_until: $input.object_lock_retain_until_date,
+            legal_hold: $input.object_lock_legal_hold_status,
             website_redirect_location: $input.website_redirect_location,
         }
+        .into_attributes()
     };
 }
 pub(crate) use attributes_of;

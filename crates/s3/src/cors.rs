@@ -28,7 +28,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<ResponseBody
 /// The bucket's rules; a missing bucket or a failing read has none.
 fn rules(strata: &Strata, bucket: Option<&str>) -> Option<CorsConfiguration> {
     let bucket = bucket?;
-    match strata.bucket_config::<CorsConfiguration>(bucket) {
+    match strata.bucket_document::<CorsConfiguration>(bucket) {
         Ok(rules) => rules,
         Err(e) => {
             tracing::warn!(bucket, error = %e, "reading CORS rules");

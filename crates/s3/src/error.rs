@@ -11,7 +11,33 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
     let code = match e {
         Error::AccessDenied => C::AccessDenied,
         Error::NoSuchBucket => C::NoSuchBucket,
-        Error::NoSuchKey => C::NoSuchKey,
+        // S3 tells a missing key apart from a hidden one even here.
+        Error::NoSuchKey => {
+            return with_delete_marker_header(
+                S3Error::with_message(C::NoSuchKey, message),
+                false,
+                None,
+            );
+        }
+        Error::NoSuchVersion => C::NoSuchVersion,
+        Error::InvalidVersionId => C::InvalidArgument,
+        Error::DeleteMarker {
+            version_id,
+            current,
+        } => return delete_marker(&version_id, current, message),
+        Error::InvalidTag(_) => C::InvalidTag,
+        Error::NoSuchTagSet => C::NoSuchTagSet,
+        Error::OperationAborted => C::OperationAborted,
+        Error::InvalidBucketState(_) => C::InvalidBucketState,
+        Error::ObjectLockConfigurationNotFound => C::ObjectLockConfigurationNotFoundError,
+        Error::NoSuchObjectLockConfiguration => C::NoSuchObjectLockConfiguration,
+        Error::InvalidRetentionPeriod => {
+            let mut err =
+                S3Error::with_message(C::Custom("InvalidRetentionPeriod".into()), message);
+            err.set_status_code(http::StatusCode::BAD_REQUEST);
+            return err;
+        }
+        Error::ObjectLocked => C::AccessDenied,
         Error::NoSuchUpload => C::NoSuchUpload,
         Error::BucketAlreadyExists => C::BucketAlreadyExists,
         Error::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou,
@@ -34,7 +60,6 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         Error::KeyTooLong => C::KeyTooLongError,
         Error::IncompleteBody(io) => return body_error(io),
         Error::NoSuchConfiguration(kind) => return missing_config(kind, message),
-        Error::InvalidTag(_) => C::InvalidTag,
         Error::InvalidStorageClass(_) => C::InvalidStorageClass,
         Error::NotImplemented(_) => C::NotImplemented,
         Error::ServiceUnavailable(_) => C::ServiceUnavailable,
@@ -44,6 +69,28 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         }
     };
     S3Error::with_message(code, message)
+}
+
+/// A delete marker where an object was asked for: S3 says so in headers,
+/// with 404 NoSuchKey for the current version, 405 for a named one.
+fn delete_marker(version_id: &str, current: bool, message: String) -> S3Error {
+    let err = if current {
+        S3Error::with_message(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+    } else {
+        S3Error::with_message(S3ErrorCode::MethodNotAllowed, message)
+    };
+    with_delete_marker_header(err, true, Some(version_id))
+}
+
+fn with_delete_marker_header(mut err: S3Error, marker: bool, version_id: Option<&str>) -> S3Error {
+    let mut headers = http::HeaderMap::new();
+    let flag = if marker { "true" } else { "false" };
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static(flag));
+    if let Some(v) = version_id.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+        headers.insert("x-amz-version-id", v);
+    }
+    err.set_headers(headers);
+    err
 }
 
 /// A body that failed: when s3s itself rejected it (a bad chunk signature,

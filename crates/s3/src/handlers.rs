@@ -16,13 +16,16 @@ use strata_core::bucket_config::replication::ReplicationConfiguration;
 use strata_core::bucket_config::tagging::BucketTagging;
 use strata_core::bucket_config::website::WebsiteConfiguration;
 use strata_core::conditions::ReadConditions;
-use strata_core::meta::{ListEntry, ListQuery, Precondition, Versioning};
+use strata_core::meta::{ListEntry, ListQuery, Precondition, Retention, VersionQuery, Versioning};
 use strata_core::multipart::{CompletedPart as CorePart, PartCopySource, PartUpload};
-use strata_core::objects::{CopyRequest, GetRequest, ObjectAttributes, PutRequest};
+use strata_core::object_lock::{DefaultRetention, LockConfig};
+use strata_core::objects::{CopyRequest, GetRequest, PutRequest};
 use strata_core::{AccountRecord, Body, Strata};
 
 use crate::config_convert as cc;
-use crate::convert::{self, attributes_of, checksum_headers_of, object_fields, set_checksums};
+use crate::convert::{
+    self, attributes_of, checksum_headers_of, lock_fields, object_fields, set_checksums,
+};
 use crate::error::to_s3;
 
 pub(crate) struct Handlers {
@@ -59,16 +62,17 @@ fn max_keys(n: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn copy_source(cs: &CopySource) -> S3Result<(String, String)> {
+/// The bucket, key and version id a copy reads.
+fn copy_source(cs: &CopySource) -> S3Result<(String, String, Option<String>)> {
     match cs {
         CopySource::Bucket {
             bucket,
             key,
-            version_id: None,
-        } => Ok((bucket.to_string(), key.to_string())),
-        CopySource::Bucket { .. } => Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "versioned copy sources are not supported yet",
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_deref().map(str::to_string),
         )),
         _ => Err(invalid_argument(
             "only bucket/key copy sources are supported",
@@ -97,6 +101,16 @@ fn copy_source_range(header: Option<&str>) -> S3Result<Option<strata_core::objec
 }
 
 impl Handlers {
+    /// The S3 Owner of a record, by account id (None if the account is gone).
+    fn owner_of(&self, account_id: &str) -> Option<Owner> {
+        self.strata
+            .meta
+            .get_account(account_id)
+            .ok()
+            .flatten()
+            .map(|a| convert::owner(&a))
+    }
+
     pub(crate) fn account<T>(&self, req: &S3Request<T>) -> S3Result<AccountRecord> {
         let creds = req
             .credentials
@@ -121,13 +135,19 @@ impl S3 for Handlers {
             .as_ref()
             .and_then(|c| c.location_constraint.as_ref())
             .map(|l| l.as_str().to_string());
+        let object_lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
         let ownership = req.input.object_ownership.as_ref();
         let ownership = ownership
             .map(|o| OwnershipControls::of_header(o.as_str()))
             .transpose()
             .map_err(to_s3)?;
         self.strata
-            .create_bucket(&account, &req.input.bucket, location.as_deref())
+            .create_bucket(
+                &account,
+                &req.input.bucket,
+                location.as_deref(),
+                object_lock,
+            )
             .await
             .map_err(to_s3)?;
         if let Some(controls) = ownership {
@@ -297,7 +317,12 @@ impl S3 for Handlers {
     async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> R<GetObjectAclOutput> {
         let account = self.account(&req)?;
         self.strata
-            .object_record(&account, &req.input.bucket, &req.input.key)
+            .object_version(
+                &account,
+                &req.input.bucket,
+                &req.input.key,
+                req.input.version_id.as_deref(),
+            )
             .map_err(to_s3)?;
         ok(GetObjectAclOutput {
             owner: Some(convert::owner(&account)),
@@ -595,11 +620,12 @@ impl S3 for Handlers {
             content_md5: input.content_md5,
             checksum,
             condition,
-            attributes: ObjectAttributes::from(attributes_of!(input)),
+            attributes: attributes_of!(input)?,
         };
         let record = self.strata.put_object(&account, put).await.map_err(to_s3)?;
         let mut out = PutObjectOutput {
             e_tag: Some(convert::etag(&record.etag)),
+            version_id: record.version_id.clone(),
             ..Default::default()
         };
         let fields = convert::checksum_fields(record.checksum.as_ref());
@@ -618,6 +644,7 @@ impl S3 for Handlers {
         let get = GetRequest {
             bucket: input.bucket,
             key: input.key,
+            version_id: input.version_id,
             range: input.range.map(convert::range),
             part_number: part_number(input.part_number)?,
             conditions: read_conditions(
@@ -630,8 +657,13 @@ impl S3 for Handlers {
         let whole_object = get.range.is_none() && get.part_number.is_none();
         let body = self.strata.get_object(&account, get).await.map_err(to_s3)?;
         let r = &body.record;
-        let mut out = GetObjectOutput::default();
+        let mut out = GetObjectOutput {
+            version_id: body.version_id.clone(),
+            tag_count: (!r.tags.is_empty()).then_some(r.tags.len() as i32),
+            ..Default::default()
+        };
         object_fields!(out, r);
+        lock_fields!(out, r);
         out.content_length = Some((body.range.end - body.range.start) as i64);
         if body.partial {
             out.content_range = Some(format!(
@@ -670,6 +702,7 @@ impl S3 for Handlers {
         let get = GetRequest {
             bucket: input.bucket,
             key: input.key,
+            version_id: input.version_id,
             range: input.range.map(convert::range),
             part_number: part_number(input.part_number)?,
             conditions: read_conditions(
@@ -679,9 +712,17 @@ impl S3 for Handlers {
                 input.if_unmodified_since,
             ),
         };
-        let (record, part) = self.strata.head_object(&account, &get).map_err(to_s3)?;
-        let mut out = HeadObjectOutput::default();
+        let strata_core::objects::Found {
+            record,
+            part,
+            version_id,
+        } = self.strata.head_object(&account, &get).map_err(to_s3)?;
+        let mut out = HeadObjectOutput {
+            version_id,
+            ..Default::default()
+        };
         object_fields!(out, &record);
+        lock_fields!(out, &record);
         let mut status = StatusCode::OK;
         match (part, get.range) {
             (
@@ -719,18 +760,35 @@ impl S3 for Handlers {
             out.checksum_type = fields.kind.clone();
             set_checksums!(out, fields);
         }
-        Ok(S3Response::with_status(out, status))
+        let mut resp = S3Response::with_status(out, status);
+        // HeadObjectOutput has no field for it, but S3 sends it on HEAD too.
+        if !record.tags.is_empty() {
+            resp.headers
+                .insert("x-amz-tagging-count", record.tags.len().into());
+        }
+        Ok(resp)
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> R<DeleteObjectOutput> {
         let account = self.account(&req)?;
-        only_null_version(req.input.version_id.as_deref())?;
-        self.strata
-            .delete_object(&account, &req.input.bucket, &req.input.key)
+        let i = &req.input;
+        let outcome = self
+            .strata
+            .delete_object(
+                &account,
+                &i.bucket,
+                &i.key,
+                i.version_id.as_deref(),
+                i.bypass_governance_retention.unwrap_or(false),
+            )
             .await
             .map_err(to_s3)?;
         Ok(S3Response::with_status(
-            DeleteObjectOutput::default(),
+            DeleteObjectOutput {
+                delete_marker: outcome.delete_marker.then_some(true),
+                version_id: outcome.version_id,
+                ..Default::default()
+            },
             StatusCode::NO_CONTENT,
         ))
     }
@@ -748,30 +806,38 @@ impl S3 for Handlers {
             ));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in input.delete.objects {
-            let outcome = match only_null_version(object.version_id.as_deref()) {
-                Ok(()) => self
-                    .strata
-                    .delete_object(&account, &input.bucket, &object.key)
-                    .await
-                    .map_err(to_s3),
-                Err(e) => Err(e),
-            };
+            let outcome = self
+                .strata
+                .delete_object(
+                    &account,
+                    &input.bucket,
+                    &object.key,
+                    object.version_id.as_deref(),
+                    bypass,
+                )
+                .await
+                .map_err(to_s3);
             match outcome {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
+                Ok(_) if quiet => {}
+                Ok(done) => deleted.push(DeletedObject {
                     key: Some(object.key),
+                    delete_marker: done.delete_marker.then_some(true),
+                    // A new delete marker is named apart from the version asked for.
+                    delete_marker_version_id: (done.delete_marker && object.version_id.is_none())
+                        .then(|| done.version_id.clone())
+                        .flatten(),
                     version_id: object.version_id,
-                    ..Default::default()
                 }),
                 Err(e) => {
                     errors.push(Error {
                         key: Some(object.key),
                         code: Some(e.code().as_str().to_string()),
                         message: e.message().map(str::to_string),
-                        version_id: None,
+                        version_id: object.version_id,
                     });
                 }
             }
@@ -786,7 +852,18 @@ impl S3 for Handlers {
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
         let account = self.account(&req)?;
         let input = req.input;
-        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
+        let (source_bucket, source_key, source_version_id) = copy_source(&input.copy_source)?;
+        let replace_tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(TaggingDirective::COPY) => None,
+            Some(TaggingDirective::REPLACE) => {
+                Some(convert::tags_header(input.tagging.as_deref())?)
+            }
+            Some(other) => {
+                return Err(invalid_argument(format!(
+                    "Unknown tagging directive {other}"
+                )));
+            }
+        };
         let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,
@@ -796,10 +873,11 @@ impl S3 for Handlers {
                 )));
             }
         };
-        let attributes = ObjectAttributes::from(attributes_of!(input));
+        let attributes = attributes_of!(input)?;
         let copy = CopyRequest {
             source_bucket,
             source_key,
+            source_version_id: source_version_id.clone(),
             source_conditions: read_conditions(
                 input.copy_source_if_match,
                 input.copy_source_if_none_match,
@@ -809,6 +887,7 @@ impl S3 for Handlers {
             bucket: input.bucket,
             key: input.key,
             replace_attributes: replace.then_some(attributes),
+            replace_tags,
             condition: Precondition::default(),
         };
         let record = self
@@ -826,6 +905,8 @@ impl S3 for Handlers {
         set_checksums!(result, fields);
         ok(CopyObjectOutput {
             copy_object_result: Some(result),
+            copy_source_version_id: source_version_id,
+            version_id: record.version_id.clone(),
             ..Default::default()
         })
     }
@@ -923,63 +1004,321 @@ impl S3 for Handlers {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> R<ListObjectVersionsOutput> {
-        // Until versioning exists (S3-breadth issue) every object has exactly
-        // one version, the `null` version, which is the latest.
         let account = self.account(&req)?;
         let input = req.input;
         let url = encoding_is_url(input.encoding_type.as_ref())?;
-        let query = list_query(
-            input.prefix.as_deref(),
-            input.delimiter.as_deref(),
-            input.key_marker.as_deref(),
-            input.max_keys,
-        )?;
+        let version_id_marker = input.version_id_marker.clone().filter(|v| !v.is_empty());
+        if version_id_marker.is_some() && input.key_marker.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid_argument(
+                "A version-id marker cannot be specified without a key marker.",
+            ));
+        }
+        let query = VersionQuery {
+            list: list_query(
+                input.prefix.as_deref(),
+                input.delimiter.as_deref(),
+                input.key_marker.as_deref(),
+                input.max_keys,
+            )?,
+            version_id_marker,
+        };
         let page = self
             .strata
-            .list_objects(&account, &input.bucket, query)
+            .list_versions(&account, &input.bucket, &query)
             .map_err(to_s3)?;
-        let next_key_marker = page
-            .truncated
-            .then(|| {
-                page.entries
-                    .last()
-                    .map(|e| convert::encode_key(e.name().to_string(), url))
-            })
-            .flatten();
-        let owner = convert::owner(&account);
-        let (contents, prefixes) = split_entries(page.entries, Some(owner), url);
-        let versions = contents
-            .into_iter()
-            .map(|o| ObjectVersion {
-                key: o.key,
-                e_tag: o.e_tag,
-                last_modified: o.last_modified,
-                size: o.size,
-                owner: o.owner,
-                checksum_algorithm: o.checksum_algorithm,
-                is_latest: Some(true),
-                version_id: Some("null".into()),
+        let (next_key_marker, next_version_id_marker) = match page.entries.last() {
+            Some(last) if page.truncated => (
+                Some(convert::encode_key(last.name().to_string(), url)),
+                match last {
+                    ListEntry::Object(_, v) => Some(v.record.version_name().to_string()),
+                    ListEntry::CommonPrefix(_) => None,
+                },
+            ),
+            _ => (None, None),
+        };
+        let mut versions = Vec::new();
+        let mut delete_markers = Vec::new();
+        let mut prefixes = Vec::new();
+        for entry in page.entries {
+            let (key, listed) = match entry {
+                ListEntry::Object(key, listed) => (key, listed),
+                ListEntry::CommonPrefix(p) => {
+                    prefixes.push(CommonPrefix {
+                        prefix: Some(convert::encode_key(p, url)),
+                    });
+                    continue;
+                }
+            };
+            let r = listed.record;
+            let owner = self.owner_of(&r.owner);
+            let key = Some(convert::encode_key(key, url));
+            if r.delete_marker {
+                delete_markers.push(DeleteMarkerEntry {
+                    is_latest: Some(listed.is_latest),
+                    key,
+                    last_modified: Some(convert::timestamp(r.last_modified_ms)),
+                    owner,
+                    version_id: Some(r.version_name().to_string()),
+                });
+                continue;
+            }
+            let entry = convert::list_entry(String::new(), &r, owner);
+            versions.push(ObjectVersion {
+                key,
+                e_tag: entry.e_tag,
+                last_modified: entry.last_modified,
+                size: entry.size,
+                owner: entry.owner,
+                checksum_algorithm: entry.checksum_algorithm,
+                is_latest: Some(listed.is_latest),
+                version_id: Some(r.version_name().to_string()),
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,
                 )),
                 ..Default::default()
-            })
-            .collect();
+            });
+        }
         ok(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(convert::encode_key(input.prefix.unwrap_or_default(), url)),
             delimiter: input.delimiter,
             key_marker: input.key_marker,
             version_id_marker: input.version_id_marker,
-            next_version_id_marker: next_key_marker.as_ref().map(|_| "null".to_string()),
             next_key_marker,
+            next_version_id_marker,
             max_keys: Some(input.max_keys.unwrap_or(1000)),
             is_truncated: Some(page.truncated),
             versions: Some(versions),
+            delete_markers: Some(delete_markers),
             common_prefixes: Some(prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()
         })
+    }
+
+    // ---------------------------------------------------------------- object lock
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> R<PutObjectLockConfigurationOutput> {
+        let account = self.account(&req)?;
+        let input = req.input;
+        let config = input
+            .object_lock_configuration
+            .ok_or_else(|| S3Error::new(S3ErrorCode::MalformedXML))?;
+        if config.object_lock_enabled.as_ref().map(|e| e.as_str())
+            != Some(ObjectLockEnabled::ENABLED)
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "ObjectLockEnabled must be Enabled",
+            ));
+        }
+        let default_retention = match config.rule.and_then(|r| r.default_retention) {
+            Some(d) => Some(DefaultRetention {
+                mode: convert::lock_mode(d.mode.as_ref().map_or("", |m| m.as_str()))?,
+                days: retention_period(d.days)?,
+                years: retention_period(d.years)?,
+            }),
+            None => None,
+        };
+        self.strata
+            .put_lock_config(&account, &input.bucket, LockConfig { default_retention })
+            .await
+            .map_err(to_s3)?;
+        ok(PutObjectLockConfigurationOutput::default())
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> R<GetObjectLockConfigurationOutput> {
+        let account = self.account(&req)?;
+        let config = self
+            .strata
+            .lock_config(&account, &req.input.bucket)
+            .map_err(to_s3)?;
+        let rule = config.default_retention.map(|d| ObjectLockRule {
+            default_retention: Some(s3s::dto::DefaultRetention {
+                mode: Some(ObjectLockRetentionMode::from(
+                    convert::lock_mode_name(d.mode).to_string(),
+                )),
+                days: d.days.map(|n| n as i32),
+                years: d.years.map(|n| n as i32),
+            }),
+        });
+        ok(GetObjectLockConfigurationOutput {
+            object_lock_configuration: Some(ObjectLockConfiguration {
+                object_lock_enabled: Some(ObjectLockEnabled::from_static(
+                    ObjectLockEnabled::ENABLED,
+                )),
+                rule,
+            }),
+        })
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> R<PutObjectRetentionOutput> {
+        let account = self.account(&req)?;
+        let i = req.input;
+        let retention = match i.retention {
+            Some(ObjectLockRetention {
+                mode: Some(mode),
+                retain_until_date: Some(until),
+            }) => Some(Retention {
+                mode: convert::lock_mode(mode.as_str())?,
+                until_ms: convert::unix_ms(until),
+            }),
+            Some(ObjectLockRetention {
+                mode: None,
+                retain_until_date: None,
+            }) => None,
+            _ => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::MalformedXML,
+                    "a retention needs both Mode and RetainUntilDate",
+                ));
+            }
+        };
+        self.strata
+            .put_retention(
+                &account,
+                (&i.bucket, &i.key, i.version_id.as_deref()),
+                retention,
+                i.bypass_governance_retention.unwrap_or(false),
+            )
+            .await
+            .map_err(to_s3)?;
+        ok(PutObjectRetentionOutput::default())
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> R<GetObjectRetentionOutput> {
+        let account = self.account(&req)?;
+        let i = &req.input;
+        let retention = self
+            .strata
+            .retention(&account, (&i.bucket, &i.key, i.version_id.as_deref()))
+            .map_err(to_s3)?;
+        ok(GetObjectRetentionOutput {
+            retention: Some(ObjectLockRetention {
+                mode: Some(ObjectLockRetentionMode::from(
+                    convert::lock_mode_name(retention.mode).to_string(),
+                )),
+                retain_until_date: Some(convert::timestamp(retention.until_ms)),
+            }),
+        })
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> R<PutObjectLegalHoldOutput> {
+        let account = self.account(&req)?;
+        let i = req.input;
+        let status = i.legal_hold.and_then(|h| h.status);
+        let on = match status.as_ref().map(|s| s.as_str()) {
+            None => return Err(S3Error::new(S3ErrorCode::MalformedXML)),
+            other => convert::legal_hold(other)?,
+        };
+        self.strata
+            .put_legal_hold(&account, (&i.bucket, &i.key, i.version_id.as_deref()), on)
+            .await
+            .map_err(to_s3)?;
+        ok(PutObjectLegalHoldOutput::default())
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> R<GetObjectLegalHoldOutput> {
+        let account = self.account(&req)?;
+        let i = &req.input;
+        let on = self
+            .strata
+            .legal_hold(&account, (&i.bucket, &i.key, i.version_id.as_deref()))
+            .map_err(to_s3)?;
+        let status = if on {
+            ObjectLockLegalHoldStatus::ON
+        } else {
+            ObjectLockLegalHoldStatus::OFF
+        };
+        ok(GetObjectLegalHoldOutput {
+            legal_hold: Some(ObjectLockLegalHold {
+                status: Some(ObjectLockLegalHoldStatus::from_static(status)),
+            }),
+        })
+    }
+
+    // ---------------------------------------------------------------- tagging
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> R<GetObjectTaggingOutput> {
+        let account = self.account(&req)?;
+        let i = &req.input;
+        let record = self
+            .strata
+            .object_tags(&account, &i.bucket, &i.key, i.version_id.as_deref())
+            .map_err(to_s3)?;
+        ok(GetObjectTaggingOutput {
+            tag_set: convert::tag_list(&record.tags),
+            version_id: record.version_id.clone(),
+        })
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> R<PutObjectTaggingOutput> {
+        let account = self.account(&req)?;
+        let input = req.input;
+        let tags = convert::tag_map(input.tagging.tag_set)?;
+        let record = self
+            .strata
+            .set_object_tags(
+                &account,
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                tags,
+            )
+            .await
+            .map_err(to_s3)?;
+        ok(PutObjectTaggingOutput {
+            version_id: record.version_id,
+        })
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> R<DeleteObjectTaggingOutput> {
+        let account = self.account(&req)?;
+        let i = &req.input;
+        let record = self
+            .strata
+            .set_object_tags(
+                &account,
+                &i.bucket,
+                &i.key,
+                i.version_id.as_deref(),
+                Default::default(),
+            )
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::with_status(
+            DeleteObjectTaggingOutput {
+                version_id: record.version_id,
+            },
+            StatusCode::NO_CONTENT,
+        ))
     }
 
     // ---------------------------------------------------------------- multipart
@@ -995,7 +1334,7 @@ impl S3 for Handlers {
             .as_ref()
             .map(|a| convert::algorithm(a.as_str()))
             .transpose()?;
-        let attributes = ObjectAttributes::from(attributes_of!(input));
+        let attributes = attributes_of!(input)?;
         let upload = self
             .strata
             .create_upload(&account, &input.bucket, &input.key, attributes, algorithm)
@@ -1051,10 +1390,11 @@ impl S3 for Handlers {
     ) -> R<UploadPartCopyOutput> {
         let account = self.account(&req)?;
         let input = req.input;
-        let (bucket, key) = copy_source(&input.copy_source)?;
+        let (bucket, key, version_id) = copy_source(&input.copy_source)?;
         let source = PartCopySource {
             bucket,
             key,
+            version_id,
             range: copy_source_range(input.copy_source_range.as_deref())?,
             conditions: read_conditions(
                 input.copy_source_if_match,
@@ -1131,6 +1471,7 @@ impl S3 for Handlers {
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             e_tag: Some(convert::etag(&record.etag)),
+            version_id: record.version_id.clone(),
             ..Default::default()
         };
         let fields = convert::checksum_fields(record.checksum.as_ref());
@@ -1304,12 +1645,15 @@ fn owner_full_control(account: &AccountRecord) -> Grant {
     }
 }
 
-/// Without versioning, the only version an object has is `null`.
-fn only_null_version(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(invalid_argument("Invalid version id specified")),
-    }
+/// Days or Years of a default retention: a positive number when present.
+fn retention_period(n: Option<i32>) -> S3Result<Option<u32>> {
+    n.map(|n| {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| to_s3(strata_core::Error::InvalidRetentionPeriod))
+    })
+    .transpose()
 }
 
 fn part_number(n: Option<i32>) -> S3Result<Option<u32>> {

@@ -50,11 +50,7 @@ impl Strata {
             locations: &self.locations,
         })?;
         config.complete();
-        let json = serde_json::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(self
-            .meta
-            .put_bucket_config(bucket, C::KIND, Some(json))
-            .await?)
+        self.set_bucket_config(bucket, C::KIND, Some(&config)).await
     }
 
     /// The bucket's document, or the kind's "not found" error.
@@ -64,7 +60,7 @@ impl Strata {
         bucket: &str,
     ) -> Result<C> {
         self.owned_bucket(account, bucket)?;
-        self.bucket_config::<C>(bucket)?
+        self.bucket_document::<C>(bucket)?
             .ok_or(Error::NoSuchConfiguration(C::KIND))
     }
 
@@ -75,18 +71,13 @@ impl Strata {
         bucket: &str,
     ) -> Result<()> {
         self.owned_bucket(account, bucket)?;
-        Ok(self.meta.put_bucket_config(bucket, C::KIND, None).await?)
+        self.set_bucket_config::<C>(bucket, C::KIND, None).await
     }
 
     /// The bucket's document without an owner check: for the code that
     /// applies configurations (CORS evaluation, the website endpoint).
-    pub fn bucket_config<C: BucketConfig>(&self, bucket: &str) -> Result<Option<C>> {
-        match self.meta.get_bucket_config(bucket, C::KIND)? {
-            None => Ok(None),
-            Some(json) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| Error::Internal(format!("stored {} document: {e}", C::KIND.as_str()))),
-        }
+    pub fn bucket_document<C: BucketConfig>(&self, bucket: &str) -> Result<Option<C>> {
+        self.bucket_config(bucket, C::KIND)
     }
 }
 
@@ -132,17 +123,21 @@ fn check_location(locations: &Locations, name: &str) -> Result<()> {
 }
 
 /// S3's rules for a lifecycle or replication `<Filter>`: one condition at
-/// most (several go in `<And>`), valid tags, no key twice among And's tags.
+/// most (several go in `<And>`), and valid tags.
 fn check_filter(conditions: &[bool], tag: Option<&Tag>, and_tags: &[Tag]) -> Result<()> {
     if conditions.iter().filter(|c| **c).count() > 1 {
         return Err(Error::MalformedXml(
             "a Filter holds one condition; combine several with And".into(),
         ));
     }
-    tag.into_iter()
-        .chain(and_tags)
-        .try_for_each(tagging::validate_tag)?;
-    tagging::validate_unique(and_tags)
+    check_tags(tag.into_iter().chain(and_tags))
+}
+
+/// The tag rules objects follow too (key and value lengths, no key twice);
+/// how many tags there may be is the caller's to limit.
+fn check_tags<'a>(tags: impl Iterator<Item = &'a Tag>) -> Result<()> {
+    let set = crate::tags::tag_set(tags.map(|t| (t.key.clone(), t.value.clone())))?;
+    crate::tags::validate_tags(&set, usize::MAX)
 }
 
 /// Gives every rule without an ID a random one, as S3 does.
@@ -175,6 +170,7 @@ pub(crate) fn check_config<C: BucketConfig>(
         created_ms: 0,
         location: "local".into(),
         versioning,
+        object_lock: false,
     };
     config.validate(&ConfigContext {
         bucket: &bucket,

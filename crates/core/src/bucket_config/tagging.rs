@@ -4,43 +4,15 @@
 use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;
 
-use super::{BucketConfig, ConfigContext, Tag};
+use super::{BucketConfig, ConfigContext, Tag, check_tags};
 use crate::{Error, Result};
 
+/// Most tags a bucket may carry (objects: 10).
 pub const MAX_TAGS: usize = 50;
-pub const MAX_KEY_CHARS: usize = 128;
-pub const MAX_VALUE_CHARS: usize = 256;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketTagging {
     pub tags: Vec<Tag>,
-}
-
-/// S3's rules for one tag, shared with the tags of lifecycle and replication filters.
-pub fn validate_tag(tag: &Tag) -> Result<()> {
-    let invalid = |m: &str| Err(Error::InvalidTag(m.into()));
-    if tag.key.is_empty() {
-        return invalid("The TagKey you have provided is invalid");
-    }
-    if tag.key.chars().count() > MAX_KEY_CHARS {
-        return invalid("The TagKey you have provided is too long, max 128");
-    }
-    if tag.value.chars().count() > MAX_VALUE_CHARS {
-        return invalid("The TagValue you have provided is too long, max 256");
-    }
-    Ok(())
-}
-
-/// Refuses repeated keys in a tag set.
-pub fn validate_unique(tags: &[Tag]) -> Result<()> {
-    let mut keys = std::collections::BTreeSet::new();
-    if tags.iter().all(|t| keys.insert(t.key.as_str())) {
-        Ok(())
-    } else {
-        Err(Error::InvalidTag(
-            "Cannot provide multiple Tags with the same key".into(),
-        ))
-    }
 }
 
 impl BucketConfig for BucketTagging {
@@ -52,36 +24,48 @@ impl BucketConfig for BucketTagging {
                 "Bucket tag count cannot be greater than 50".into(),
             ));
         }
-        self.tags.iter().try_for_each(validate_tag)?;
         // `aws:` tags are set by AWS services, never by a bucket's owner.
         if self.tags.iter().any(|t| t.key.starts_with("aws:")) {
             return Err(Error::InvalidTag(
                 "System tags cannot be added/updated by requester".into(),
             ));
         }
-        validate_unique(&self.tags)
+        check_tags(self.tags.iter())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bucket_config::check_config;
 
-    fn tag(k: &str, v: &str) -> Tag {
-        Tag {
-            key: k.into(),
-            value: v.into(),
+    fn tagging(tags: &[(String, String)]) -> BucketTagging {
+        BucketTagging {
+            tags: tags
+                .iter()
+                .map(|(key, value)| Tag {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
         }
+    }
+
+    fn tag(k: &str, v: &str) -> (String, String) {
+        (k.to_string(), v.to_string())
     }
 
     #[test]
     fn tag_limits() {
-        assert!(validate_tag(&tag(&"k".repeat(128), &"v".repeat(256))).is_ok());
-        assert!(validate_tag(&tag("k", "")).is_ok());
-        assert!(validate_tag(&tag(&"k".repeat(129), "v")).is_err());
-        assert!(validate_tag(&tag("k", &"v".repeat(257))).is_err());
-        assert!(validate_tag(&tag("", "v")).is_err());
-        assert!(validate_unique(&[tag("a", "1"), tag("b", "1")]).is_ok());
-        assert!(validate_unique(&[tag("a", "1"), tag("a", "2")]).is_err());
+        let check = |t: &[(String, String)]| check_config(&tagging(t), Default::default());
+        assert!(check(&[tag(&"k".repeat(128), &"v".repeat(256)), tag("e", "")]).is_ok());
+        assert!(check(&[tag(&"k".repeat(129), "v")]).is_err());
+        assert!(check(&[tag("k", &"v".repeat(257))]).is_err());
+        assert!(check(&[tag("", "v")]).is_err());
+        assert!(check(&[tag("a", "1"), tag("a", "2")]).is_err());
+        assert!(check(&[tag("aws:x", "1")]).is_err());
+        let many: Vec<_> = (0..51).map(|i| tag(&i.to_string(), "")).collect();
+        assert!(check(&many[..50]).is_ok());
+        assert!(check(&many).is_err());
     }
 }

@@ -225,9 +225,9 @@ impl Strata {
     pub fn website(&self, bucket: &str) -> Result<WebsiteConfiguration> {
         self.meta.get_bucket(bucket)?.ok_or(Error::NoSuchBucket)?;
         let config = self
-            .bucket_config(bucket)?
+            .bucket_document(bucket)?
             .ok_or(Error::NoSuchConfiguration(BucketConfigKind::Website))?;
-        let block: Option<PublicAccessBlock> = self.bucket_config(bucket)?;
+        let block: Option<PublicAccessBlock> = self.bucket_document(bucket)?;
         if block.is_some_and(|b| b.restrict_public_buckets) {
             return Err(Error::AccessDenied);
         }
@@ -241,6 +241,7 @@ impl Strata {
         let record = self.meta.get_object(bucket, key)?.ok_or(Error::NoSuchKey)?;
         let stream = self.read_data(&record.data, 0..record.size)?;
         Ok(ObjectBody {
+            version_id: record.version_id.clone(),
             range: 0..record.size,
             partial: false,
             parts_count: None,

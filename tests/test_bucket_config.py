@@ -160,8 +160,11 @@ def test_replication_round_trip(s3, bucket):
     assert got["Role"] == "arn:aws:iam::000000000000:role/replication"
     assert got["Rules"][0]["Destination"] == {"Bucket": "arn:aws:s3:::backup-bucket", "StorageClass": "local"}
     assert got["Rules"][0]["Filter"] == {"Prefix": "docs/"}
+    refused(s3.put_bucket_versioning, "InvalidBucketState", 409, Bucket=bucket,
+            VersioningConfiguration={"Status": "Suspended"})
     s3.delete_bucket_replication(Bucket=bucket)
     refused(s3.get_bucket_replication, "ReplicationConfigurationNotFoundError", 404, Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
 
 
 def test_replication_several_locations_and_unknown_one(s3, bucket):
@@ -307,6 +310,8 @@ def test_terraform_read_sequence_of_a_plain_bucket(s3, bucket):
     refused(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", 404, Bucket=bucket)
     refused(s3.get_bucket_replication, "ReplicationConfigurationNotFoundError", 404, Bucket=bucket)
     refused(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", 404, Bucket=bucket)
+    refused(s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError", 404, Bucket=bucket)
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] is None
     refused(s3.get_bucket_tagging, "NoSuchTagSet", 404, Bucket=bucket)
 
 

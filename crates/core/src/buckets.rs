@@ -108,6 +108,17 @@ impl Strata {
                 "versioning can only be Enabled or Suspended".into(),
             ));
         }
+        // Replication reads versions: S3 keeps it from losing them.
+        if state == Versioning::Suspended
+            && self
+                .meta
+                .get_bucket_config(name, BucketConfigKind::Replication)?
+                .is_some()
+        {
+            return Err(Error::InvalidBucketState(
+                "Replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration.".into(),
+            ));
+        }
         self.meta
             .set_bucket_versioning(name, state)
             .await

@@ -145,11 +145,11 @@ mod tests {
         let path = dir.path().join("strata.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\n",
+            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\nwebsite_domains = [\"web.test\"]\n",
         )
         .unwrap();
         let args = ServerArgs {
-            config: Some(path),
+            config: Some(path.clone()),
             region: Some("ap-south-1".into()),
             ..Default::default()
         };
@@ -157,6 +157,13 @@ mod tests {
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.region, "ap-south-1");
         assert_eq!(s.data_dir, PathBuf::from("./strata-data"));
+        assert_eq!(s.website_domains, ["web.test"]);
+        let args = ServerArgs {
+            config: Some(path),
+            website_domains: vec!["flag.test".into()],
+            ..Default::default()
+        };
+        assert_eq!(args.resolve().unwrap().website_domains, ["flag.test"]);
     }
 
     #[test]

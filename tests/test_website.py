@@ -191,3 +191,16 @@ def test_restrict_public_buckets_closes_the_website(site_server, site):
     assert status == 403 and b"AccessDenied" in body
     s3.delete_public_access_block(Bucket=name)
     assert get(site_server, name, "/")[0] == 200
+
+
+def test_website_endpoint_applies_cors(site_server, site):
+    s3, name = site
+    s3.put_bucket_website(Bucket=name, WebsiteConfiguration=CONFIG)
+    s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://fonts.example"], "AllowedMethods": ["GET"]}]})
+    s3.put_object(Bucket=name, Key="font.woff", Body=b"f")
+    status, h, _ = get(site_server, name, "/font.woff", headers={"Origin": "https://fonts.example"})
+    assert (status, h["access-control-allow-origin"]) == (200, "https://fonts.example")
+    status, h, _ = get(site_server, name, "/font.woff", method="OPTIONS", headers={
+        "Origin": "https://fonts.example", "Access-Control-Request-Method": "GET"})
+    assert (status, h["access-control-allow-methods"]) == (200, "GET")

@@ -96,20 +96,28 @@ impl Router {
             .get(hyper::header::HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().host());
-        if let Some((_, Some(bucket))) = host.and_then(|h| self.website.split(h)) {
-            let (method, headers) = (req.method(), req.headers());
-            return Ok(crate::website::serve(strata, bucket, method, headers, path));
-        }
-        let bucket = self.domains.bucket_of(host, path);
+        let website = host
+            .and_then(|h| self.website.split(h))
+            .and_then(|(_, bucket)| bucket);
+        let bucket = website.or_else(|| self.domains.bucket_of(host, path));
+        // CORS applies to both endpoints, as in S3.
         if req.method() == hyper::Method::OPTIONS {
             return Ok(crate::cors::preflight(strata, bucket, req.headers()));
         }
         let cors = crate::cors::ActualRequest::of(bucket, req.method(), req.headers());
-        let mut resp = s3.call(req.map(s3s::Body::from)).await?;
-        if let Some(cors) = cors {
-            cors.decorate(strata, resp.headers_mut());
+        let decorate = |mut resp: Response<ResponseBody>| {
+            if let Some(cors) = &cors {
+                cors.decorate(strata, resp.headers_mut());
+            }
+            resp
+        };
+        if let Some(bucket) = website {
+            let (method, headers) = (req.method(), req.headers());
+            let resp = crate::website::serve(strata, bucket, method, headers, path);
+            return Ok(decorate(resp));
         }
-        Ok(resp.map(BodyExt::boxed_unsync))
+        let resp = s3.call(req.map(s3s::Body::from)).await?;
+        Ok(decorate(resp.map(BodyExt::boxed_unsync)))
     }
 }
 

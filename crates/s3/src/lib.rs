@@ -2,11 +2,14 @@
 //! s3s crate) into core calls, and core outcomes into S3 responses and error
 //! codes. It never touches metadata or data storage directly.
 
+mod access;
+mod acl;
 mod auth;
 mod convert;
 mod error;
 mod handlers;
 mod host;
+mod request_values;
 pub mod server;
 mod sync_stream;
 

@@ -14,7 +14,8 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use strata_core::Strata;
 use tokio::net::TcpListener;
 
-use crate::auth::{StrataAccess, StrataAuth};
+use crate::access::{PeerAddr, StrataAccess};
+use crate::auth::StrataAuth;
 use crate::handlers::Handlers;
 
 pub struct ServerConfig {
@@ -29,8 +30,8 @@ fn build_s3(strata: Arc<Strata>, domains: &[String]) -> anyhow_free::Result<S3Se
     let mut builder = S3ServiceBuilder::new(Handlers {
         strata: strata.clone(),
     });
-    builder.set_auth(StrataAuth(strata));
-    builder.set_access(StrataAccess);
+    builder.set_auth(StrataAuth(strata.clone()));
+    builder.set_access(StrataAccess(strata));
     if !domains.is_empty() {
         builder.set_host(crate::host::Domains::new(domains)?);
     }
@@ -89,8 +90,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (s3, strata) = (s3.clone(), strata.clone());
-        let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+        let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
             let (s3, strata) = (s3.clone(), strata.clone());
+            req.extensions_mut().insert(PeerAddr(peer));
             async move {
                 if req.uri().path().starts_with("/_/") {
                     return Ok::<_, s3s::HttpError>(health(&strata, req.uri().path()).await);

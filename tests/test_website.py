@@ -1,6 +1,7 @@
 """Static websites: the configuration API through boto3, and the website
 endpoint (`<bucket>.<website-domain>`) through plain anonymous HTTP."""
 import http.client
+import json
 import uuid
 
 import pytest
@@ -18,14 +19,28 @@ def site_server(tmp_root):
     s.stop()
 
 
+def public_read_policy(bucket):
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*"}]})
+
+
 @pytest.fixture
-def site(site_server):
+def private_site(site_server):
     s3 = site_server.client()
     name = "site-" + uuid.uuid4().hex[:10]
     s3.create_bucket(Bucket=name)
     yield s3, name
     empty_bucket(s3, name)
     s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def site(private_site):
+    """A bucket whose policy lets anyone read its objects, as websites on S3 have."""
+    s3, name = private_site
+    s3.put_bucket_policy(Bucket=name, Policy=public_read_policy(name))
+    return s3, name
 
 
 def get(server, bucket, path, method="GET", headers=None):
@@ -182,15 +197,18 @@ def test_copy_does_not_carry_the_website_redirect(site_server, site):
     assert "WebsiteRedirectLocation" not in s3.head_object(Bucket=name, Key="dst")
 
 
-def test_restrict_public_buckets_closes_the_website(site_server, site):
-    s3, name = site
+def test_website_reads_are_anonymous_reads(site_server, private_site):
+    s3, name = private_site
     s3.put_bucket_website(Bucket=name, WebsiteConfiguration=CONFIG)
     s3.put_object(Bucket=name, Key="index.html", Body=b"home")
-    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={"RestrictPublicBuckets": True})
+    s3.put_object(Bucket=name, Key="public.html", Body=b"open", ACL="public-read")
     status, _, body = get(site_server, name, "/")
     assert status == 403 and b"AccessDenied" in body
-    s3.delete_public_access_block(Bucket=name)
-    assert get(site_server, name, "/")[0] == 200
+    assert get(site_server, name, "/public.html")[2] == b"open"
+    # Without the right to list, a missing key is refused like a private one.
+    assert get(site_server, name, "/missing.html")[0] == 403
+    s3.put_bucket_policy(Bucket=name, Policy=public_read_policy(name))
+    assert get(site_server, name, "/")[2] == b"home"
 
 
 def test_website_endpoint_applies_cors(site_server, site):

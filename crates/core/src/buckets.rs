@@ -2,6 +2,7 @@
 
 use strata_meta::{BucketConfigKind, BucketRecord, MetaError, Versioning};
 
+use crate::access::AclRequest;
 use crate::time::now_ms;
 use crate::{AccountRecord, Error, Result, Strata};
 
@@ -40,6 +41,7 @@ impl Strata {
         name: &str,
         location: Option<&str>,
         object_lock: bool,
+        acl: Option<&AclRequest>,
     ) -> Result<()> {
         validate_name(name)?;
         let location = match location.filter(|l| !l.is_empty()) {
@@ -73,17 +75,23 @@ impl Strata {
                 Err(Error::BucketAlreadyOwnedByYou)
             }
             Err(MetaError::BucketExists { .. }) => Err(Error::BucketAlreadyExists),
-            other => Ok(other?),
+            Err(other) => Err(other.into()),
+            Ok(()) => match acl {
+                Some(asked) => self.put_bucket_acl(name, asked).await,
+                None => Ok(()),
+            },
         }
     }
 
-    /// The bucket, if it exists and `account` owns it.
-    pub fn owned_bucket(&self, account: &AccountRecord, name: &str) -> Result<BucketRecord> {
-        let bucket = self.meta.get_bucket(name)?.ok_or(Error::NoSuchBucket)?;
-        if bucket.owner != account.id {
-            return Err(Error::AccessDenied);
-        }
-        Ok(bucket)
+    /// The bucket, if it exists. Whether the requester may act on it was
+    /// settled by `authorize` before the operation began.
+    pub fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        self.meta.get_bucket(name)?.ok_or(Error::NoSuchBucket)
+    }
+
+    /// The bucket an operation of `account` works on (see `bucket`).
+    pub fn owned_bucket(&self, _account: &AccountRecord, name: &str) -> Result<BucketRecord> {
+        self.bucket(name)
     }
 
     pub async fn delete_bucket(&self, account: &AccountRecord, name: &str) -> Result<()> {

@@ -31,6 +31,12 @@ pub enum Error {
     InvalidRetentionPeriod,
     #[error("Access Denied because object protected by object lock.")]
     ObjectLocked,
+    #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("Policy exceeds the maximum allowed document size.")]
+    PolicyTooLarge,
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy,
     #[error("The TagSet does not exist")]
     NoSuchTagSet,
     #[error(

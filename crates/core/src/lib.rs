@@ -2,6 +2,7 @@
 //! accounts, over the metadata and data layers. It never parses HTTP or S3
 //! XML: frontends turn requests into these calls and errors into their codes.
 
+pub mod access;
 pub mod accounts;
 mod body;
 pub mod bucket_config;

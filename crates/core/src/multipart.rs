@@ -94,6 +94,7 @@ impl Strata {
         let bucket = self.owned_bucket(account, bucket)?;
         let mut attributes = attributes;
         self.settle_lock(&bucket, &mut attributes)?;
+        let acl = self.resolve_acl(attributes.acl.as_ref(), &account.id, &bucket.owner)?;
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),
@@ -108,6 +109,7 @@ impl Strata {
             tags: attributes.tags,
             retention: attributes.retention,
             legal_hold: attributes.legal_hold,
+            acl,
         };
         self.meta.create_upload(upload.clone()).await?;
         Ok(upload)
@@ -363,6 +365,7 @@ impl Strata {
             tags: upload.tags.clone(),
             retention: upload.retention.clone(),
             legal_hold: upload.legal_hold,
+            acl: upload.acl.clone(),
         };
         let put = ObjectPut {
             bucket: upload.bucket.clone(),

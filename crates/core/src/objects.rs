@@ -8,10 +8,11 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use strata_data::{ByteStream, DataBackend};
 use strata_meta::{
-    BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
+    Acl, BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
     ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
 };
 
+use crate::access::AclRequest;
 use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource};
 use crate::conditions::ReadConditions;
 use crate::time::now_ms;
@@ -33,6 +34,8 @@ pub struct ObjectAttributes {
     /// Object Lock settings asked for; checked and defaulted by `settle_lock`.
     pub retention: Option<Retention>,
     pub legal_hold: bool,
+    /// The ACL asked for (None: the default one).
+    pub acl: Option<AclRequest>,
 }
 
 pub struct PutRequest {
@@ -262,6 +265,7 @@ impl Strata {
         let bucket = self.owned_bucket(account, &req.bucket)?;
         let mut req = req;
         self.settle_lock(&bucket, &mut req.attributes)?;
+        let acl = self.resolve_acl(req.attributes.acl.as_ref(), &account.id, &bucket.owner)?;
         let current = self.meta.get_object(&bucket.name, &req.key)?;
         if !req.condition.holds(current.as_ref()) {
             return Err(Error::PreconditionFailed);
@@ -294,7 +298,7 @@ impl Strata {
                 "body length differs from Content-Length",
             )));
         }
-        let record = new_record(account, &digests, req.attributes, locator);
+        let record = new_record(account, &digests, req.attributes, locator, acl);
         self.commit_object(ObjectPut {
             bucket: bucket.name,
             key: req.key,
@@ -478,6 +482,7 @@ impl Strata {
         attributes.tags = req.replace_tags.unwrap_or_else(|| source.tags.clone());
         validate_attributes(&attributes)?;
         self.settle_lock(&bucket, &mut attributes)?;
+        let acl = self.resolve_acl(attributes.acl.as_ref(), &account.id, &bucket.owner)?;
         if onto_itself && bucket.versioning == Versioning::Unversioned {
             // Only the metadata changes, and the version it replaces goes:
             // the new version may share its bytes.
@@ -489,6 +494,7 @@ impl Strata {
                 tags: attributes.tags,
                 retention: attributes.retention,
                 legal_hold: attributes.legal_hold,
+                acl,
                 ..source
             };
             let put = ObjectPut {
@@ -521,7 +527,7 @@ impl Strata {
             hasher,
         } = written;
         let digests = hasher.verify(None, ChecksumSource::None)?;
-        let record = new_record(account, &digests, attributes, locator);
+        let record = new_record(account, &digests, attributes, locator, acl);
         self.commit_object(ObjectPut {
             bucket: bucket.name,
             key: req.key,
@@ -539,6 +545,7 @@ fn new_record(
     digests: &BodyDigests,
     attributes: ObjectAttributes,
     data: DataLocator,
+    acl: Option<Acl>,
 ) -> ObjectRecord {
     ObjectRecord {
         size: digests.size,
@@ -556,6 +563,7 @@ fn new_record(
         tags: attributes.tags,
         retention: attributes.retention,
         legal_hold: attributes.legal_hold,
+        acl,
     }
 }
 

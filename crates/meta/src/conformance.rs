@@ -61,6 +61,7 @@ pub fn object(etag: &str, blob: Option<&str>) -> ObjectRecord {
         tags: BTreeMap::new(),
         retention: None,
         legal_hold: false,
+        acl: None,
     }
 }
 
@@ -621,6 +622,7 @@ async fn multipart(store: &dyn MetadataStore) {
         tags: BTreeMap::new(),
         retention: None,
         legal_hold: false,
+        acl: None,
     };
     store.create_upload(upload.clone()).await.unwrap();
     let part = |n: u32, blob: &str| PartRecord {

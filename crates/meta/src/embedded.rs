@@ -509,6 +509,7 @@ fn delete_current(
         tags: Default::default(),
         retention: None,
         legal_hold: false,
+        acl: None,
     };
     let added = add_version(txn, bucket, key, marker)?;
     Ok(DeleteOutcome {
@@ -592,6 +593,7 @@ fn apply_update(
         VersionUpdate::Tags(tags) => record.tags = tags,
         VersionUpdate::Retention(retention) => record.retention = retention,
         VersionUpdate::LegalHold(on) => record.legal_hold = on,
+        VersionUpdate::Acl(acl) => record.acl = Some(acl),
     }
     let json = encode(&record)?;
     versions.insert((bucket, key.as_bytes(), order), json.as_slice())?;

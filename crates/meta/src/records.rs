@@ -226,6 +226,41 @@ pub struct ObjectRecord {
     pub retention: Option<Retention>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub legal_hold: bool,
+    /// None: the default ACL (its owner has FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
+}
+
+/// Who an ACL grant is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grantee {
+    /// An account, by canonical id.
+    Account(String),
+    AllUsers,
+    AuthenticatedUsers,
+    LogDelivery,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Permission {
+    FullControl,
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: Permission,
+}
+
+/// An access control list: S3's per-bucket and per-object grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acl {
+    pub owner: String,
+    pub grants: Vec<Grant>,
 }
 
 impl ObjectRecord {
@@ -266,6 +301,7 @@ pub enum VersionUpdate {
     Tags(BTreeMap<String, String>),
     Retention(Option<Retention>),
     LegalHold(bool),
+    Acl(Acl),
 }
 
 /// What removing an object (or one of its versions) did.
@@ -301,6 +337,8 @@ pub struct UploadRecord {
     pub retention: Option<Retention>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub legal_hold: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,6 +428,7 @@ mod tests {
             tags: BTreeMap::new(),
             retention: None,
             legal_hold: false,
+            acl: None,
         }
     }
 

@@ -131,6 +131,8 @@ pub(crate) struct AttributesInput {
     pub metadata: Option<dto::Metadata>,
     /// The `x-amz-tagging` header: a URL-encoded query string of tags.
     pub tagging: Option<String>,
+    pub canned_acl: Option<String>,
+    pub grants: crate::acl::GrantHeaders,
     pub lock_mode: Option<dto::ObjectLockMode>,
     pub retain_until: Option<Timestamp>,
     pub legal_hold: Option<dto::ObjectLockLegalHoldStatus>,
@@ -154,6 +156,7 @@ impl AttributesInput {
             }
         };
         Ok(ObjectAttributes {
+            acl: crate::acl::requested(a.canned_acl.as_deref(), a.grants)?,
             retention,
             legal_hold: legal_hold(a.legal_hold.as_ref().map(|s| s.as_str()))?,
             tags: tags_header(a.tagging.as_deref())?,
@@ -234,6 +237,8 @@ macro_rules! attributes_of {
             expires: $input.expires,
             metadata: $input.metadata,
             tagging: $input.tagging,
+            canned_acl: $input.acl.as_ref().map(|a| a.as_str().to_string()),
+            grants: $crate::acl::grant_headers_of!($input, write: None),
             lock_mode: $input.object_lock_mode,
             retain_until: $input.object_lock_retain_until_date,
             legal_hold: $input.object_lock_legal_hold_status,

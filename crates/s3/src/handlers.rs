@@ -22,6 +22,7 @@ use strata_core::object_lock::{DefaultRetention, LockConfig};
 use strata_core::objects::{CopyRequest, GetRequest, PutRequest};
 use strata_core::{AccountRecord, Body, Strata};
 
+use crate::acl::{self, grant_headers_of};
 use crate::config_convert as cc;
 use crate::convert::{
     self, attributes_of, checksum_headers_of, lock_fields, object_fields, set_checksums,
@@ -111,11 +112,12 @@ impl Handlers {
             .map(|a| convert::owner(&a))
     }
 
+    /// Who the request acts as: its signer, or the anonymous account for
+    /// unsigned requests the access hook let through.
     pub(crate) fn account<T>(&self, req: &S3Request<T>) -> S3Result<AccountRecord> {
-        let creds = req
-            .credentials
-            .as_ref()
-            .ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied))?;
+        let Some(creds) = req.credentials.as_ref() else {
+            return Ok(strata_core::access::anonymous());
+        };
         match self.strata.lookup_key(&creds.access_key).map_err(to_s3)? {
             Some((_, account)) => Ok(account),
             None => Err(S3Error::new(S3ErrorCode::InvalidAccessKeyId)),
@@ -135,18 +137,25 @@ impl S3 for Handlers {
             .as_ref()
             .and_then(|c| c.location_constraint.as_ref())
             .map(|l| l.as_str().to_string());
-        let object_lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
-        let ownership = req.input.object_ownership.as_ref();
-        let ownership = ownership
+        let input = &req.input;
+        let object_lock = input.object_lock_enabled_for_bucket.unwrap_or(false);
+        let acl = acl::requested(
+            input.acl.as_ref().map(|a| a.as_str()),
+            grant_headers_of!(input, write: input.grant_write.clone()),
+        )?;
+        let ownership = input
+            .object_ownership
+            .as_ref()
             .map(|o| OwnershipControls::of_header(o.as_str()))
             .transpose()
             .map_err(to_s3)?;
         self.strata
             .create_bucket(
                 &account,
-                &req.input.bucket,
+                &input.bucket,
                 location.as_deref(),
                 object_lock,
+                acl.as_ref(),
             )
             .await
             .map_err(to_s3)?;
@@ -302,32 +311,120 @@ impl S3 for Handlers {
     }
 
     async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> R<GetBucketAclOutput> {
-        // Until ACLs are stored (S3-breadth issue), every bucket has the
-        // default ACL: its owner has FULL_CONTROL.
-        let account = self.account(&req)?;
-        self.strata
-            .owned_bucket(&account, &req.input.bucket)
+        let acl = self
+            .strata
+            .get_bucket_acl(&req.input.bucket)
             .map_err(to_s3)?;
+        let (owner, grants) = acl::to_wire(&self.strata, &acl);
         ok(GetBucketAclOutput {
-            owner: Some(convert::owner(&account)),
-            grants: Some(vec![owner_full_control(&account)]),
+            owner: Some(owner),
+            grants: Some(grants),
         })
+    }
+
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> R<PutBucketAclOutput> {
+        let input = req.input;
+        let asked = acl::put_request(
+            input.acl.as_ref().map(|a| a.as_str()),
+            grant_headers_of!(input, write: input.grant_write.clone()),
+            input.access_control_policy,
+        )?;
+        self.strata
+            .put_bucket_acl(&input.bucket, &asked)
+            .await
+            .map_err(to_s3)?;
+        ok(PutBucketAclOutput::default())
     }
 
     async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> R<GetObjectAclOutput> {
         let account = self.account(&req)?;
-        self.strata
-            .object_version(
-                &account,
-                &req.input.bucket,
-                &req.input.key,
-                req.input.version_id.as_deref(),
-            )
+        let i = &req.input;
+        let acl = self
+            .strata
+            .get_object_acl(&account, &i.bucket, &i.key, i.version_id.as_deref())
             .map_err(to_s3)?;
+        let (owner, grants) = acl::to_wire(&self.strata, &acl);
         ok(GetObjectAclOutput {
-            owner: Some(convert::owner(&account)),
-            grants: Some(vec![owner_full_control(&account)]),
+            owner: Some(owner),
+            grants: Some(grants),
             ..Default::default()
+        })
+    }
+
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> R<PutObjectAclOutput> {
+        let account = self.account(&req)?;
+        let input = req.input;
+        let asked = acl::put_request(
+            input.acl.as_ref().map(|a| a.as_str()),
+            grant_headers_of!(input, write: input.grant_write.clone()),
+            input.access_control_policy,
+        )?;
+        self.strata
+            .put_object_acl(
+                &account,
+                (&input.bucket, &input.key, input.version_id.as_deref()),
+                &asked,
+            )
+            .await
+            .map_err(to_s3)?;
+        ok(PutObjectAclOutput::default())
+    }
+
+    // ---------------------------------------------------------------- policies
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> R<PutBucketPolicyOutput> {
+        self.strata
+            .put_bucket_policy(&req.input.bucket, &req.input.policy)
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::with_status(
+            PutBucketPolicyOutput::default(),
+            StatusCode::NO_CONTENT,
+        ))
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> R<GetBucketPolicyOutput> {
+        let policy = self
+            .strata
+            .get_bucket_policy(&req.input.bucket)
+            .map_err(to_s3)?;
+        ok(GetBucketPolicyOutput {
+            policy: Some(policy),
+        })
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> R<DeleteBucketPolicyOutput> {
+        self.strata
+            .delete_bucket_policy(&req.input.bucket)
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::with_status(
+            DeleteBucketPolicyOutput::default(),
+            StatusCode::NO_CONTENT,
+        ))
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> R<GetBucketPolicyStatusOutput> {
+        let public = self
+            .strata
+            .bucket_policy_is_public(&req.input.bucket)
+            .map_err(to_s3)?;
+        ok(GetBucketPolicyStatusOutput {
+            policy_status: Some(PolicyStatus {
+                is_public: Some(public),
+            }),
         })
     }
 
@@ -1629,19 +1726,6 @@ impl S3 for Handlers {
             encoding_type: input.encoding_type,
             ..Default::default()
         })
-    }
-}
-
-fn owner_full_control(account: &AccountRecord) -> Grant {
-    Grant {
-        grantee: Some(Grantee {
-            type_: Type::from_static(Type::CANONICAL_USER),
-            id: Some(account.id.clone()),
-            display_name: Some(account.name.clone()),
-            email_address: None,
-            uri: None,
-        }),
-        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
     }
 }
 

@@ -2,6 +2,8 @@
 //! s3s crate) into core calls, and core outcomes into S3 responses and error
 //! codes. It never touches metadata or data storage directly.
 
+mod access;
+mod acl;
 mod auth;
 mod bucket_config;
 mod config_convert;
@@ -10,6 +12,7 @@ mod cors;
 mod error;
 mod handlers;
 mod host;
+mod request_values;
 pub mod server;
 mod sync_stream;
 mod website;

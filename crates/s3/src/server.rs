@@ -15,7 +15,8 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use strata_core::Strata;
 use tokio::net::TcpListener;
 
-use crate::auth::{StrataAccess, StrataAuth};
+use crate::access::{PeerAddr, StrataAccess};
+use crate::auth::StrataAuth;
 use crate::handlers::Handlers;
 use crate::host::Domains;
 
@@ -33,8 +34,8 @@ fn build_s3(strata: Arc<Strata>, domains: &[String]) -> S3Service {
     let mut builder = S3ServiceBuilder::new(Handlers {
         strata: strata.clone(),
     });
-    builder.set_auth(StrataAuth(strata));
-    builder.set_access(StrataAccess);
+    builder.set_auth(StrataAuth(strata.clone()));
+    builder.set_access(StrataAccess(strata));
     if !domains.is_empty() {
         builder.set_host(Domains::new(domains));
     }
@@ -112,9 +113,14 @@ impl Router {
             resp
         };
         if let Some(bucket) = website {
-            let (method, headers) = (req.method(), req.headers());
-            let resp = crate::website::serve(strata, bucket, method, headers, path);
-            return Ok(decorate(resp));
+            let site = crate::website::WebsiteRequest {
+                bucket,
+                method: req.method(),
+                headers: req.headers(),
+                path,
+                peer: req.extensions().get::<PeerAddr>().map(|p| p.0.ip()),
+            };
+            return Ok(decorate(crate::website::serve(strata, &site)));
         }
         let resp = s3.call(req.map(s3s::Body::from)).await?;
         Ok(decorate(resp.map(BodyExt::boxed_unsync)))
@@ -149,8 +155,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (s3, strata, router) = (s3.clone(), strata.clone(), router.clone());
-        let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+        let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
             let (s3, strata, router) = (s3.clone(), strata.clone(), router.clone());
+            req.extensions_mut().insert(PeerAddr(peer));
             async move { router.route(&strata, &s3, req).await }
         });
         let conn = http

@@ -1,6 +1,10 @@
 //! The website endpoint: anonymous GET/HEAD on `<bucket>.<website-domain>`,
 //! answered from the bucket's website configuration with HTML error pages,
 //! as S3's website endpoints do. It never writes, and never serves S3 XML.
+//! Reads are authorized as anonymous `GetObject`s: a bucket policy or ACL
+//! must make the objects public, as in S3.
+
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -9,11 +13,13 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use s3s::dto::{Timestamp, TimestampFormat};
+use strata_core::access::AccessRequest;
 use strata_core::bucket_config::website::{Redirection, WebsiteConfiguration};
 use strata_core::conditions::ReadConditions;
 use strata_core::{Error, ObjectBody, Strata};
 
 use crate::convert::{http_date, timestamp, unix_seconds};
+use crate::request_values::RequestValues;
 use crate::server::{ResponseBody, full};
 
 /// An error as the website endpoint shows it.
@@ -163,22 +169,48 @@ fn not_modified(body: &ObjectBody) -> Response<ResponseBody> {
     resp
 }
 
+/// One request to the website endpoint, as its reads are authorized.
+pub(crate) struct WebsiteRequest<'a> {
+    pub bucket: &'a str,
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub path: &'a str,
+    pub peer: Option<IpAddr>,
+}
+
+impl WebsiteRequest<'_> {
+    /// The object at `key`, if an anonymous reader may have it.
+    fn read(&self, strata: &Strata, key: &str) -> Result<ObjectBody, Error> {
+        let values = RequestValues {
+            headers: self.headers,
+            query: None,
+            source_ip: self.peer,
+        };
+        let lookup = |name: &str| values.get(name);
+        strata.authorize(&AccessRequest {
+            principal: None,
+            action: "GetObject",
+            bucket: self.bucket,
+            key: Some(key),
+            version_id: None,
+            values: &lookup,
+        })?;
+        strata.website_object(self.bucket, key)
+    }
+}
+
 /// Answers one request to the website endpoint of `bucket`. `path` is the
 /// request path; the Host header is kept by redirects that name no host.
-pub(crate) fn serve(
-    strata: &Strata,
-    bucket: &str,
-    method: &Method,
-    headers: &HeaderMap,
-    path: &str,
-) -> Response<ResponseBody> {
+pub(crate) fn serve(strata: &Strata, req: &WebsiteRequest<'_>) -> Response<ResponseBody> {
+    let (bucket, method, headers) = (req.bucket, req.method, req.headers);
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    let key = urlencoding::decode(path.trim_start_matches('/'))
+    let path = req.path.trim_start_matches('/');
+    let key = urlencoding::decode(path)
         .map(|k| k.into_owned())
-        .unwrap_or_else(|_| path.trim_start_matches('/').to_string());
+        .unwrap_or_else(|_| path.to_string());
     if method != Method::GET && method != Method::HEAD {
         let f = Failure {
             status: StatusCode::METHOD_NOT_ALLOWED,
@@ -196,7 +228,7 @@ pub(crate) fn serve(
         return redirect(&r);
     }
     let object_key = config.object_key(&key);
-    let failure = match strata.website_object(bucket, &object_key) {
+    let failure = match req.read(strata, &object_key) {
         Ok(body) => {
             if let Some(location) = body.record.headers.website_redirect_location.clone() {
                 return redirect(&Redirection {
@@ -210,7 +242,7 @@ pub(crate) fn serve(
                 Err(e) => Failure::of(e),
             }
         }
-        Err(Error::NoSuchKey) if is_directory(strata, &config, bucket, &key) => {
+        Err(Error::NoSuchKey) if is_directory(strata, req, &config, &key) => {
             // `dir` without its slash: S3 sends the browser to `dir/`.
             return redirect(&Redirection {
                 status: 302,
@@ -222,15 +254,20 @@ pub(crate) fn serve(
     if let Some(r) = config.redirect_after(&key, host, failure.status.as_u16()) {
         return redirect(&r);
     }
-    error_document(strata, &config, bucket, &object_key, failure, head)
+    error_document(strata, req, &config, &object_key, failure, head)
 }
 
 /// Whether `key` names a "directory" holding an index document.
-fn is_directory(strata: &Strata, config: &WebsiteConfiguration, bucket: &str, key: &str) -> bool {
+fn is_directory(
+    strata: &Strata,
+    req: &WebsiteRequest<'_>,
+    config: &WebsiteConfiguration,
+    key: &str,
+) -> bool {
     match &config.index_suffix {
-        Some(suffix) if !key.is_empty() && !key.ends_with('/') => strata
-            .website_has_object(bucket, &format!("{key}/{suffix}"))
-            .unwrap_or(false),
+        Some(suffix) if !key.is_empty() && !key.ends_with('/') => {
+            req.read(strata, &format!("{key}/{suffix}")).is_ok()
+        }
         _ => false,
     }
 }
@@ -239,17 +276,17 @@ fn is_directory(strata: &Strata, config: &WebsiteConfiguration, bucket: &str, ke
 /// errors; S3's HTML page otherwise or when there is none.
 fn error_document(
     strata: &Strata,
+    req: &WebsiteRequest<'_>,
     config: &WebsiteConfiguration,
-    bucket: &str,
     key: &str,
     failure: Failure,
     head: bool,
 ) -> Response<ResponseBody> {
     if failure.status.is_client_error()
         && let Some(error_key) = &config.error_key
-        && let Ok(body) = strata.website_object(bucket, error_key)
+        && let Ok(body) = req.read(strata, error_key)
     {
         return object(body, failure.status, head);
     }
-    error_page(&failure, bucket, key)
+    error_page(&failure, req.bucket, key)
 }

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;
 
-use super::ownership::PublicAccessBlock;
 use super::{BucketConfig, ConfigContext};
 use crate::{Error, ObjectBody, Result, Strata};
 
@@ -220,23 +219,14 @@ impl RoutingRule {
 
 impl Strata {
     /// The website configuration the website endpoint serves a bucket with.
-    /// A public access block with RestrictPublicBuckets closes the endpoint,
-    /// as it keeps anonymous readers out of a bucket in S3.
     pub fn website(&self, bucket: &str) -> Result<WebsiteConfiguration> {
         self.meta.get_bucket(bucket)?.ok_or(Error::NoSuchBucket)?;
-        let config = self
-            .bucket_document(bucket)?
-            .ok_or(Error::NoSuchConfiguration(BucketConfigKind::Website))?;
-        let block: Option<PublicAccessBlock> = self.bucket_document(bucket)?;
-        if block.is_some_and(|b| b.restrict_public_buckets) {
-            return Err(Error::AccessDenied);
-        }
-        Ok(config)
+        self.bucket_document(bucket)?
+            .ok_or(Error::NoSuchConfiguration(BucketConfigKind::Website))
     }
 
-    /// An object read by the website endpoint, anonymously. Until bucket
-    /// policies exist, a website configuration is what publishes a bucket:
-    /// callers check `website` first.
+    /// An object read by the website endpoint; the frontend has authorized
+    /// the anonymous read first (`authorize`), as for any other read.
     pub fn website_object(&self, bucket: &str, key: &str) -> Result<ObjectBody> {
         let record = self.meta.get_object(bucket, key)?.ok_or(Error::NoSuchKey)?;
         let stream = self.read_data(&record.data, 0..record.size)?;
@@ -248,11 +238,6 @@ impl Strata {
             stream,
             record,
         })
-    }
-
-    /// Whether the website endpoint has an object at `key`.
-    pub fn website_has_object(&self, bucket: &str, key: &str) -> Result<bool> {
-        Ok(self.meta.get_object(bucket, key)?.is_some())
     }
 }
 

@@ -1,0 +1,128 @@
+//! The s3s access hook: before any operation runs, the core's `authorize`
+//! decides from the request's principal, action, target and conditions.
+//! Presigned URLs valid for more than seven days are refused here too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::{S3Result, s3_error};
+use strata_core::Strata;
+use strata_core::access::{AccessRequest, actions};
+
+use crate::error::to_s3;
+use crate::request_values::RequestValues;
+
+/// The client's address, put in each request's extensions by the server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub SocketAddr);
+
+pub(crate) struct StrataAccess(pub Arc<Strata>);
+
+/// The longest a SigV4 presigned URL may stay valid, in seconds.
+const MAX_PRESIGN_EXPIRY: u64 = 7 * 24 * 3600;
+
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+}
+
+/// The bucket, key and version id named by `x-amz-copy-source`.
+fn copy_source(header: &str) -> Option<(String, String, Option<String>)> {
+    let decoded = urlencoding::decode(header).ok()?;
+    let (path, version) = match decoded.split_once("?versionId=") {
+        Some((p, v)) => (p, Some(v.to_string())),
+        None => (decoded.as_ref(), None),
+    };
+    let (bucket, key) = path.trim_start_matches('/').split_once('/')?;
+    Some((bucket.to_string(), key.to_string(), version))
+}
+
+#[async_trait::async_trait]
+impl S3Access for StrataAccess {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let peer = cx.extensions_mut().get::<PeerAddr>().map(|p| p.0.ip());
+        let query = cx.uri().query();
+        let expires =
+            query_param(query, "X-Amz-Expires").map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+        if expires.is_some_and(|e| e > MAX_PRESIGN_EXPIRY) {
+            return Err(s3_error!(
+                AuthorizationQueryParametersError,
+                "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+            ));
+        }
+        let principal = match cx.credentials() {
+            Some(c) => match self.0.lookup_key(&c.access_key).map_err(to_s3)? {
+                Some((_, account)) => Some(account),
+                None => return Err(s3_error!(InvalidAccessKeyId)),
+            },
+            None => None,
+        };
+        let operation = cx.s3_op().name();
+        let Some(bucket) = cx.s3_path().get_bucket_name() else {
+            // ListBuckets and the like: any signed-in account, for itself.
+            return match principal {
+                Some(_) => Ok(()),
+                None => Err(s3_error!(AccessDenied, "Access Denied")),
+            };
+        };
+        if operation == "CreateBucket" {
+            return match principal {
+                Some(_) => Ok(()),
+                None => Err(s3_error!(AccessDenied, "Access Denied")),
+            };
+        }
+        let values = RequestValues {
+            headers: cx.headers(),
+            query,
+            source_ip: peer,
+        };
+        let lookup = |name: &str| values.get(name);
+        let version_id = query_param(query, "versionId")
+            .and_then(|v| urlencoding::decode(v).ok())
+            .map(|v| v.into_owned());
+        let request = AccessRequest {
+            principal: principal.as_ref(),
+            action: actions::for_operation(operation, version_id.is_some()),
+            bucket,
+            key: cx.s3_path().get_object_key(),
+            version_id: version_id.as_deref(),
+            values: &lookup,
+        };
+        self.0.authorize(&request).map_err(to_s3)?;
+        // A copy also reads its source.
+        if matches!(operation, "CopyObject" | "UploadPartCopy")
+            && let Some((src_bucket, src_key, src_version)) = cx
+                .headers()
+                .get("x-amz-copy-source")
+                .and_then(|h| h.to_str().ok())
+                .and_then(copy_source)
+        {
+            let source = AccessRequest {
+                action: actions::for_operation("GetObject", src_version.is_some()),
+                bucket: &src_bucket,
+                key: Some(&src_key),
+                version_id: src_version.as_deref(),
+                ..request
+            };
+            self.0.authorize(&source).map_err(to_s3)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources_parse() {
+        assert_eq!(
+            copy_source("/b/dir/k%20x?versionId=v1"),
+            Some(("b".into(), "dir/k x".into(), Some("v1".into())))
+        );
+        assert_eq!(copy_source("b/k"), Some(("b".into(), "k".into(), None)));
+        assert_eq!(copy_source("nokey"), None);
+    }
+}

@@ -131,3 +131,13 @@ def test_requests_without_origin_get_no_cors_headers(server, s3, cors_bucket):
     s3.put_object(Bucket=cors_bucket, Key="k", Body=b"data")
     resp = s3.head_object(Bucket=cors_bucket, Key="k")
     assert "access-control-allow-origin" not in resp["ResponseMetadata"]["HTTPHeaders"]
+
+
+def test_actual_request_matched_by_its_request_method_header(server, s3, cors_bucket):
+    s3.put_object(Bucket=cors_bucket, Key="k", Body=b"data")
+    # Anonymous: refused, but the CORS headers still say what the origin may do.
+    status, h, _ = raw(server, "GET", f"/{cors_bucket}/k", {
+        "Origin": "http://a.test", "Access-Control-Request-Method": "DELETE"})
+    assert (status, h["access-control-allow-origin"], h["access-control-allow-methods"]) == (403, "http://a.test", "DELETE")
+    status, h, _ = raw(server, "GET", f"/{cors_bucket}/k", {"Origin": "http://a.test"})
+    assert "access-control-allow-origin" not in h

@@ -95,12 +95,18 @@ pub(crate) struct ActualRequest {
 }
 
 impl ActualRequest {
-    /// Some when the request carries `Origin` and addresses a bucket.
+    /// Some when the request carries `Origin` and addresses a bucket. The
+    /// rules are matched against `Access-Control-Request-Method` when the
+    /// request carries one (as s3-tests expects of S3), else its own method.
     pub fn of(bucket: Option<&str>, method: &Method, headers: &HeaderMap) -> Option<Self> {
+        let method = match header(headers, REQUEST_METHOD) {
+            Some(asked) => Method::from_bytes(asked.as_bytes()).ok()?,
+            None => method.clone(),
+        };
         Some(Self {
             bucket: bucket?.to_string(),
             origin: header(headers, "origin")?.to_string(),
-            method: method.clone(),
+            method,
         })
     }
 

@@ -44,7 +44,8 @@ impl S3Access for StrataAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let peer = cx.extensions_mut().get::<PeerAddr>().map(|p| p.0.ip());
         let query = cx.uri().query();
-        let expires = query_param(query, "X-Amz-Expires").map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+        let expires =
+            query_param(query, "X-Amz-Expires").map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
         if expires.is_some_and(|e| e > MAX_PRESIGN_EXPIRY) {
             return Err(s3_error!(
                 AuthorizationQueryParametersError,

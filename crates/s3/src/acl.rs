@@ -77,7 +77,10 @@ fn header_grants(value: &str, permission: Permission) -> S3Result<Vec<Grant>> {
 }
 
 /// The ACL a request asks for with `x-amz-acl` or `x-amz-grant-*` (never both).
-pub(crate) fn requested(canned: Option<&str>, headers: GrantHeaders) -> S3Result<Option<AclRequest>> {
+pub(crate) fn requested(
+    canned: Option<&str>,
+    headers: GrantHeaders,
+) -> S3Result<Option<AclRequest>> {
     let mut grants = Vec::new();
     for (value, permission) in [
         (headers.full_control, Permission::FullControl),
@@ -168,9 +171,11 @@ pub(crate) fn to_wire(strata: &Strata, acl: &Acl) -> (dto::Owner, Vec<dto::Grant
         id: Some(acl.owner.clone()),
         display_name: display_name(strata, &acl.owner),
     };
-    let grants = acl
-        .grants
-        .iter()
+    // Groups first, as S3 lists them.
+    let mut ordered: Vec<&Grant> = acl.grants.iter().collect();
+    ordered.sort_by_key(|g| matches!(g.grantee, Grantee::Account(_)));
+    let grants = ordered
+        .into_iter()
         .map(|g| {
             let grantee = match &g.grantee {
                 Grantee::Account(id) => dto::Grantee {
@@ -227,13 +232,24 @@ mod tests {
 
     #[test]
     fn grant_headers_parse() {
-        let asked = requested(None, headers(Some(r#"id="abc", uri="http://acs.amazonaws.com/groups/global/AllUsers""#)))
-            .unwrap();
+        let asked = requested(
+            None,
+            headers(Some(
+                r#"id="abc", uri="http://acs.amazonaws.com/groups/global/AllUsers""#,
+            )),
+        )
+        .unwrap();
         assert_eq!(
             asked,
             Some(AclRequest::Grants(vec![
-                Grant { grantee: Grantee::Account("abc".into()), permission: Permission::Read },
-                Grant { grantee: Grantee::AllUsers, permission: Permission::Read },
+                Grant {
+                    grantee: Grantee::Account("abc".into()),
+                    permission: Permission::Read
+                },
+                Grant {
+                    grantee: Grantee::AllUsers,
+                    permission: Permission::Read
+                },
             ]))
         );
         assert!(requested(Some("private"), headers(Some(r#"id="a""#))).is_err());

@@ -20,4 +20,3 @@ impl S3Auth for StrataAuth {
         }
     }
 }
-

@@ -398,7 +398,7 @@ impl S3 for Handlers {
     ) -> R<GetBucketPolicyStatusOutput> {
         let public = self
             .strata
-            .bucket_policy_is_public(&req.input.bucket)
+            .bucket_is_public(&req.input.bucket)
             .map_err(to_s3)?;
         ok(GetBucketPolicyStatusOutput {
             policy_status: Some(PolicyStatus {
@@ -693,7 +693,8 @@ impl S3 for Handlers {
             ),
             bucket: input.bucket,
             key: input.key,
-            replace_attributes: replace.then_some(attributes),
+            attributes,
+            replace_metadata: replace,
             replace_tags,
             condition: Precondition::default(),
         };

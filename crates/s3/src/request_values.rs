@@ -5,7 +5,6 @@ use std::net::IpAddr;
 
 use time::OffsetDateTime;
 
-
 /// A request's condition values; `get` answers by lower-case key name.
 pub struct RequestValues<'a> {
     pub headers: &'a http::HeaderMap,
@@ -40,7 +39,11 @@ impl RequestValues<'_> {
 
     /// The tags `x-amz-tagging` asks a new object to carry.
     fn request_tags(&self) -> Vec<(String, String)> {
-        let Some(header) = self.headers.get("x-amz-tagging").and_then(|v| v.to_str().ok()) else {
+        let Some(header) = self
+            .headers
+            .get("x-amz-tagging")
+            .and_then(|v| v.to_str().ok())
+        else {
             return Vec::new();
         };
         header
@@ -60,11 +63,9 @@ impl RequestValues<'_> {
             "aws:sourceip" => self.source_ip.and_then(|ip| one(ip.to_string())),
             // Strata serves plain HTTP; TLS is terminated in front of it, if at all.
             "aws:securetransport" => one("false".into()),
-            "aws:currenttime" => one(
-                OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .ok()?,
-            ),
+            "aws:currenttime" => one(OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()?),
             "aws:epochtime" => one(OffsetDateTime::now_utc().unix_timestamp().to_string()),
             "aws:useragent" => self.header("user-agent"),
             "aws:referer" => self.header("referer"),
@@ -121,7 +122,10 @@ mod tests {
         assert_eq!(get("aws:sourceip"), Some(vec!["127.0.0.1".into()]));
         assert_eq!(get("aws:useragent"), Some(vec!["boto3".into()]));
         assert_eq!(get("s3:requestobjecttag/b"), Some(vec!["x y".into()]));
-        assert_eq!(get("s3:requestobjecttagkeys"), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            get("s3:requestobjecttagkeys"),
+            Some(vec!["a".into(), "b".into()])
+        );
         assert_eq!(get("aws:securetransport"), Some(vec!["false".into()]));
     }
 }

@@ -18,9 +18,15 @@ pub fn private(owner: &str) -> Acl {
 
 /// The ACL a canned name (`x-amz-acl`) stands for. `bucket_owner` matters
 /// for the `bucket-owner-*` names of objects.
+/// The owner's grant comes last, as S3 lists them.
 pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Acl> {
-    let mut acl = private(owner);
-    let mut grant = |grantee: Grantee, permission| acl.grants.push(Grant { grantee, permission });
+    let mut grants = Vec::new();
+    let mut grant = |grantee: Grantee, permission| {
+        grants.push(Grant {
+            grantee,
+            permission,
+        })
+    };
     match name {
         "private" => {}
         "public-read" => grant(Grantee::AllUsers, Permission::Read),
@@ -32,9 +38,10 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Acl> {
         "bucket-owner-read" if bucket_owner != owner => {
             grant(Grantee::Account(bucket_owner.into()), Permission::Read)
         }
-        "bucket-owner-full-control" if bucket_owner != owner => {
-            grant(Grantee::Account(bucket_owner.into()), Permission::FullControl)
-        }
+        "bucket-owner-full-control" if bucket_owner != owner => grant(
+            Grantee::Account(bucket_owner.into()),
+            Permission::FullControl,
+        ),
         "bucket-owner-read" | "bucket-owner-full-control" => {}
         "log-delivery-write" => {
             grant(Grantee::LogDelivery, Permission::Write);
@@ -46,6 +53,9 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Acl> {
             )));
         }
     }
+    let mut acl = private(owner);
+    grants.append(&mut acl.grants);
+    acl.grants = grants;
     Ok(acl)
 }
 
@@ -87,14 +97,37 @@ mod tests {
     fn canned_acls_expand_as_in_s3() {
         let acl = canned("public-read-write", "me", "me").unwrap();
         assert!(grants(&acl, Requester::Anonymous, Permission::Write, false));
-        assert!(!grants(&acl, Requester::Anonymous, Permission::ReadAcp, false));
-        assert!(grants(&acl, Requester::Account("me"), Permission::WriteAcp, false));
-        assert!(!grants(&acl, Requester::Anonymous, Permission::Read, true), "ignored when public ACLs are");
+        assert!(!grants(
+            &acl,
+            Requester::Anonymous,
+            Permission::ReadAcp,
+            false
+        ));
+        assert!(grants(
+            &acl,
+            Requester::Account("me"),
+            Permission::WriteAcp,
+            false
+        ));
+        assert!(
+            !grants(&acl, Requester::Anonymous, Permission::Read, true),
+            "ignored when public ACLs are"
+        );
         let acl = canned("authenticated-read", "me", "me").unwrap();
-        assert!(grants(&acl, Requester::Account("other"), Permission::Read, false));
+        assert!(grants(
+            &acl,
+            Requester::Account("other"),
+            Permission::Read,
+            false
+        ));
         assert!(!grants(&acl, Requester::Anonymous, Permission::Read, false));
         let acl = canned("bucket-owner-full-control", "writer", "owner").unwrap();
-        assert!(grants(&acl, Requester::Account("owner"), Permission::WriteAcp, false));
+        assert!(grants(
+            &acl,
+            Requester::Account("owner"),
+            Permission::WriteAcp,
+            false
+        ));
         assert!(canned("nonsense", "me", "me").is_err());
         assert!(!is_public(&private("me")));
     }

@@ -97,8 +97,12 @@ pub fn for_operation(operation: &str, versioned: bool) -> &str {
         "ListObjectVersions" => "ListBucketVersions",
         "ListMultipartUploads" => "ListBucketMultipartUploads",
         "ListParts" => "ListMultipartUploadParts",
-        "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy" | "CompleteMultipartUpload"
-        | "CopyObject" | "PostObject" => "PutObject",
+        "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "CopyObject"
+        | "PostObject" => "PutObject",
         "DeleteObjects" => "DeleteObject",
         "ListBuckets" => "ListAllMyBuckets",
         "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
@@ -137,6 +141,10 @@ mod tests {
         assert_eq!(for_operation("HeadObject", true), "GetObjectVersion");
         assert_eq!(for_operation("ListObjectsV2", false), "ListBucket");
         assert_eq!(for_operation("PutBucketPolicy", false), "PutBucketPolicy");
-        assert!(ACTIONS.iter().all(|a| for_operation(a, false) == *a || a.contains("Version")));
+        assert!(
+            ACTIONS
+                .iter()
+                .all(|a| for_operation(a, false) == *a || a.contains("Version"))
+        );
     }
 }

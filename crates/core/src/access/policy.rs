@@ -237,9 +237,8 @@ fn parse_statement(
     let actions = either(s, "Action", "NotAction")?;
     for a in &actions.patterns {
         let known = a == "*"
-            || a.strip_prefix("s3:").is_some_and(|name| {
-                name.contains('*') || name.contains('?') || is_action(name)
-            });
+            || a.strip_prefix("s3:")
+                .is_some_and(|name| name.contains('*') || name.contains('?') || is_action(name));
         if !known {
             return Err(malformed("Policy has invalid action"));
         }
@@ -412,12 +411,18 @@ impl Condition {
             StringEquals => actual == want,
             StringEqualsIgnoreCase => actual.eq_ignore_ascii_case(want),
             StringLike => wildcard(want, actual),
-            NumericEquals | NumericLessThan | NumericLessThanEquals | NumericGreaterThan
+            NumericEquals
+            | NumericLessThan
+            | NumericLessThanEquals
+            | NumericGreaterThan
             | NumericGreaterThanEquals => match (actual.parse::<f64>(), want.parse::<f64>()) {
                 (Ok(a), Ok(w)) => ordered(self.operator, a.partial_cmp(&w)),
                 _ => false,
             },
-            DateEquals | DateLessThan | DateLessThanEquals | DateGreaterThan
+            DateEquals
+            | DateLessThan
+            | DateLessThanEquals
+            | DateGreaterThan
             | DateGreaterThanEquals => match (instant(actual), instant(want)) {
                 (Some(a), Some(w)) => ordered(self.operator, a.partial_cmp(&w)),
                 _ => false,
@@ -433,15 +438,21 @@ impl Condition {
 }
 
 fn ordered(op: Operator, ord: Option<std::cmp::Ordering>) -> bool {
-    use std::cmp::Ordering::*;
     use Operator::*;
+    use std::cmp::Ordering::*;
     matches!(
         (op, ord),
         (NumericEquals | DateEquals, Some(Equal))
             | (NumericLessThan | DateLessThan, Some(Less))
-            | (NumericLessThanEquals | DateLessThanEquals, Some(Less | Equal))
+            | (
+                NumericLessThanEquals | DateLessThanEquals,
+                Some(Less | Equal)
+            )
             | (NumericGreaterThan | DateGreaterThan, Some(Greater))
-            | (NumericGreaterThanEquals | DateGreaterThanEquals, Some(Greater | Equal))
+            | (
+                NumericGreaterThanEquals | DateGreaterThanEquals,
+                Some(Greater | Equal)
+            )
     )
 }
 
@@ -450,8 +461,8 @@ fn instant(text: &str) -> Option<i64> {
     if let Ok(secs) = text.parse::<i64>() {
         return Some(secs.saturating_mul(1000));
     }
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()?;
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
@@ -481,12 +492,24 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Policy> {
-        Policy::parse(text, "bkt", |a| matches!(a, "GetObject" | "PutObject" | "ListBucket"))
+        Policy::parse(text, "bkt", |a| {
+            matches!(a, "GetObject" | "PutObject" | "ListBucket")
+        })
     }
 
-    fn ask(policy: &Policy, who: Option<&str>, action: &str, resource: &str, kv: &[(&str, &str)]) -> Verdict {
+    fn ask(
+        policy: &Policy,
+        who: Option<&str>,
+        action: &str,
+        resource: &str,
+        kv: &[(&str, &str)],
+    ) -> Verdict {
         let values = |k: &str| {
-            let found: Vec<String> = kv.iter().filter(|(key, _)| *key == k).map(|(_, v)| v.to_string()).collect();
+            let found: Vec<String> = kv
+                .iter()
+                .filter(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+                .collect();
             (!found.is_empty()).then_some(found)
         };
         policy.evaluate(&PolicyRequest {
@@ -514,9 +537,18 @@ mod tests {
                 {"Effect":"Deny","Principal":{"AWS":["arn:aws:iam::bad:root"]},"Action":"s3:*","Resource":"*"}]}"#,
         )
         .unwrap();
-        assert_eq!(ask(&p, None, "s3:GetObject", "arn:aws:s3:::bkt/k", &[]), Verdict::Allow);
-        assert_eq!(ask(&p, Some("bad"), "s3:GetObject", "arn:aws:s3:::bkt/k", &[]), Verdict::Deny);
-        assert_eq!(ask(&p, None, "s3:PutObject", "arn:aws:s3:::bkt/k", &[]), Verdict::NoMatch);
+        assert_eq!(
+            ask(&p, None, "s3:GetObject", "arn:aws:s3:::bkt/k", &[]),
+            Verdict::Allow
+        );
+        assert_eq!(
+            ask(&p, Some("bad"), "s3:GetObject", "arn:aws:s3:::bkt/k", &[]),
+            Verdict::Deny
+        );
+        assert_eq!(
+            ask(&p, None, "s3:PutObject", "arn:aws:s3:::bkt/k", &[]),
+            Verdict::NoMatch
+        );
         assert!(p.is_public());
     }
 
@@ -529,15 +561,39 @@ mod tests {
                              "NumericLessThanEquals":{"s3:max-keys":"10"}}}}"#,
         )
         .unwrap();
-        let ok = [("s3:prefix", "photos/2026"), ("aws:sourceip", "127.0.0.1"), ("s3:max-keys", "5")];
-        assert_eq!(ask(&p, None, "s3:ListBucket", "arn:aws:s3:::bkt", &ok), Verdict::Allow);
-        let far = [("s3:prefix", "photos/2026"), ("aws:sourceip", "10.1.2.3"), ("s3:max-keys", "5")];
-        assert_eq!(ask(&p, None, "s3:ListBucket", "arn:aws:s3:::bkt", &far), Verdict::NoMatch);
-        let many = [("s3:prefix", "photos/x"), ("aws:sourceip", "127.0.0.1"), ("s3:max-keys", "50")];
-        assert_eq!(ask(&p, None, "s3:ListBucket", "arn:aws:s3:::bkt", &many), Verdict::NoMatch);
+        let ok = [
+            ("s3:prefix", "photos/2026"),
+            ("aws:sourceip", "127.0.0.1"),
+            ("s3:max-keys", "5"),
+        ];
+        assert_eq!(
+            ask(&p, None, "s3:ListBucket", "arn:aws:s3:::bkt", &ok),
+            Verdict::Allow
+        );
+        let far = [
+            ("s3:prefix", "photos/2026"),
+            ("aws:sourceip", "10.1.2.3"),
+            ("s3:max-keys", "5"),
+        ];
+        assert_eq!(
+            ask(&p, None, "s3:ListBucket", "arn:aws:s3:::bkt", &far),
+            Verdict::NoMatch
+        );
+        let many = [
+            ("s3:prefix", "photos/x"),
+            ("aws:sourceip", "127.0.0.1"),
+            ("s3:max-keys", "50"),
+        ];
+        assert_eq!(
+            ask(&p, None, "s3:ListBucket", "arn:aws:s3:::bkt", &many),
+            Verdict::NoMatch
+        );
         assert!(!p.is_public(), "conditions narrow it");
         let missing = [("aws:sourceip", "127.0.0.1"), ("s3:max-keys", "5")];
-        assert_eq!(ask(&p, None, "s3:ListBucket", "arn:aws:s3:::bkt", &missing), Verdict::NoMatch);
+        assert_eq!(
+            ask(&p, None, "s3:ListBucket", "arn:aws:s3:::bkt", &missing),
+            Verdict::NoMatch
+        );
     }
 
     #[test]
@@ -551,7 +607,10 @@ mod tests {
             r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::other/*"}}"#,
             r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"Sometimes":{"a":"b"}}}}"#,
         ] {
-            assert!(matches!(parse(bad), Err(Error::MalformedPolicy(_))), "{bad}");
+            assert!(
+                matches!(parse(bad), Err(Error::MalformedPolicy(_))),
+                "{bad}"
+            );
         }
     }
 

@@ -65,11 +65,20 @@ impl Strata {
         };
         let legacy_region = self.settings.region == "us-east-1";
         match self.meta.create_bucket(record).await {
-            // S3's us-east-1 lets an owner create its bucket again; every other region refuses.
+            // S3's us-east-1 lets an owner create its bucket again (with the
+            // ACL it has); every other region refuses.
             Err(MetaError::BucketExists { owner: existing })
                 if existing == owner.id && legacy_region =>
             {
-                Ok(())
+                let current = self.bucket_acl(&self.bucket(name)?)?;
+                let asked = self
+                    .resolve_acl(acl, &owner.id, &owner.id)?
+                    .unwrap_or_else(|| crate::access::acl::private(&owner.id));
+                if asked == current {
+                    Ok(())
+                } else {
+                    Err(Error::BucketAlreadyExists)
+                }
             }
             Err(MetaError::BucketExists { owner: existing }) if existing == owner.id => {
                 Err(Error::BucketAlreadyOwnedByYou)

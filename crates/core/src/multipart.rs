@@ -8,6 +8,7 @@ use strata_meta::{
     ObjectRecord, PartRecord, PartSummary, Precondition, UploadRecord,
 };
 
+use crate::access::writer;
 use crate::checksum::{BodyHasher, ChecksumSource, composite};
 use crate::conditions::ReadConditions;
 use crate::objects::{ByteRange, ObjectAttributes, Written, validate_attributes, validate_key};
@@ -94,12 +95,13 @@ impl Strata {
         let bucket = self.owned_bucket(account, bucket)?;
         let mut attributes = attributes;
         self.settle_lock(&bucket, &mut attributes)?;
-        let acl = self.resolve_acl(attributes.acl.as_ref(), &account.id, &bucket.owner)?;
+        let owner = writer(account, &bucket);
+        let acl = self.resolve_acl(attributes.acl.as_ref(), &owner, &bucket.owner)?;
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),
             upload_id: new_upload_id(),
-            owner: account.id.clone(),
+            owner,
             initiated_ms: now_ms(),
             location: bucket.location,
             headers: attributes.headers,
@@ -336,7 +338,7 @@ impl Strata {
             size: chosen.iter().map(|p| p.size).sum(),
             etag,
             last_modified_ms: now_ms(),
-            owner: account.id.clone(),
+            owner: upload.owner.clone(),
             headers: upload.headers.clone(),
             user_metadata: upload.user_metadata.clone(),
             checksum,

@@ -12,7 +12,7 @@ use strata_meta::{
     ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
 };
 
-use crate::access::AclRequest;
+use crate::access::{AclRequest, writer};
 use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource};
 use crate::conditions::ReadConditions;
 use crate::time::now_ms;
@@ -94,8 +94,11 @@ pub struct CopyRequest {
     pub source_conditions: ReadConditions,
     pub bucket: String,
     pub key: String,
-    /// Some: REPLACE the metadata with these; None: COPY the source's.
-    pub replace_attributes: Option<ObjectAttributes>,
+    /// What the request sets on the copy: its ACL and Object Lock settings
+    /// always, its metadata and content headers only with `replace_metadata`.
+    pub attributes: ObjectAttributes,
+    /// The REPLACE metadata directive (COPY keeps the source's metadata).
+    pub replace_metadata: bool,
     /// Some: REPLACE the tags with these; None: COPY the source's.
     pub replace_tags: Option<BTreeMap<String, String>>,
     pub condition: Precondition,
@@ -265,7 +268,8 @@ impl Strata {
         let bucket = self.owned_bucket(account, &req.bucket)?;
         let mut req = req;
         self.settle_lock(&bucket, &mut req.attributes)?;
-        let acl = self.resolve_acl(req.attributes.acl.as_ref(), &account.id, &bucket.owner)?;
+        let owner = writer(account, &bucket);
+        let acl = self.resolve_acl(req.attributes.acl.as_ref(), &owner, &bucket.owner)?;
         let current = self.meta.get_object(&bucket.name, &req.key)?;
         if !req.condition.holds(current.as_ref()) {
             return Err(Error::PreconditionFailed);
@@ -298,7 +302,7 @@ impl Strata {
                 "body length differs from Content-Length",
             )));
         }
-        let record = new_record(account, &digests, req.attributes, locator, acl);
+        let record = new_record(owner, &digests, req.attributes, locator, acl);
         self.commit_object(ObjectPut {
             bucket: bucket.name,
             key: req.key,
@@ -460,35 +464,34 @@ impl Strata {
         let onto_itself = req.source_bucket == req.bucket
             && req.source_key == req.key
             && req.source_version_id.is_none();
-        if onto_itself && req.replace_attributes.is_none() && req.replace_tags.is_none() {
+        if onto_itself && !req.replace_metadata && req.replace_tags.is_none() {
             return Err(Error::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the \
                  object's metadata, storage class, website redirect location or encryption attributes."
                     .into(),
             ));
         }
-        let mut attributes = match req.replace_attributes {
-            Some(a) => a,
-            // As in S3, an object's website redirect is not copied with it.
-            None => ObjectAttributes {
-                headers: ContentHeaders {
-                    website_redirect_location: None,
-                    ..source.headers.clone()
-                },
-                user_metadata: source.user_metadata.clone(),
-                ..Default::default()
-            },
-        };
+        let mut attributes = req.attributes;
+        if !req.replace_metadata {
+            // As in S3, an object's website redirect is not copied with it:
+            // only the request's own applies.
+            attributes.headers = ContentHeaders {
+                website_redirect_location: attributes.headers.website_redirect_location.take(),
+                ..source.headers.clone()
+            };
+            attributes.user_metadata = source.user_metadata.clone();
+        }
         attributes.tags = req.replace_tags.unwrap_or_else(|| source.tags.clone());
         validate_attributes(&attributes)?;
         self.settle_lock(&bucket, &mut attributes)?;
-        let acl = self.resolve_acl(attributes.acl.as_ref(), &account.id, &bucket.owner)?;
+        let owner = writer(account, &bucket);
+        let acl = self.resolve_acl(attributes.acl.as_ref(), &owner, &bucket.owner)?;
         if onto_itself && bucket.versioning == Versioning::Unversioned {
             // Only the metadata changes, and the version it replaces goes:
             // the new version may share its bytes.
             let record = ObjectRecord {
                 last_modified_ms: now_ms(),
-                owner: account.id.clone(),
+                owner,
                 headers: attributes.headers,
                 user_metadata: attributes.user_metadata,
                 tags: attributes.tags,
@@ -527,7 +530,7 @@ impl Strata {
             hasher,
         } = written;
         let digests = hasher.verify(None, ChecksumSource::None)?;
-        let record = new_record(account, &digests, attributes, locator, acl);
+        let record = new_record(owner, &digests, attributes, locator, acl);
         self.commit_object(ObjectPut {
             bucket: bucket.name,
             key: req.key,
@@ -541,7 +544,7 @@ impl Strata {
 }
 
 fn new_record(
-    account: &AccountRecord,
+    owner: String,
     digests: &BodyDigests,
     attributes: ObjectAttributes,
     data: DataLocator,
@@ -551,7 +554,7 @@ fn new_record(
         size: digests.size,
         etag: hex_simd::encode_to_string(digests.md5, hex_simd::AsciiCase::Lower),
         last_modified_ms: now_ms(),
-        owner: account.id.clone(),
+        owner,
         headers: attributes.headers,
         user_metadata: attributes.user_metadata,
         checksum: digests.checksum.clone(),

@@ -171,9 +171,11 @@ pub(crate) fn to_wire(strata: &Strata, acl: &Acl) -> (dto::Owner, Vec<dto::Grant
         id: Some(acl.owner.clone()),
         display_name: display_name(strata, &acl.owner),
     };
-    let grants = acl
-        .grants
-        .iter()
+    // Groups first, as S3 lists them.
+    let mut ordered: Vec<&Grant> = acl.grants.iter().collect();
+    ordered.sort_by_key(|g| matches!(g.grantee, Grantee::Account(_)));
+    let grants = ordered
+        .into_iter()
         .map(|g| {
             let grantee = match &g.grantee {
                 Grantee::Account(id) => dto::Grantee {

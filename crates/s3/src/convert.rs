@@ -388,7 +388,13 @@ macro_rules! object_fields {
         let r: &strata_core::meta::ObjectRecord = $record;
         $out.e_tag = Some($crate::convert::etag(&r.etag));
         $out.last_modified = Some($crate::convert::timestamp(r.last_modified_ms));
-        $out.content_type = r.headers.content_type.clone();
+        // S3 answers its default type for objects stored without one.
+        $out.content_type = Some(
+            r.headers
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "binary/octet-stream".into()),
+        );
         $out.content_encoding = r.headers.content_encoding.clone();
         $out.content_disposition = r.headers.content_disposition.clone();
         $out.content_language = r.headers.content_language.clone();

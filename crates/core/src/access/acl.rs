@@ -18,10 +18,11 @@ pub fn private(owner: &str) -> Acl {
 
 /// The ACL a canned name (`x-amz-acl`) stands for. `bucket_owner` matters
 /// for the `bucket-owner-*` names of objects.
+/// The owner's grant comes last, as S3 lists them.
 pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Acl> {
-    let mut acl = private(owner);
+    let mut grants = Vec::new();
     let mut grant = |grantee: Grantee, permission| {
-        acl.grants.push(Grant {
+        grants.push(Grant {
             grantee,
             permission,
         })
@@ -52,6 +53,9 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Acl> {
             )));
         }
     }
+    let mut acl = private(owner);
+    grants.append(&mut acl.grants);
+    acl.grants = grants;
     Ok(acl)
 }
 

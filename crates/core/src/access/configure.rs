@@ -79,12 +79,13 @@ impl Strata {
         Ok(())
     }
 
-    /// GetBucketPolicyStatus: whether the policy makes the bucket public.
-    pub fn bucket_policy_is_public(&self, bucket: &str) -> Result<bool> {
+    /// GetBucketPolicyStatus: whether the policy or the ACL makes the
+    /// bucket public.
+    pub fn bucket_is_public(&self, bucket: &str) -> Result<bool> {
         let bucket = self.bucket(bucket)?;
-        Ok(self
+        let by_policy = self
             .bucket_policy(&bucket.name)?
-            .ok_or(Error::NoSuchBucketPolicy)?
-            .is_public())
+            .is_some_and(|p| p.is_public());
+        Ok(by_policy || acl::is_public(&self.bucket_acl(&bucket)?))
     }
 }

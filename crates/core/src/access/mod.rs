@@ -7,8 +7,6 @@ pub mod actions;
 mod configure;
 pub mod policy;
 
-use std::cell::OnceCell;
-
 use strata_meta::{Acl, BucketConfigKind, BucketRecord, Grant, ObjectRecord, Permission};
 
 use self::acl::Requester;
@@ -24,6 +22,16 @@ pub fn anonymous() -> AccountRecord {
         id: ANONYMOUS_ID.to_string(),
         name: "anonymous".to_string(),
         created_ms: 0,
+    }
+}
+
+/// Who owns what `account` writes into `bucket`: the writer, except that
+/// anonymous writes belong to the bucket's owner.
+pub fn writer(account: &AccountRecord, bucket: &BucketRecord) -> String {
+    if account.id == ANONYMOUS_ID {
+        bucket.owner.clone()
+    } else {
+        account.id.clone()
     }
 }
 
@@ -82,30 +90,64 @@ impl Strata {
     }
 
     /// Allows or refuses a request, in AWS's order: an explicit Deny in the
-    /// bucket policy wins, then an Allow; the bucket owner may do anything
-    /// else; others need an ACL grant. A missing bucket is no refusal here:
-    /// the operation itself answers NoSuchBucket.
+    /// bucket policy wins, then an Allow; then ACLs, under which the bucket
+    /// owner may do anything but read other writers' objects (S3's
+    /// ObjectWriter ownership). A missing bucket is no refusal here: the
+    /// operation itself answers NoSuchBucket.
     pub fn authorize(&self, req: &AccessRequest<'_>) -> Result<()> {
         let Some(bucket) = self.meta.get_bucket(req.bucket)? else {
             return Ok(());
         };
-        let object: OnceCell<Option<ObjectRecord>> = OnceCell::new();
-        let load_object = || {
-            object.get_or_init(|| {
-                let key = req.key?;
-                match req.version_id {
-                    Some(id) => self.meta.get_version(req.bucket, key, id).ok().flatten(),
-                    None => self.meta.get_object(req.bucket, key).ok().flatten(),
-                }
-            })
+        let object = match (acl_need(req.action), req.key) {
+            (Some(AclNeed::Object(_)), Some(key)) => match req.version_id {
+                Some(id) => self.meta.get_version(req.bucket, key, id).ok().flatten(),
+                None => self.meta.get_object(req.bucket, key)?,
+            },
+            _ => None,
         };
+        if self.allows(&bucket, req, object.as_ref())? {
+            return Ok(());
+        }
+        // Whether a missing key may be told apart from a forbidden one
+        // depends on the right to list it, as in S3.
+        if object.is_none()
+            && let (Some(AclNeed::Object(_)), Some(key)) = (acl_need(req.action), req.key)
+        {
+            let values = |name: &str| match name {
+                "s3:prefix" => Some(vec![key.to_string()]),
+                other => (req.values)(other),
+            };
+            let list = AccessRequest {
+                action: "ListBucket",
+                key: None,
+                version_id: None,
+                values: &values,
+                ..*req
+            };
+            if self.allows(&bucket, &list, None)? {
+                return Ok(());
+            }
+        }
+        Err(Error::AccessDenied)
+    }
+
+    fn allows(
+        &self,
+        bucket: &BucketRecord,
+        req: &AccessRequest<'_>,
+        object: Option<&ObjectRecord>,
+    ) -> Result<bool> {
         if let Some(policy) = self.bucket_policy(&bucket.name)? {
             let resource = match req.key {
                 Some(key) => format!("arn:aws:s3:::{}/{key}", bucket.name),
                 None => format!("arn:aws:s3:::{}", bucket.name),
             };
+            let existing = req.key.and_then(|key| match object {
+                Some(o) => Some(o.clone()),
+                None => self.meta.get_object(&bucket.name, key).ok().flatten(),
+            });
             let values = |name: &str| match name.strip_prefix("s3:existingobjecttag/") {
-                Some(tag) => load_object()
+                Some(tag) => existing
                     .as_ref()
                     .and_then(|o| o.tags.get(tag))
                     .map(|v| vec![v.clone()]),
@@ -119,39 +161,34 @@ impl Strata {
                 values: &values,
             });
             match verdict {
-                Verdict::Deny => return Err(Error::AccessDenied),
-                Verdict::Allow => return Ok(()),
+                Verdict::Deny => return Ok(false),
+                Verdict::Allow => return Ok(true),
                 Verdict::NoMatch => {}
             }
         }
+        let is_owner = req.principal.is_some_and(|p| p.id == bucket.owner);
         let who = match req.principal {
-            Some(p) if p.id == bucket.owner => return Ok(()),
             Some(p) => Requester::Account(&p.id),
             None => Requester::Anonymous,
         };
-        let granted = match acl_need(req.action) {
-            Some(AclNeed::Bucket(permission)) => {
-                acl::grants(&self.bucket_acl(&bucket)?, who, permission, false)
-            }
-            Some(AclNeed::Object(permission)) => match load_object() {
+        Ok(match acl_need(req.action) {
+            Some(AclNeed::Object(permission)) => match object {
                 Some(record) => {
                     let acl = record
                         .acl
                         .clone()
                         .unwrap_or_else(|| acl::private(&record.owner));
-                    acl::grants(&acl, who, permission, false)
+                    (is_owner && record.owner == bucket.owner)
+                        || acl::grants(&acl, who, permission, false)
                 }
-                // Whether a missing key may be told apart from a forbidden
-                // one depends on the right to list the bucket, as in S3.
-                None => acl::grants(&self.bucket_acl(&bucket)?, who, Permission::Read, false),
+                None => false,
             },
+            _ if is_owner => true,
+            Some(AclNeed::Bucket(permission)) => {
+                acl::grants(&self.bucket_acl(bucket)?, who, permission, false)
+            }
             None => false,
-        };
-        if granted {
-            Ok(())
-        } else {
-            Err(Error::AccessDenied)
-        }
+        })
     }
 
     /// The ACL a new object or bucket gets from a request: a canned name or

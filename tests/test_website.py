@@ -195,6 +195,9 @@ def test_copy_does_not_carry_the_website_redirect(site_server, site):
     s3.put_object(Bucket=name, Key="src", Body=b"x", WebsiteRedirectLocation="https://elsewhere.example/")
     s3.copy_object(Bucket=name, Key="dst", CopySource={"Bucket": name, "Key": "src"})
     assert "WebsiteRedirectLocation" not in s3.head_object(Bucket=name, Key="dst")
+    s3.copy_object(Bucket=name, Key="dst2", CopySource={"Bucket": name, "Key": "src"},
+                   WebsiteRedirectLocation="/elsewhere.html")
+    assert s3.head_object(Bucket=name, Key="dst2")["WebsiteRedirectLocation"] == "/elsewhere.html"
 
 
 def test_website_reads_are_anonymous_reads(site_server, private_site):

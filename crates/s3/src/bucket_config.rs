@@ -1,5 +1,5 @@
-//! The shared steps of the bucket-configuration operations (owner check,
-//! store, read, delete), so each `S3` method stays a short adapter.
+//! The shared steps of the bucket-configuration operations (requester,
+//! bucket, store, read, delete), so each `S3` method stays a short adapter.
 //! It never validates a document: the core does.
 
 use s3s::{S3Request, S3Response, S3Result};
@@ -9,7 +9,8 @@ use crate::error::to_s3;
 use crate::handlers::Handlers;
 
 impl Handlers {
-    /// Stores `config` for the requesting owner; answers the empty output.
+    /// Stores `config` (the access hook has authorized the request); answers
+    /// the empty output.
     pub(crate) async fn put_config<T, C: BucketConfig, O: Default>(
         &self,
         req: &S3Request<T>,
@@ -65,8 +66,9 @@ impl Handlers {
         Ok(S3Response::new(O::default()))
     }
 
-    /// The owner check of the fixed-answer operations (accelerate, logging, payment).
-    pub(crate) fn check_owner<T>(&self, req: &S3Request<T>, bucket: &str) -> S3Result<()> {
+    /// The bucket of the fixed-answer operations (accelerate, logging,
+    /// payment) must exist.
+    pub(crate) fn check_bucket<T>(&self, req: &S3Request<T>, bucket: &str) -> S3Result<()> {
         let account = self.account(req)?;
         self.strata.owned_bucket(&account, bucket).map_err(to_s3)?;
         Ok(())

@@ -655,7 +655,7 @@ impl S3 for Handlers {
         &self,
         req: S3Request<GetBucketRequestPaymentInput>,
     ) -> R<GetBucketRequestPaymentOutput> {
-        self.check_owner(&req, &req.input.bucket)?;
+        self.check_bucket(&req, &req.input.bucket)?;
         ok(GetBucketRequestPaymentOutput {
             payer: Some(Payer::from_static(Payer::BUCKET_OWNER)),
         })
@@ -665,7 +665,7 @@ impl S3 for Handlers {
         &self,
         req: S3Request<PutBucketRequestPaymentInput>,
     ) -> R<PutBucketRequestPaymentOutput> {
-        self.check_owner(&req, &req.input.bucket)?;
+        self.check_bucket(&req, &req.input.bucket)?;
         match req.input.request_payment_configuration.payer.as_str() {
             Payer::BUCKET_OWNER => ok(PutBucketRequestPaymentOutput::default()),
             Payer::REQUESTER => Err(S3Error::with_message(
@@ -684,7 +684,7 @@ impl S3 for Handlers {
         req: S3Request<GetBucketAccelerateConfigurationInput>,
     ) -> R<GetBucketAccelerateConfigurationOutput> {
         // Transfer Acceleration is an AWS network feature: never enabled here.
-        self.check_owner(&req, &req.input.bucket)?;
+        self.check_bucket(&req, &req.input.bucket)?;
         ok(GetBucketAccelerateConfigurationOutput::default())
     }
 
@@ -693,7 +693,7 @@ impl S3 for Handlers {
         req: S3Request<GetBucketLoggingInput>,
     ) -> R<GetBucketLoggingOutput> {
         // Server access logging is not offered: every bucket answers "disabled".
-        self.check_owner(&req, &req.input.bucket)?;
+        self.check_bucket(&req, &req.input.bucket)?;
         ok(GetBucketLoggingOutput::default())
     }
 

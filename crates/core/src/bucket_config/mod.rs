@@ -3,8 +3,9 @@
 //!
 //! Each document type names its `BucketConfigKind` and validates itself
 //! against the bucket and this server's locations; this module stores,
-//! reads and deletes them for the bucket owner. Enforcement (lifecycle and
-//! replication workers, CORS evaluation, website serving) lives elsewhere.
+//! reads and deletes them once the frontend has authorized the request.
+//! Applying them (lifecycle and replication workers, CORS evaluation,
+//! website serving) happens elsewhere.
 
 pub mod cors;
 pub mod encryption;
@@ -74,7 +75,7 @@ impl Strata {
         self.set_bucket_config::<C>(bucket, C::KIND, None).await
     }
 
-    /// The bucket's document without an owner check: for the code that
+    /// The bucket's document, for no requester in particular: for the code that
     /// applies configurations (CORS evaluation, the website endpoint).
     pub fn bucket_document<C: BucketConfig>(&self, bucket: &str) -> Result<Option<C>> {
         self.bucket_config(bucket, C::KIND)

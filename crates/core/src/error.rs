@@ -35,6 +35,10 @@ pub enum Error {
     MalformedPolicy(String),
     #[error("Policy exceeds the maximum allowed document size.")]
     PolicyTooLarge,
+    #[error("The bucket does not allow ACLs")]
+    AccessControlListNotSupported,
+    #[error("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")]
+    InvalidBucketAclWithObjectOwnership,
     #[error("The bucket policy does not exist")]
     NoSuchBucketPolicy,
     #[error("The TagSet does not exist")]

@@ -8,7 +8,6 @@ use strata_meta::{
     ObjectRecord, PartRecord, PartSummary, Precondition, UploadRecord,
 };
 
-use crate::access::writer;
 use crate::checksum::{BodyHasher, ChecksumSource, composite};
 use crate::conditions::ReadConditions;
 use crate::objects::{ByteRange, ObjectAttributes, Written, validate_attributes, validate_key};
@@ -95,8 +94,7 @@ impl Strata {
         let bucket = self.owned_bucket(account, bucket)?;
         let mut attributes = attributes;
         self.settle_lock(&bucket, &mut attributes)?;
-        let owner = writer(account, &bucket);
-        let acl = self.resolve_acl(attributes.acl.as_ref(), &owner, &bucket.owner)?;
+        let (owner, acl) = self.new_object_acl(account, &bucket, attributes.acl.as_ref())?;
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),

@@ -12,7 +12,7 @@ use strata_meta::{
     ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
 };
 
-use crate::access::{AclRequest, writer};
+use crate::access::AclRequest;
 use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource};
 use crate::conditions::ReadConditions;
 use crate::time::now_ms;
@@ -268,8 +268,7 @@ impl Strata {
         let bucket = self.owned_bucket(account, &req.bucket)?;
         let mut req = req;
         self.settle_lock(&bucket, &mut req.attributes)?;
-        let owner = writer(account, &bucket);
-        let acl = self.resolve_acl(req.attributes.acl.as_ref(), &owner, &bucket.owner)?;
+        let (owner, acl) = self.new_object_acl(account, &bucket, req.attributes.acl.as_ref())?;
         let current = self.meta.get_object(&bucket.name, &req.key)?;
         if !req.condition.holds(current.as_ref()) {
             return Err(Error::PreconditionFailed);
@@ -484,8 +483,7 @@ impl Strata {
         attributes.tags = req.replace_tags.unwrap_or_else(|| source.tags.clone());
         validate_attributes(&attributes)?;
         self.settle_lock(&bucket, &mut attributes)?;
-        let owner = writer(account, &bucket);
-        let acl = self.resolve_acl(attributes.acl.as_ref(), &owner, &bucket.owner)?;
+        let (owner, acl) = self.new_object_acl(account, &bucket, attributes.acl.as_ref())?;
         if onto_itself && bucket.versioning == Versioning::Unversioned {
             // Only the metadata changes, and the version it replaces goes:
             // the new version may share its bytes.

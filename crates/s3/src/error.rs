@@ -29,17 +29,14 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         Error::NoSuchTagSet => C::NoSuchTagSet,
         Error::OperationAborted => C::OperationAborted,
         Error::MalformedPolicy(_) => C::MalformedPolicy,
-        Error::PolicyTooLarge => C::Custom("PolicyTooLarge".into()),
+        Error::PolicyTooLarge => return bad_request("PolicyTooLarge", message),
+        Error::AccessControlListNotSupported => C::AccessControlListNotSupported,
+        Error::InvalidBucketAclWithObjectOwnership => C::InvalidBucketAclWithObjectOwnership,
         Error::NoSuchBucketPolicy => C::NoSuchBucketPolicy,
         Error::InvalidBucketState(_) => C::InvalidBucketState,
         Error::ObjectLockConfigurationNotFound => C::ObjectLockConfigurationNotFoundError,
         Error::NoSuchObjectLockConfiguration => C::NoSuchObjectLockConfiguration,
-        Error::InvalidRetentionPeriod => {
-            let mut err =
-                S3Error::with_message(C::Custom("InvalidRetentionPeriod".into()), message);
-            err.set_status_code(http::StatusCode::BAD_REQUEST);
-            return err;
-        }
+        Error::InvalidRetentionPeriod => return bad_request("InvalidRetentionPeriod", message),
         Error::ObjectLocked => C::AccessDenied,
         Error::NoSuchUpload => C::NoSuchUpload,
         Error::BucketAlreadyExists => C::BucketAlreadyExists,
@@ -105,6 +102,13 @@ fn body_error(io: std::io::Error) -> S3Error {
         Some(Ok(s3)) => *s3,
         _ => S3Error::with_message(S3ErrorCode::IncompleteBody, message),
     }
+}
+
+/// A 400 with a code s3s does not know.
+fn bad_request(code: &'static str, message: String) -> S3Error {
+    let mut err = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    err.set_status_code(StatusCode::BAD_REQUEST);
+    err
 }
 
 /// S3's code for a bucket without a configuration of this kind; all answer

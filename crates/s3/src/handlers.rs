@@ -602,8 +602,13 @@ impl S3 for Handlers {
         &self,
         req: S3Request<PutBucketOwnershipControlsInput>,
     ) -> R<PutBucketOwnershipControlsOutput> {
+        let account = self.account(&req)?;
         let config = cc::ownership_in(req.input.ownership_controls.clone());
-        self.put_config(&req, &req.input.bucket, config).await
+        self.strata
+            .put_ownership_controls(&account, &req.input.bucket, config)
+            .await
+            .map_err(to_s3)?;
+        ok(PutBucketOwnershipControlsOutput::default())
     }
 
     async fn get_bucket_ownership_controls(

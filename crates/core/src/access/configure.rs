@@ -17,7 +17,7 @@ impl Strata {
     /// owner, whatever a document says.
     pub async fn put_bucket_acl(&self, bucket: &str, asked: &AclRequest) -> Result<()> {
         let bucket = self.bucket(bucket)?;
-        let acl = self.resolve_acl(Some(asked), &bucket.owner, &bucket.owner)?;
+        let acl = self.settable_acl(&bucket, asked, &bucket.owner)?;
         self.set_bucket_config(&bucket.name, BucketConfigKind::Acl, acl.as_ref())
             .await
     }
@@ -41,7 +41,7 @@ impl Strata {
         asked: &AclRequest,
     ) -> Result<()> {
         let (bucket, record) = self.object_version(account, bucket, key, version_id)?;
-        let Some(acl) = self.resolve_acl(Some(asked), &record.owner, &bucket.owner)? else {
+        let Some(acl) = self.settable_acl(&bucket, asked, &record.owner)? else {
             return Ok(());
         };
         self.meta
@@ -53,7 +53,10 @@ impl Strata {
     /// PutBucketPolicy: validated, then stored as given.
     pub async fn put_bucket_policy(&self, bucket: &str, text: &str) -> Result<()> {
         let bucket = self.bucket(bucket)?;
-        Policy::parse(text, &bucket.name, actions::is_action)?;
+        let policy = Policy::parse(text, &bucket.name, actions::is_action)?;
+        if policy.is_public() && self.public_access_block(&bucket.name)?.block_public_policy {
+            return Err(Error::AccessDenied);
+        }
         self.meta
             .put_bucket_config(
                 &bucket.name,

@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod actions;
 mod configure;
+pub mod ownership;
 pub mod policy;
 
 use strata_meta::{Acl, BucketConfigKind, BucketRecord, Grant, ObjectRecord, Permission};
@@ -160,13 +161,21 @@ impl Strata {
                 resource: &resource,
                 values: &values,
             });
+            let is_owner = req.principal.is_some_and(|p| p.id == bucket.owner);
+            // RestrictPublicBuckets: a public policy grants its owner only.
+            let restricted = !is_owner
+                && policy.is_public()
+                && self
+                    .public_access_block(&bucket.name)?
+                    .restrict_public_buckets;
             match verdict {
                 Verdict::Deny => return Ok(false),
-                Verdict::Allow => return Ok(true),
-                Verdict::NoMatch => {}
+                Verdict::Allow if !restricted => return Ok(true),
+                Verdict::Allow | Verdict::NoMatch => {}
             }
         }
         let is_owner = req.principal.is_some_and(|p| p.id == bucket.owner);
+        let ignore_public = self.public_access_block(&bucket.name)?.ignore_public_acls;
         let who = match req.principal {
             Some(p) => Requester::Account(&p.id),
             None => Requester::Anonymous,
@@ -179,13 +188,13 @@ impl Strata {
                         .clone()
                         .unwrap_or_else(|| acl::private(&record.owner));
                     (is_owner && record.owner == bucket.owner)
-                        || acl::grants(&acl, who, permission, false)
+                        || acl::grants(&acl, who, permission, ignore_public)
                 }
                 None => false,
             },
             _ if is_owner => true,
             Some(AclNeed::Bucket(permission)) => {
-                acl::grants(&self.bucket_acl(bucket)?, who, permission, false)
+                acl::grants(&self.bucket_acl(bucket)?, who, permission, ignore_public)
             }
             None => false,
         })

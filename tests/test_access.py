@@ -166,3 +166,45 @@ def test_plain_http_anonymous_get_of_private_object(s3, bucket):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"{s3.meta.endpoint_url}/{bucket}/k")
     assert e.value.code == 403
+
+
+def test_public_access_block_is_enforced(s3, s3_alt, anon, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="public-read")
+    assert anon.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": False})
+    denied(lambda: anon.get_object(Bucket=bucket, Key="k"))  # IgnorePublicAcls
+    denied(lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"x", ACL="public-read"))  # BlockPublicAcls
+    denied(lambda: s3.put_bucket_acl(Bucket=bucket, ACL="authenticated-read"))
+    public = policy(bucket, {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                             "Resource": f"arn:aws:s3:::{bucket}/*"})
+    denied(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=public))  # BlockPublicPolicy
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False, "RestrictPublicBuckets": True})
+    s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")
+    s3.put_bucket_policy(Bucket=bucket, Policy=public)
+    denied(lambda: anon.get_object(Bucket=bucket, Key="k"))  # RestrictPublicBuckets: the policy
+    s3.delete_public_access_block(Bucket=bucket)
+    assert anon.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+
+
+def test_bucket_owner_enforced_turns_acls_off(s3, s3_alt, bucket):
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    enforced = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=enforced)
+    assert error_code(e) == "InvalidBucketAclWithObjectOwnership"
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=enforced)
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        bucket, {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:*",
+                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}))
+    s3_alt.put_object(Bucket=bucket, Key="from-alt", Body=b"a")
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+    assert s3.get_object_acl(Bucket=bucket, Key="from-alt")["Owner"]["ID"] == owner
+    for call in [lambda: s3_alt.put_object(Bucket=bucket, Key="k", Body=b"a", ACL="private"),
+                 lambda: s3.put_object_acl(Bucket=bucket, Key="from-alt", ACL="public-read")]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (status(e), error_code(e)) == (400, "AccessControlListNotSupported")
+    s3.delete_bucket_policy(Bucket=bucket)

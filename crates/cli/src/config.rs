@@ -40,6 +40,10 @@ pub struct ServerArgs {
     /// Root account secret key.
     #[arg(long, env = "STRATA_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Master key for server-side encryption: 32 bytes in base64
+    /// [default: generated into DATA_DIR/master.key on first start].
+    #[arg(long, env = "STRATA_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
 }
 
 /// The configuration file; every field is optional.
@@ -56,6 +60,8 @@ pub struct FileConfig {
     pub accounts_file: Option<PathBuf>,
     /// Objects up to this many bytes are kept inside the metadata store.
     pub inline_threshold: Option<usize>,
+    /// Master key for server-side encryption (base64 of 32 bytes).
+    pub master_key: Option<String>,
 }
 
 /// The settings in force once every source has been read.
@@ -69,6 +75,7 @@ pub struct Settings {
     pub accounts_file: Option<PathBuf>,
     pub inline_threshold: usize,
     pub root_keys: Option<(String, String)>,
+    pub master_key: Option<String>,
 }
 
 impl ServerArgs {
@@ -108,8 +115,50 @@ impl ServerArgs {
                 .inline_threshold
                 .unwrap_or(strata_core::Settings::default().inline_threshold),
             root_keys,
+            master_key: self.master_key.or(file.master_key),
         })
     }
+}
+
+/// The master key: the configured one, else the one in `data_dir/master.key`,
+/// generated there (readable by its owner only) on first start.
+pub fn master_key(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let decode = |text: &str, from: &str| -> anyhow::Result<[u8; 32]> {
+        base64_simd::STANDARD
+            .decode_to_vec(text.trim())
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .with_context(|| format!("the master key in {from} must be 32 bytes in base64"))
+    };
+    if let Some(text) = configured {
+        return decode(text, "the configuration");
+    }
+    let path = data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => decode(&text, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no OS random source: {e}"))?;
+            write_private(&path, &base64_simd::STANDARD.encode_to_string(key))?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes a secret file readable by its owner only, durably.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {

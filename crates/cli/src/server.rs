@@ -35,9 +35,15 @@ pub fn open(data_dir: &Path, settings: strata_core::Settings) -> anyhow::Result<
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let core_settings = strata_core::Settings {
         region: settings.region.clone(),
         inline_threshold: settings.inline_threshold,
+        master_key: crate::config::master_key(
+            settings.master_key.as_deref(),
+            &settings.data_dir,
+        )?,
     };
     let strata = Arc::new(open(&settings.data_dir, core_settings)?);
     let recovered = strata.meta.recover_open_blobs().await?;

@@ -9,6 +9,7 @@ pub mod bucket_config;
 pub mod buckets;
 mod checksum;
 pub mod conditions;
+pub mod encryption;
 mod error;
 pub mod gc;
 pub mod listing;
@@ -37,6 +38,8 @@ pub struct Settings {
     pub region: String,
     /// Objects up to this size are kept inline in the metadata store.
     pub inline_threshold: usize,
+    /// The key SSE-S3 and SSE-KMS data keys are wrapped under (derived).
+    pub master_key: [u8; 32],
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
         Self {
             region: "us-east-1".into(),
             inline_threshold: 64 * 1024,
+            master_key: [0; 32],
         }
     }
 }
@@ -53,6 +57,7 @@ pub struct Strata {
     pub meta: Arc<dyn meta::MetadataStore>,
     pub locations: Locations,
     pub settings: Settings,
+    keyring: encryption::Keyring,
     gc_wakeup: tokio::sync::Notify,
 }
 
@@ -65,6 +70,7 @@ impl Strata {
         Self {
             meta,
             locations,
+            keyring: encryption::Keyring::new(settings.master_key),
             settings,
             gc_wakeup: tokio::sync::Notify::new(),
         }

@@ -9,6 +9,7 @@ use strata_meta::{
 };
 
 use crate::checksum::{BodyHasher, ChecksumSource, composite};
+use crate::encryption::{CustomerKey, SegmentCipher};
 use crate::conditions::ReadConditions;
 use crate::objects::{ByteRange, ObjectAttributes, Written, validate_attributes, validate_key};
 use crate::time::now_ms;
@@ -28,6 +29,8 @@ pub struct PartUpload {
     pub content_length: Option<u64>,
     pub content_md5: Option<String>,
     pub checksum: ChecksumSource,
+    /// SSE-C: the key the upload was created with.
+    pub customer_key: Option<CustomerKey>,
 }
 
 /// Where UploadPartCopy takes its bytes from.
@@ -37,6 +40,8 @@ pub struct PartCopySource {
     pub version_id: Option<String>,
     pub range: Option<ByteRange>,
     pub conditions: ReadConditions,
+    /// SSE-C key of the source object.
+    pub customer_key: Option<CustomerKey>,
 }
 
 /// A part as the client lists it in CompleteMultipartUpload.
@@ -95,6 +100,9 @@ impl Strata {
         let mut attributes = attributes;
         self.settle_lock(&bucket, &mut attributes)?;
         let (owner, acl) = self.new_object_acl(account, &bucket, attributes.acl.as_ref())?;
+        let encryption = self
+            .new_data_key(&bucket, attributes.sse.as_ref())?
+            .map(|(enc, _)| enc);
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),
@@ -110,6 +118,7 @@ impl Strata {
             retention: attributes.retention,
             legal_hold: attributes.legal_hold,
             acl,
+            encryption,
         };
         self.meta.create_upload(upload.clone()).await?;
         Ok(upload)
@@ -140,8 +149,16 @@ impl Strata {
         let upload = self.get_upload(account, &req.bucket, &req.key, &req.upload_id)?;
         let algorithm = req.checksum.algorithm().or(upload.checksum_algorithm);
         let hasher = BodyHasher::new(algorithm);
+        let cipher = self.part_cipher(&upload, req.part_number, req.customer_key.as_ref())?;
         let written = self
-            .write_data(&upload.location, req.body, None, hasher, MAX_PART_SIZE)
+            .write_data(
+                &upload.location,
+                req.body,
+                None,
+                hasher,
+                MAX_PART_SIZE,
+                cipher,
+            )
             .await?;
         let checksum = match upload.checksum_algorithm {
             Some(a) if req.checksum.algorithm().is_none() => ChecksumSource::Compute(a),
@@ -158,12 +175,33 @@ impl Strata {
         .await
     }
 
+    /// The cipher a part of an encrypted upload is sealed with: the upload's
+    /// data key (SSE-C: from the same customer key) and the part's number.
+    fn part_cipher(
+        &self,
+        upload: &UploadRecord,
+        part_number: u32,
+        customer: Option<&CustomerKey>,
+    ) -> Result<Option<SegmentCipher>> {
+        match (&upload.encryption, customer) {
+            (Some(enc), customer) => {
+                let key = self.keyring.data_key(enc, customer)?;
+                Ok(Some(SegmentCipher::new(&key, part_number)))
+            }
+            (None, Some(_)) => Err(Error::InvalidRequest(
+                "The upload was not created with customer-provided encryption".into(),
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+
     pub async fn upload_part_copy(
         &self,
         account: &AccountRecord,
         upload: (&str, &str, &str),
         part_number: u32,
         source: PartCopySource,
+        customer_key: Option<&CustomerKey>,
     ) -> Result<PartRecord> {
         check_part_number(part_number)?;
         let (bucket, key, upload_id) = upload;
@@ -187,7 +225,9 @@ impl Strata {
         if range.end - range.start > MAX_PART_SIZE {
             return Err(Error::EntityTooLarge);
         }
-        let stream = self.read_data(&record.data, range)?;
+        let source_key = self.data_key(&record, source.customer_key.as_ref())?;
+        let cipher = self.part_cipher(&upload, part_number, customer_key)?;
+        let stream = self.read_data(&record, range, source_key)?;
         let body: Body = Box::pin(futures::TryStreamExt::map_err(
             stream,
             std::io::Error::other,
@@ -200,6 +240,7 @@ impl Strata {
                 None,
                 BodyHasher::new(algorithm),
                 MAX_PART_SIZE,
+                cipher,
             )
             .await?;
         let checksum = algorithm.map_or(ChecksumSource::None, ChecksumSource::Compute);
@@ -366,6 +407,7 @@ impl Strata {
             retention: upload.retention.clone(),
             legal_hold: upload.legal_hold,
             acl: upload.acl.clone(),
+            encryption: upload.encryption.clone(),
         };
         let put = ObjectPut {
             bucket: upload.bucket.clone(),

@@ -8,12 +8,13 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use strata_data::{ByteStream, DataBackend};
 use strata_meta::{
-    Acl, BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
+    Acl, BlobAddr, BlobRef, BucketRecord, Encryption, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
     ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
 };
 
 use crate::access::AclRequest;
 use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource};
+use crate::encryption::{CustomerKey, Sealer, SegmentCipher, SseRequest, open_stream, sealed_range};
 use crate::conditions::ReadConditions;
 use crate::time::now_ms;
 use crate::{AccountRecord, Body, Error, ObjectBody, Result, Strata, random_hex};
@@ -36,6 +37,8 @@ pub struct ObjectAttributes {
     pub legal_hold: bool,
     /// The ACL asked for (None: the default one).
     pub acl: Option<AclRequest>,
+    /// The encryption asked for (None: the bucket's default).
+    pub sse: Option<SseRequest>,
 }
 
 pub struct PutRequest {
@@ -82,6 +85,8 @@ pub struct GetRequest {
     pub bucket: String,
     pub key: String,
     pub version_id: Option<String>,
+    /// SSE-C: the key the object was written with.
+    pub customer_key: Option<CustomerKey>,
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
     pub conditions: ReadConditions,
@@ -91,6 +96,8 @@ pub struct CopyRequest {
     pub source_bucket: String,
     pub source_key: String,
     pub source_version_id: Option<String>,
+    /// SSE-C key of the source (`x-amz-copy-source-server-side-encryption-customer-*`).
+    pub source_customer_key: Option<CustomerKey>,
     pub source_conditions: ReadConditions,
     pub bucket: String,
     pub key: String,
@@ -157,6 +164,7 @@ impl Strata {
         inline_limit: Option<usize>,
         hasher: BodyHasher,
         max_size: u64,
+        cipher: Option<SegmentCipher>,
     ) -> Result<Written> {
         let mut hasher = hasher;
         let mut head = BytesMut::new();
@@ -176,6 +184,10 @@ impl Strata {
         }
         if ended {
             let id = random_hex(16);
+            let inline = match &cipher {
+                Some(c) => c.seal_all(&head)?,
+                None => head.to_vec(),
+            };
             return Ok(Written {
                 locator: DataLocator {
                     location: location.to_string(),
@@ -184,7 +196,7 @@ impl Strata {
                         blob: BlobRef::Inline(id),
                     }],
                 },
-                inline: Some(head.to_vec()),
+                inline: Some(inline),
                 hasher,
             });
         }
@@ -198,10 +210,10 @@ impl Strata {
             &*backend,
             &addr.key,
             head.freeze(),
-            ended,
             body,
             &mut hasher,
             max_size,
+            cipher.map(Sealer::new),
         )
         .await
         {
@@ -274,6 +286,7 @@ impl Strata {
             return Err(Error::PreconditionFailed);
         }
         let hasher = BodyHasher::new(req.checksum.algorithm());
+        let sealed = self.new_data_key(&bucket, req.attributes.sse.as_ref())?;
         let written = self
             .write_data(
                 &bucket.location,
@@ -281,6 +294,7 @@ impl Strata {
                 Some(self.settings.inline_threshold),
                 hasher,
                 MAX_PUT_SIZE,
+                sealed.as_ref().map(|(_, key)| SegmentCipher::new(key, 0)),
             )
             .await?;
         let Written {
@@ -301,7 +315,8 @@ impl Strata {
                 "body length differs from Content-Length",
             )));
         }
-        let record = new_record(owner, &digests, req.attributes, locator, acl);
+        let mut record = new_record(owner, &digests, req.attributes, locator, acl);
+        record.encryption = sealed.map(|(enc, _)| enc);
         self.commit_object(ObjectPut {
             bucket: bucket.name,
             key: req.key,
@@ -357,6 +372,7 @@ impl Strata {
         let (bucket, record) =
             self.object_version(account, &req.bucket, &req.key, req.version_id.as_deref())?;
         req.conditions.check(&record)?;
+        let data_key = self.data_key(&record, req.customer_key.as_ref())?;
         let part = match req.part_number {
             Some(n) => Some(part_range(&record, n)?),
             None => None,
@@ -365,6 +381,7 @@ impl Strata {
             version_id: visible_version_id(&bucket, &record),
             record,
             part,
+            data_key,
         })
     }
 
@@ -373,13 +390,14 @@ impl Strata {
             record,
             part,
             version_id,
+            data_key,
         } = self.head_object(account, &req)?;
         let (range, partial, parts_count) = match (part, req.range) {
             (Some(p), _) => (p.range, true, Some(p.parts_count)),
             (None, Some(r)) => (r.resolve(record.size)?, true, None),
             (None, None) => (0..record.size, false, None),
         };
-        let stream = self.read_data(&record.data, range.clone())?;
+        let stream = self.read_data(&record, range.clone(), data_key)?;
         Ok(ObjectBody {
             record,
             version_id,
@@ -390,29 +408,79 @@ impl Strata {
         })
     }
 
-    /// Streams `range` of the bytes a locator describes, chunk after chunk.
+    /// Streams `range` of a version's bytes, chunk after chunk, opening
+    /// sealed chunks with `data_key` (see `data_key`).
     pub(crate) fn read_data(
         &self,
-        locator: &DataLocator,
+        record: &ObjectRecord,
         range: std::ops::Range<u64>,
+        data_key: Option<[u8; 32]>,
     ) -> Result<ByteStream> {
+        let locator = &record.data;
         let backend = self.locations.get(&locator.location)?.clone();
         let mut reads = Vec::new();
         let mut offset = 0u64;
-        for chunk in &locator.chunks {
+        for (i, chunk) in locator.chunks.iter().enumerate() {
             let (start, end) = (offset, offset + chunk.size);
             offset = end;
             if end <= range.start || start >= range.end {
                 continue;
             }
             let within = range.start.max(start) - start..range.end.min(end) - start;
-            reads.push((chunk.blob.clone(), within));
+            // Each part of a multipart object was sealed under its own number.
+            let part = record.parts.get(i).map_or(0, |p| p.number);
+            let opener = data_key.map(|key| (SegmentCipher::new(&key, part), chunk.size));
+            reads.push((chunk.blob.clone(), within, opener));
         }
         let meta = self.meta.clone();
         let stream = futures::stream::iter(reads)
-            .then(move |(blob, within)| read_chunk(meta.clone(), backend.clone(), blob, within))
+            .then(move |(blob, within, opener)| {
+                let (meta, backend) = (meta.clone(), backend.clone());
+                async move {
+                    let Some((cipher, plain_len)) = opener else {
+                        return read_chunk(meta, backend, blob, within).await;
+                    };
+                    let take = within.end - within.start;
+                    let (sealed, first, skip) = sealed_range(within, plain_len);
+                    let stream = read_chunk(meta, backend, blob, sealed).await?;
+                    Ok(open_stream(cipher, first, skip, take, stream))
+                }
+            })
             .try_flatten();
         Ok(Box::pin(stream))
+    }
+
+    /// The key that opens a version's bytes: none for plain objects; SSE-C
+    /// objects need the customer's key, and plain ones refuse one.
+    pub(crate) fn data_key(
+        &self,
+        record: &ObjectRecord,
+        customer: Option<&CustomerKey>,
+    ) -> Result<Option<[u8; 32]>> {
+        match (&record.encryption, customer) {
+            (Some(enc), customer) => Ok(Some(self.keyring.data_key(enc, customer)?)),
+            (None, Some(_)) => Err(Error::InvalidRequest(
+                "The encryption parameters are not applicable to this object.".into(),
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// A fresh data key for a new version or upload in `bucket`: what the
+    /// request asks for, else the bucket's default encryption.
+    pub(crate) fn new_data_key(
+        &self,
+        bucket: &BucketRecord,
+        asked: Option<&SseRequest>,
+    ) -> Result<Option<(Encryption, [u8; 32])>> {
+        let default = match asked {
+            Some(_) => None,
+            None => self.default_encryption(&bucket.name)?,
+        };
+        asked
+            .or(default.as_ref())
+            .map(|a| self.keyring.new_key(a))
+            .transpose()
     }
 
     /// DeleteObject: without a version id, the current version goes (or,
@@ -459,6 +527,7 @@ impl Strata {
             req.source_version_id.as_deref(),
         )?;
         req.source_conditions.check_copy_source(&source)?;
+        let source_key = self.data_key(&source, req.source_customer_key.as_ref())?;
         let bucket = self.owned_bucket(account, &req.bucket)?;
         let onto_itself = req.source_bucket == req.bucket
             && req.source_key == req.key
@@ -484,7 +553,8 @@ impl Strata {
         validate_attributes(&attributes)?;
         self.settle_lock(&bucket, &mut attributes)?;
         let (owner, acl) = self.new_object_acl(account, &bucket, attributes.acl.as_ref())?;
-        if onto_itself && bucket.versioning == Versioning::Unversioned {
+        let keeps_bytes = attributes.sse.is_none() && source.encryption.is_none();
+        if onto_itself && keeps_bytes && bucket.versioning == Versioning::Unversioned {
             // Only the metadata changes, and the version it replaces goes:
             // the new version may share its bytes.
             let record = ObjectRecord {
@@ -509,10 +579,11 @@ impl Strata {
             return Ok(self.meta.put_object(put).await?.record);
         }
         let body: Body = Box::pin(
-            self.read_data(&source.data, 0..source.size)?
+            self.read_data(&source, 0..source.size, source_key)?
                 .map_err(std::io::Error::other),
         );
         let algorithm = source.checksum.as_ref().map(|c| c.algorithm);
+        let sealed = self.new_data_key(&bucket, attributes.sse.as_ref())?;
         let written = self
             .write_data(
                 &bucket.location,
@@ -520,6 +591,7 @@ impl Strata {
                 Some(self.settings.inline_threshold),
                 BodyHasher::new(algorithm),
                 MAX_PUT_SIZE,
+                sealed.as_ref().map(|(_, key)| SegmentCipher::new(key, 0)),
             )
             .await?;
         let Written {
@@ -528,7 +600,8 @@ impl Strata {
             hasher,
         } = written;
         let digests = hasher.verify(None, ChecksumSource::None)?;
-        let record = new_record(owner, &digests, attributes, locator, acl);
+        let mut record = new_record(owner, &digests, attributes, locator, acl);
+        record.encryption = sealed.map(|(enc, _)| enc);
         self.commit_object(ObjectPut {
             bucket: bucket.name,
             key: req.key,
@@ -565,6 +638,7 @@ fn new_record(
         retention: attributes.retention,
         legal_hold: attributes.legal_hold,
         acl,
+        encryption: None,
     }
 }
 
@@ -574,6 +648,8 @@ pub struct Found {
     /// What `x-amz-version-id` shows (see `visible_version_id`).
     pub version_id: Option<String>,
     pub part: Option<PartRange>,
+    /// The key that opens the version's bytes (checked against SSE-C's).
+    pub(crate) data_key: Option<[u8; 32]>,
 }
 
 /// The version id S3 shows for a version: none in a bucket that has never
@@ -616,26 +692,45 @@ fn part_range(record: &ObjectRecord, number: u32) -> Result<PartRange> {
     Err(Error::InvalidPart(format!("part {number} does not exist")))
 }
 
+/// Writes `head` and the rest of `body` to a new blob, sealing them first
+/// when a `sealer` is given (the hasher always sees plaintext).
 async fn stream_to_blob(
     backend: &dyn DataBackend,
     key: &str,
     head: Bytes,
-    ended: bool,
     mut body: Body,
     hasher: &mut BodyHasher,
     max_size: u64,
+    mut sealer: Option<Sealer>,
 ) -> Result<()> {
     let mut writer = backend.create(key).await?;
-    writer.write(head).await?;
-    if !ended {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(Error::IncompleteBody)?;
-            hasher.update(&chunk);
-            if hasher.size > max_size {
-                return Err(Error::EntityTooLarge);
+    let mut next = Some(head);
+    loop {
+        let Some(chunk) = next.take() else {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(Error::IncompleteBody)?;
+                    hasher.update(&chunk);
+                    if hasher.size > max_size {
+                        return Err(Error::EntityTooLarge);
+                    }
+                    next = Some(chunk);
+                    continue;
+                }
+                None => break,
             }
-            writer.write(chunk).await?;
+        };
+        match sealer.as_mut() {
+            Some(s) => {
+                for sealed in s.push(&chunk)? {
+                    writer.write(sealed).await?;
+                }
+            }
+            None => writer.write(chunk).await?,
         }
+    }
+    if let Some(last) = sealer.map(Sealer::finish).transpose()?.flatten() {
+        writer.write(last).await?;
     }
     writer.commit().await?;
     Ok(())

@@ -62,6 +62,7 @@ pub fn object(etag: &str, blob: Option<&str>) -> ObjectRecord {
         retention: None,
         legal_hold: false,
         acl: None,
+        encryption: None,
     }
 }
 
@@ -623,6 +624,7 @@ async fn multipart(store: &dyn MetadataStore) {
         retention: None,
         legal_hold: false,
         acl: None,
+        encryption: None,
     };
     store.create_upload(upload.clone()).await.unwrap();
     let part = |n: u32, blob: &str| PartRecord {

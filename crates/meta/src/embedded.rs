@@ -510,6 +510,7 @@ fn delete_current(
         retention: None,
         legal_hold: false,
         acl: None,
+        encryption: None,
     };
     let added = add_version(txn, bucket, key, marker)?;
     Ok(DeleteOutcome {

@@ -229,6 +229,30 @@ pub struct ObjectRecord {
     /// None: the default ACL (its owner has FULL_CONTROL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// Set when the bytes are sealed by server-side encryption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// How an object's bytes were encrypted, and how to find its data key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    pub scheme: SseScheme,
+    /// SSE-S3 and SSE-KMS: the data key sealed by a key derived from the
+    /// server's master key (base64 of nonce and ciphertext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped_key: Option<String>,
+    /// SSE-C: the salt the data key is derived with from the customer's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SseScheme {
+    S3,
+    Kms { key_id: String },
+    /// The key's MD5 (as S3 echoes it) tells a wrong key from the right one.
+    Customer { key_md5: String },
 }
 
 /// Who an ACL grant is for.
@@ -339,6 +363,8 @@ pub struct UploadRecord {
     pub legal_hold: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -429,6 +455,7 @@ mod tests {
             retention: None,
             legal_hold: false,
             acl: None,
+            encryption: None,
         }
     }
 

@@ -132,6 +132,9 @@ pub(crate) struct AttributesInput {
     /// The `x-amz-tagging` header: a URL-encoded query string of tags.
     pub tagging: Option<String>,
     pub canned_acl: Option<String>,
+    pub sse: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub customer_key: Option<strata_core::encryption::CustomerKey>,
     pub grants: crate::acl::GrantHeaders,
     pub lock_mode: Option<dto::ObjectLockMode>,
     pub retain_until: Option<Timestamp>,
@@ -157,6 +160,7 @@ impl AttributesInput {
         };
         Ok(ObjectAttributes {
             acl: crate::acl::requested(a.canned_acl.as_deref(), a.grants)?,
+            sse: crate::sse::request(a.sse.as_deref(), a.kms_key_id.as_deref(), a.customer_key)?,
             retention,
             legal_hold: legal_hold(a.legal_hold.as_ref().map(|s| s.as_str()))?,
             tags: tags_header(a.tagging.as_deref())?,
@@ -238,6 +242,16 @@ macro_rules! attributes_of {
             metadata: $input.metadata,
             tagging: $input.tagging,
             canned_acl: $input.acl.as_ref().map(|a| a.as_str().to_string()),
+            sse: $input
+                .server_side_encryption
+                .as_ref()
+                .map(|a| a.as_str().to_string()),
+            kms_key_id: $input.ssekms_key_id.clone(),
+            customer_key: $crate::sse::customer_key(
+                $input.sse_customer_algorithm.as_deref(),
+                $input.sse_customer_key.as_deref(),
+                $input.sse_customer_key_md5.as_deref(),
+            )?,
             grants: $crate::acl::grant_headers_of!($input, write: None),
             lock_mode: $input.object_lock_mode,
             retain_until: $input.object_lock_retain_until_date,

@@ -24,6 +24,7 @@ use strata_core::{AccountRecord, Body, Strata};
 
 use crate::acl::{self, grant_headers_of};
 use crate::config_convert as cc;
+use crate::sse::{self, set_sse};
 use crate::convert::{
     self, attributes_of, checksum_headers_of, lock_fields, object_fields, set_checksums,
 };
@@ -730,6 +731,7 @@ impl S3 for Handlers {
             version_id: record.version_id.clone(),
             ..Default::default()
         };
+        set_sse!(out, record.encryption.as_ref());
         let fields = convert::checksum_fields(record.checksum.as_ref());
         out.checksum_type = fields.kind.clone();
         set_checksums!(out, fields);
@@ -747,6 +749,11 @@ impl S3 for Handlers {
             bucket: input.bucket,
             key: input.key,
             version_id: input.version_id,
+            customer_key: sse::customer_key(
+                input.sse_customer_algorithm.as_deref(),
+                input.sse_customer_key.as_deref(),
+                input.sse_customer_key_md5.as_deref(),
+            )?,
             range: input.range.map(convert::range),
             part_number: part_number(input.part_number)?,
             conditions: read_conditions(
@@ -766,6 +773,7 @@ impl S3 for Handlers {
         };
         object_fields!(out, r);
         lock_fields!(out, r);
+        set_sse!(out, r.encryption.as_ref());
         out.content_length = Some((body.range.end - body.range.start) as i64);
         if body.partial {
             out.content_range = Some(format!(
@@ -805,6 +813,11 @@ impl S3 for Handlers {
             bucket: input.bucket,
             key: input.key,
             version_id: input.version_id,
+            customer_key: sse::customer_key(
+                input.sse_customer_algorithm.as_deref(),
+                input.sse_customer_key.as_deref(),
+                input.sse_customer_key_md5.as_deref(),
+            )?,
             range: input.range.map(convert::range),
             part_number: part_number(input.part_number)?,
             conditions: read_conditions(
@@ -818,6 +831,7 @@ impl S3 for Handlers {
             record,
             part,
             version_id,
+            ..
         } = self.strata.head_object(&account, &get).map_err(to_s3)?;
         let mut out = HeadObjectOutput {
             version_id,
@@ -825,6 +839,7 @@ impl S3 for Handlers {
         };
         object_fields!(out, &record);
         lock_fields!(out, &record);
+        set_sse!(out, record.encryption.as_ref());
         let mut status = StatusCode::OK;
         match (part, get.range) {
             (
@@ -1065,10 +1080,16 @@ impl S3 for Handlers {
             }
         };
         let attributes = attributes_of!(input)?;
+        let source_customer_key = sse::customer_key(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
         let copy = CopyRequest {
             source_bucket,
             source_key,
             source_version_id: source_version_id.clone(),
+            source_customer_key,
             source_conditions: read_conditions(
                 input.copy_source_if_match,
                 input.copy_source_if_none_match,
@@ -1095,12 +1116,14 @@ impl S3 for Handlers {
         let fields = convert::checksum_fields(record.checksum.as_ref());
         result.checksum_type = fields.kind.clone();
         set_checksums!(result, fields);
-        ok(CopyObjectOutput {
+        let mut out = CopyObjectOutput {
             copy_object_result: Some(result),
             copy_source_version_id: source_version_id,
             version_id: record.version_id.clone(),
             ..Default::default()
-        })
+        };
+        set_sse!(out, record.encryption.as_ref());
+        ok(out)
     }
 
     // ---------------------------------------------------------------- listing
@@ -1532,14 +1555,16 @@ impl S3 for Handlers {
             .create_upload(&account, &input.bucket, &input.key, attributes, algorithm)
             .await
             .map_err(to_s3)?;
-        ok(CreateMultipartUploadOutput {
-            bucket: Some(upload.bucket),
-            key: Some(upload.key),
-            upload_id: Some(upload.upload_id),
+        let mut out = CreateMultipartUploadOutput {
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: algorithm.map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
             ..Default::default()
-        })
+        };
+        set_sse!(out, upload.encryption.as_ref());
+        out.bucket = Some(upload.bucket);
+        out.key = Some(upload.key);
+        out.upload_id = Some(upload.upload_id);
+        ok(out)
     }
 
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> R<UploadPartOutput> {
@@ -1562,6 +1587,11 @@ impl S3 for Handlers {
             content_length: content_length(input.content_length)?,
             content_md5: input.content_md5,
             checksum,
+            customer_key: sse::customer_key(
+                input.sse_customer_algorithm.as_deref(),
+                input.sse_customer_key.as_deref(),
+                input.sse_customer_key_md5.as_deref(),
+            )?,
         };
         let part = self
             .strata
@@ -1594,7 +1624,17 @@ impl S3 for Handlers {
                 input.copy_source_if_modified_since,
                 input.copy_source_if_unmodified_since,
             ),
+            customer_key: sse::customer_key(
+                input.copy_source_sse_customer_algorithm.as_deref(),
+                input.copy_source_sse_customer_key.as_deref(),
+                input.copy_source_sse_customer_key_md5.as_deref(),
+            )?,
         };
+        let part_key = sse::customer_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
         let number = u32::try_from(input.part_number).map_err(|_| {
             invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
         })?;
@@ -1605,6 +1645,7 @@ impl S3 for Handlers {
                 (&input.bucket, &input.key, &input.upload_id),
                 number,
                 source,
+                part_key.as_ref(),
             )
             .await
             .map_err(to_s3)?;
@@ -1666,6 +1707,9 @@ impl S3 for Handlers {
             version_id: record.version_id.clone(),
             ..Default::default()
         };
+        let sse = sse::headers(record.encryption.as_ref());
+        out.server_side_encryption = sse.algorithm.map(ServerSideEncryption::from);
+        out.ssekms_key_id = sse.kms_key_id;
         let fields = convert::checksum_fields(record.checksum.as_ref());
         out.checksum_type = fields.kind.clone();
         set_checksums!(out, fields);

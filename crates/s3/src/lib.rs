@@ -14,6 +14,7 @@ mod handlers;
 mod host;
 mod request_values;
 pub mod server;
+mod sse;
 mod sync_stream;
 mod website;
 

@@ -1,11 +1,12 @@
 //! Default encryption configuration of a bucket: which algorithm new objects
-//! get. Stored and returned only; it never encrypts bytes (a later issue does).
+//! get when they ask for none. It never encrypts bytes itself.
 
 use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;
 
 use super::{BucketConfig, ConfigContext};
-use crate::{Error, Result};
+use crate::encryption::SseRequest;
+use crate::{Error, Result, Strata};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptionRule {
@@ -17,6 +18,17 @@ pub struct EncryptionRule {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptionConfiguration {
     pub rules: Vec<EncryptionRule>,
+}
+
+impl Strata {
+    /// What a bucket's default encryption asks of new objects that ask for none.
+    pub(crate) fn default_encryption(&self, bucket: &str) -> Result<Option<SseRequest>> {
+        let config: Option<EncryptionConfiguration> = self.bucket_document(bucket)?;
+        Ok(config
+            .and_then(|c| c.rules.into_iter().next())
+            .filter(|r| r.sse_algorithm == "AES256")
+            .map(|_| SseRequest::S3))
+    }
 }
 
 impl BucketConfig for EncryptionConfiguration {

@@ -229,7 +229,9 @@ impl Strata {
     /// the anonymous read first (`authorize`), as for any other read.
     pub fn website_object(&self, bucket: &str, key: &str) -> Result<ObjectBody> {
         let record = self.meta.get_object(bucket, key)?.ok_or(Error::NoSuchKey)?;
-        let stream = self.read_data(&record.data, 0..record.size)?;
+        // SSE-S3 objects open with the server's keys; SSE-C ones refuse here.
+        let data_key = self.data_key(&record, None)?;
+        let stream = self.read_data(&record, 0..record.size, data_key)?;
         Ok(ObjectBody {
             version_id: record.version_id.clone(),
             range: 0..record.size,

@@ -244,9 +244,13 @@ def test_encryption_config(s3, bucket):
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=config)
     got = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
     assert got["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
-    refused(s3.put_bucket_encryption, "NotImplemented", 501, Bucket=bucket,
+    kms = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "k"}}]}
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=kms)
+    got = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert got["Rules"][0]["ApplyServerSideEncryptionByDefault"] == kms["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+    refused(s3.put_bucket_encryption, "MalformedXML", Bucket=bucket,
             ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {
-                "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "k"}}]})
+                "SSEAlgorithm": "rot13"}}]})
     s3.delete_bucket_encryption(Bucket=bucket)
     refused(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", 404, Bucket=bucket)
 

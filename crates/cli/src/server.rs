@@ -40,10 +40,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let core_settings = strata_core::Settings {
         region: settings.region.clone(),
         inline_threshold: settings.inline_threshold,
-        master_key: crate::config::master_key(
-            settings.master_key.as_deref(),
-            &settings.data_dir,
-        )?,
+        master_key: crate::config::master_key(settings.master_key.as_deref(), &settings.data_dir)?,
     };
     let strata = Arc::new(open(&settings.data_dir, core_settings)?);
     let recovered = strata.meta.recover_open_blobs().await?;

@@ -24,6 +24,9 @@ pub fn sealed_len(plain: u64) -> u64 {
     plain + plain.div_ceil(SEGMENT) * TAG
 }
 
+/// The KMS key id S3 uses when `aws:kms` names none.
+pub const DEFAULT_KMS_KEY: &str = "aws/s3";
+
 /// A customer-provided key (SSE-C), already checked against its MD5.
 #[derive(Clone)]
 pub struct CustomerKey {
@@ -47,7 +50,9 @@ pub enum SseRequest {
     /// SSE-S3: `x-amz-server-side-encryption: AES256`.
     S3,
     /// SSE-KMS with a key id: the key is one of this server's named keys.
-    Kms { key_id: String },
+    Kms {
+        key_id: String,
+    },
     Customer(CustomerKey),
 }
 
@@ -59,7 +64,8 @@ fn random<const N: usize>() -> [u8; N] {
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -136,7 +142,11 @@ impl Keyring {
 
     /// The data key of an encrypted object; SSE-C needs the customer's key,
     /// which must be the one the object was written with.
-    pub fn data_key(&self, record: &Encryption, customer: Option<&CustomerKey>) -> Result<[u8; 32]> {
+    pub fn data_key(
+        &self,
+        record: &Encryption,
+        customer: Option<&CustomerKey>,
+    ) -> Result<[u8; 32]> {
         match (&record.scheme, customer) {
             (SseScheme::Customer { key_md5 }, Some(c)) if *key_md5 == c.key_md5 => {
                 let salt = unb64(record.salt.as_deref().unwrap_or_default())?;
@@ -259,7 +269,10 @@ impl Sealer {
 /// Where plaintext `range` of a blob holding `plain_len` bytes lies once
 /// sealed: the sealed byte range to read, the first segment's number, and
 /// how many plaintext bytes of that segment come before the range.
-pub fn sealed_range(range: std::ops::Range<u64>, plain_len: u64) -> (std::ops::Range<u64>, u64, u64) {
+pub fn sealed_range(
+    range: std::ops::Range<u64>,
+    plain_len: u64,
+) -> (std::ops::Range<u64>, u64, u64) {
     let first = range.start / SEGMENT;
     let last = range.end.div_ceil(SEGMENT).min(plain_len.div_ceil(SEGMENT));
     let start = first * (SEGMENT + TAG);
@@ -342,10 +355,18 @@ mod tests {
         let (r, first, skip) = sealed_range(range.clone(), plain_len);
         let part = Bytes::copy_from_slice(&sealed[r.start as usize..r.end as usize]);
         // Feed it in odd-sized pieces, as a backend would.
-        let pieces: Vec<strata_data::Result<Bytes>> =
-            part.chunks(1000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let pieces: Vec<strata_data::Result<Bytes>> = part
+            .chunks(1000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
         let input: ByteStream = Box::pin(futures::stream::iter(pieces));
-        let out = open_stream(SegmentCipher::new(&[7; 32], 3), first, skip, range.end - range.start, input);
+        let out = open_stream(
+            SegmentCipher::new(&[7; 32], 3),
+            first,
+            skip,
+            range.end - range.start,
+            input,
+        );
         out.map(|b| b.unwrap().to_vec()).concat().await
     }
 
@@ -354,23 +375,49 @@ mod tests {
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let sealed = sealed_bytes(&data);
         assert_eq!(sealed.len() as u64, sealed_len(data.len() as u64));
-        for range in [0..200_000, 0..1, 65_535..65_537, 131_072..131_073, 150_000..200_000, 199_999..200_000] {
+        for range in [
+            0..200_000,
+            0..1,
+            65_535..65_537,
+            131_072..131_073,
+            150_000..200_000,
+            199_999..200_000,
+        ] {
             let got = read(&sealed, data.len() as u64, range.clone()).await;
-            assert_eq!(got, data[range.start as usize..range.end as usize], "{range:?}");
+            assert_eq!(
+                got,
+                data[range.start as usize..range.end as usize],
+                "{range:?}"
+            );
         }
     }
 
     #[test]
     fn keys_wrap_and_customer_keys_must_match() {
         let ring = Keyring::new([1; 32]);
-        let (record, key) = ring.new_key(&SseRequest::Kms { key_id: "k1".into() }).unwrap();
+        let (record, key) = ring
+            .new_key(&SseRequest::Kms {
+                key_id: "k1".into(),
+            })
+            .unwrap();
         assert_eq!(ring.data_key(&record, None).unwrap(), key);
-        assert!(Keyring::new([2; 32]).data_key(&record, None).is_err(), "another master key");
-        let customer = CustomerKey { key: [9; 32], key_md5: "m".into() };
-        let (record, key) = ring.new_key(&SseRequest::Customer(customer.clone())).unwrap();
+        assert!(
+            Keyring::new([2; 32]).data_key(&record, None).is_err(),
+            "another master key"
+        );
+        let customer = CustomerKey {
+            key: [9; 32],
+            key_md5: "m".into(),
+        };
+        let (record, key) = ring
+            .new_key(&SseRequest::Customer(customer.clone()))
+            .unwrap();
         assert_eq!(ring.data_key(&record, Some(&customer)).unwrap(), key);
         assert!(ring.data_key(&record, None).is_err());
-        let other = CustomerKey { key: [8; 32], key_md5: "n".into() };
+        let other = CustomerKey {
+            key: [8; 32],
+            key_md5: "n".into(),
+        };
         assert!(ring.data_key(&record, Some(&other)).is_err());
     }
 

@@ -4,13 +4,13 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use strata_meta::{
-    BlobRef, Checksum, ChecksumAlgorithm, ChecksumType, Chunk, DataLocator, ObjectPut,
+    BlobRef, Checksum, ChecksumAlgorithm, ChecksumType, Chunk, DataLocator, Encryption, ObjectPut,
     ObjectRecord, PartRecord, PartSummary, Precondition, UploadRecord,
 };
 
 use crate::checksum::{BodyHasher, ChecksumSource, composite};
-use crate::encryption::{CustomerKey, SegmentCipher};
 use crate::conditions::ReadConditions;
+use crate::encryption::{CustomerKey, SegmentCipher};
 use crate::objects::{ByteRange, ObjectAttributes, Written, validate_attributes, validate_key};
 use crate::time::now_ms;
 use crate::{AccountRecord, Body, Error, Result, Strata, random_hex};
@@ -141,7 +141,7 @@ impl Strata {
         &self,
         account: &AccountRecord,
         req: PartUpload,
-    ) -> Result<PartRecord> {
+    ) -> Result<(PartRecord, Option<Encryption>)> {
         check_part_number(req.part_number)?;
         if req.content_length.is_some_and(|n| n > MAX_PART_SIZE) {
             return Err(Error::EntityTooLarge);
@@ -202,7 +202,7 @@ impl Strata {
         part_number: u32,
         source: PartCopySource,
         customer_key: Option<&CustomerKey>,
-    ) -> Result<PartRecord> {
+    ) -> Result<(PartRecord, Option<Encryption>)> {
         check_part_number(part_number)?;
         let (bucket, key, upload_id) = upload;
         let upload = self.get_upload(account, bucket, key, upload_id)?;
@@ -256,7 +256,7 @@ impl Strata {
         content_md5: Option<&str>,
         checksum: ChecksumSource,
         content_length: Option<u64>,
-    ) -> Result<PartRecord> {
+    ) -> Result<(PartRecord, Option<Encryption>)> {
         let Written {
             locator, hasher, ..
         } = written;
@@ -296,7 +296,7 @@ impl Strata {
             self.discard_written(&locator).await;
             return Err(e.into());
         }
-        Ok(part)
+        Ok((part, upload.encryption.clone()))
     }
 
     pub async fn complete_upload(

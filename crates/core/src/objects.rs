@@ -8,14 +8,16 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use strata_data::{ByteStream, DataBackend};
 use strata_meta::{
-    Acl, BlobAddr, BlobRef, BucketRecord, Encryption, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
-    ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
+    Acl, BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
+    Encryption, ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
 };
 
 use crate::access::AclRequest;
 use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource};
-use crate::encryption::{CustomerKey, Sealer, SegmentCipher, SseRequest, open_stream, sealed_range};
 use crate::conditions::ReadConditions;
+use crate::encryption::{
+    CustomerKey, Sealer, SegmentCipher, SseRequest, open_stream, sealed_range,
+};
 use crate::time::now_ms;
 use crate::{AccountRecord, Body, Error, ObjectBody, Result, Strata, random_hex};
 
@@ -452,7 +454,7 @@ impl Strata {
 
     /// The key that opens a version's bytes: none for plain objects; SSE-C
     /// objects need the customer's key, and plain ones refuse one.
-    pub(crate) fn data_key(
+    pub fn data_key(
         &self,
         record: &ObjectRecord,
         customer: Option<&CustomerKey>,

@@ -250,9 +250,13 @@ pub struct Encryption {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SseScheme {
     S3,
-    Kms { key_id: String },
+    Kms {
+        key_id: String,
+    },
     /// The key's MD5 (as S3 echoes it) tells a wrong key from the right one.
-    Customer { key_md5: String },
+    Customer {
+        key_md5: String,
+    },
 }
 
 /// Who an ACL grant is for.

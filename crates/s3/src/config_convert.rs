@@ -448,12 +448,16 @@ pub(crate) fn encryption_in(
         rules: c
             .rules
             .into_iter()
-            .map(|r| encryption::EncryptionRule {
-                sse_algorithm: r
-                    .apply_server_side_encryption_by_default
-                    .map(|d| d.sse_algorithm.as_str().to_string())
-                    .unwrap_or_default(),
-                bucket_key_enabled: r.bucket_key_enabled,
+            .map(|r| {
+                let default = r.apply_server_side_encryption_by_default;
+                encryption::EncryptionRule {
+                    sse_algorithm: default
+                        .as_ref()
+                        .map(|d| d.sse_algorithm.as_str().to_string())
+                        .unwrap_or_default(),
+                    kms_master_key_id: default.and_then(|d| d.kms_master_key_id),
+                    bucket_key_enabled: r.bucket_key_enabled,
+                }
             })
             .collect(),
     }
@@ -469,7 +473,7 @@ pub(crate) fn encryption_out(
             .map(|r| dto::ServerSideEncryptionRule {
                 apply_server_side_encryption_by_default: Some(dto::ServerSideEncryptionByDefault {
                     sse_algorithm: dto::ServerSideEncryption::from(r.sse_algorithm.clone()),
-                    kms_master_key_id: None,
+                    kms_master_key_id: r.kms_master_key_id.clone(),
                 }),
                 bucket_key_enabled: r.bucket_key_enabled,
             })

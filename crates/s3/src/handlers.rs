@@ -24,11 +24,11 @@ use strata_core::{AccountRecord, Body, Strata};
 
 use crate::acl::{self, grant_headers_of};
 use crate::config_convert as cc;
-use crate::sse::{self, set_sse};
 use crate::convert::{
     self, attributes_of, checksum_headers_of, lock_fields, object_fields, set_checksums,
 };
 use crate::error::to_s3;
+use crate::sse::{self, set_sse};
 
 pub(crate) struct Handlers {
     pub strata: Arc<Strata>,
@@ -740,6 +740,7 @@ impl S3 for Handlers {
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
         let account = self.account(&req)?;
+        sse::refuse_on_read(&req.headers)?;
         let input = req.input;
         let checksum_mode = input
             .checksum_mode
@@ -804,6 +805,7 @@ impl S3 for Handlers {
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
         let account = self.account(&req)?;
+        sse::refuse_on_read(&req.headers)?;
         let input = req.input;
         let checksum_mode = input
             .checksum_mode
@@ -900,6 +902,15 @@ impl S3 for Handlers {
                 &input.key,
                 input.version_id.as_deref(),
             )
+            .map_err(to_s3)?;
+        // Attributes of an SSE-C object need its key, as its bytes would.
+        let customer = sse::customer_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        self.strata
+            .data_key(&record, customer.as_ref())
             .map_err(to_s3)?;
         // One header, `x-amz-object-attributes: ETag,ObjectSize`, may list several.
         let wants = |name: &str| {
@@ -1593,7 +1604,7 @@ impl S3 for Handlers {
                 input.sse_customer_key_md5.as_deref(),
             )?,
         };
-        let part = self
+        let (part, encryption) = self
             .strata
             .upload_part(&account, part)
             .await
@@ -1602,6 +1613,7 @@ impl S3 for Handlers {
             e_tag: Some(convert::etag(&part.etag)),
             ..Default::default()
         };
+        set_sse!(out, encryption.as_ref());
         set_checksums!(out, convert::checksum_fields(part.checksum.as_ref()));
         ok(out)
     }
@@ -1638,7 +1650,7 @@ impl S3 for Handlers {
         let number = u32::try_from(input.part_number).map_err(|_| {
             invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
         })?;
-        let part = self
+        let (part, encryption) = self
             .strata
             .upload_part_copy(
                 &account,
@@ -1649,14 +1661,16 @@ impl S3 for Handlers {
             )
             .await
             .map_err(to_s3)?;
-        ok(UploadPartCopyOutput {
+        let mut out = UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(convert::etag(&part.etag)),
                 last_modified: Some(convert::timestamp(part.last_modified_ms)),
                 ..Default::default()
             }),
             ..Default::default()
-        })
+        };
+        set_sse!(out, encryption.as_ref());
+        ok(out)
     }
 
     async fn complete_multipart_upload(

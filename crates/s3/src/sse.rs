@@ -4,7 +4,7 @@
 
 use md5::{Digest, Md5};
 use s3s::{S3Error, S3ErrorCode, S3Result};
-use strata_core::encryption::{CustomerKey, SseRequest};
+use strata_core::encryption::{CustomerKey, DEFAULT_KMS_KEY, SseRequest};
 use strata_core::meta::{Encryption, SseScheme};
 
 fn invalid(msg: &str) -> S3Error {
@@ -32,7 +32,9 @@ pub(crate) fn customer_key(
         }
     };
     if algorithm != "AES256" {
-        return Err(invalid("The encryption algorithm specified is not supported."));
+        return Err(invalid(
+            "The encryption algorithm specified is not supported.",
+        ));
     }
     let raw = base64_simd::STANDARD
         .decode_to_vec(key)
@@ -70,15 +72,23 @@ pub(crate) fn request(
         (Some("AES256"), None) if kms_key_id.is_none() => Ok(Some(SseRequest::S3)),
         (Some("aws:kms" | "aws:kms:dsse"), None) => Ok(Some(SseRequest::Kms {
             // As in S3, no key id means the account's default key.
-            key_id: kms_key_id.unwrap_or("aws/s3").to_string(),
+            key_id: kms_key_id.unwrap_or(DEFAULT_KMS_KEY).to_string(),
         })),
         (None | Some("AES256"), _) => Err(invalid(
             "x-amz-server-side-encryption-aws-kms-key-id is only valid with aws:kms encryption",
         )),
-        (Some(_), None) => Err(invalid(
-            "The encryption method specified is not supported",
-        )),
+        (Some(_), None) => Err(invalid("The encryption method specified is not supported")),
     }
+}
+
+/// Reads refuse `x-amz-server-side-encryption`: only writes choose it.
+pub(crate) fn refuse_on_read(headers: &http::HeaderMap) -> S3Result<()> {
+    if headers.contains_key("x-amz-server-side-encryption") {
+        return Err(invalid(
+            "x-amz-server-side-encryption is only valid when writing an object",
+        ));
+    }
+    Ok(())
 }
 
 /// The headers S3 answers about an object's encryption.
@@ -132,7 +142,11 @@ mod tests {
 
     #[test]
     fn customer_keys_are_checked() {
-        assert!(customer_key(Some("AES256"), Some(KEY), Some(MD5)).unwrap().is_some());
+        assert!(
+            customer_key(Some("AES256"), Some(KEY), Some(MD5))
+                .unwrap()
+                .is_some()
+        );
         assert!(customer_key(None, None, None).unwrap().is_none());
         for (a, k, m) in [
             (Some("AES256"), Some(KEY), Some("AAAAAAAAAAAAAAAAAAAAAA==")),
@@ -150,8 +164,14 @@ mod tests {
     fn one_encryption_per_request() {
         let c = customer_key(Some("AES256"), Some(KEY), Some(MD5)).unwrap();
         assert!(request(Some("AES256"), None, c.clone()).is_err());
-        assert!(matches!(request(Some("AES256"), None, None), Ok(Some(SseRequest::S3))));
-        assert!(matches!(request(None, None, c), Ok(Some(SseRequest::Customer(_)))));
+        assert!(matches!(
+            request(Some("AES256"), None, None),
+            Ok(Some(SseRequest::S3))
+        ));
+        assert!(matches!(
+            request(None, None, c),
+            Ok(Some(SseRequest::Customer(_)))
+        ));
         assert!(request(Some("AES256"), Some("k"), None).is_err());
         assert!(request(Some("rot13"), None, None).is_err());
     }

@@ -5,13 +5,16 @@ use serde::{Deserialize, Serialize};
 use strata_meta::BucketConfigKind;
 
 use super::{BucketConfig, ConfigContext};
-use crate::encryption::SseRequest;
+use crate::encryption::{DEFAULT_KMS_KEY, SseRequest};
 use crate::{Error, Result, Strata};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptionRule {
-    /// `AES256` (SSE-S3); SSE-KMS is refused, as no KMS is configured.
+    /// `AES256` (SSE-S3) or `aws:kms` (SSE-KMS with this server's named keys).
     pub sse_algorithm: String,
+    /// The named key of `aws:kms` (None: the default key, `aws/s3`).
+    #[serde(default)]
+    pub kms_master_key_id: Option<String>,
     pub bucket_key_enabled: Option<bool>,
 }
 
@@ -24,10 +27,16 @@ impl Strata {
     /// What a bucket's default encryption asks of new objects that ask for none.
     pub(crate) fn default_encryption(&self, bucket: &str) -> Result<Option<SseRequest>> {
         let config: Option<EncryptionConfiguration> = self.bucket_document(bucket)?;
-        Ok(config
-            .and_then(|c| c.rules.into_iter().next())
-            .filter(|r| r.sse_algorithm == "AES256")
-            .map(|_| SseRequest::S3))
+        Ok(config.and_then(|c| c.rules.into_iter().next()).map(|r| {
+            match r.sse_algorithm.as_str() {
+                "AES256" => SseRequest::S3,
+                _ => SseRequest::Kms {
+                    key_id: r
+                        .kms_master_key_id
+                        .unwrap_or_else(|| DEFAULT_KMS_KEY.into()),
+                },
+            }
+        }))
     }
 }
 
@@ -42,12 +51,7 @@ impl BucketConfig for EncryptionConfiguration {
         }
         for rule in &self.rules {
             match rule.sse_algorithm.as_str() {
-                "AES256" => {}
-                "aws:kms" | "aws:kms:dsse" => {
-                    return Err(Error::NotImplemented(
-                        "SSE-KMS is not supported by this server: no KMS is configured".into(),
-                    ));
-                }
+                "AES256" | "aws:kms" | "aws:kms:dsse" => {}
                 _ => {
                     return Err(Error::MalformedXml(
                         "SSEAlgorithm must be AES256, aws:kms or aws:kms:dsse".into(),

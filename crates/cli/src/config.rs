@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::locations::LocationConfig;
+
 #[derive(clap::Args, Debug, Default)]
 pub struct ServerArgs {
     /// TOML configuration file.
@@ -47,6 +49,11 @@ pub struct FileConfig {
     pub accounts_file: Option<PathBuf>,
     /// Objects up to this many bytes are kept inside the metadata store.
     pub inline_threshold: Option<usize>,
+    /// Where buckets created without a LocationConstraint keep their data.
+    pub default_location: Option<String>,
+    /// `[[location]]` tables: name, type, type-specific settings.
+    #[serde(default)]
+    pub location: Vec<LocationConfig>,
 }
 
 /// The settings in force once every source has been read.
@@ -59,6 +66,8 @@ pub struct Settings {
     pub accounts_file: Option<PathBuf>,
     pub inline_threshold: usize,
     pub root_keys: Option<(String, String)>,
+    pub default_location: Option<String>,
+    pub locations: Vec<LocationConfig>,
 }
 
 impl ServerArgs {
@@ -96,11 +105,13 @@ impl ServerArgs {
                 .inline_threshold
                 .unwrap_or(strata_core::Settings::default().inline_threshold),
             root_keys,
+            default_location: file.default_location,
+            locations: file.location,
         })
     }
 }
 
-fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+pub fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
@@ -145,6 +156,35 @@ mod tests {
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.region, "ap-south-1");
         assert_eq!(s.data_dir, PathBuf::from("./strata-data"));
+    }
+
+    #[test]
+    fn location_tables_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(
+            &path,
+            "default_location = \"cloud\"\n[[location]]\nname = \"cloud\"\ntype = \"s3\"\n\
+             bucket = \"b\"\nendpoint = \"http://127.0.0.1:9\"\ntransient = true\n",
+        )
+        .unwrap();
+        let s = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s.default_location.as_deref(), Some("cloud"));
+        assert_eq!(s.locations.len(), 1);
+        assert!(s.locations[0].spec.transient);
+        std::fs::write(&path, "[[location]]\nname = \"c\"\ntype = \"s3\"\n").unwrap();
+        let err = ServerArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("bucket"), "{err:#}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod listing;
 pub mod locations;
 pub mod multipart;
 pub mod objects;
+pub mod placement;
 mod time;
 
 use std::sync::Arc;

@@ -70,6 +70,11 @@ fn new_upload_id() -> String {
     format!("{micros:016x}{}", random_hex(12))
 }
 
+/// What a part's blob is named after: the object key and the part number.
+fn part_name(upload: &UploadRecord, number: u32) -> String {
+    format!("{}.part{number}", upload.key)
+}
+
 fn check_part_number(n: u32) -> Result<()> {
     if !(1..=MAX_PART_NUMBER).contains(&n) {
         return Err(Error::InvalidArgument(format!(
@@ -90,13 +95,14 @@ impl Strata {
     ) -> Result<UploadRecord> {
         validate_key(key)?;
         let bucket = self.owned_bucket(account, bucket)?;
+        let location = self.placement(&bucket, &attributes.user_metadata)?;
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),
             upload_id: new_upload_id(),
             owner: account.id.clone(),
             initiated_ms: now_ms(),
-            location: bucket.location,
+            location,
             headers: attributes.headers,
             user_metadata: attributes.user_metadata,
             checksum_algorithm,
@@ -131,8 +137,16 @@ impl Strata {
         let upload = self.get_upload(account, &req.bucket, &req.key, &req.upload_id)?;
         let algorithm = req.checksum.algorithm().or(upload.checksum_algorithm);
         let hasher = BodyHasher::new(algorithm);
+        let name = part_name(&upload, req.part_number);
         let written = self
-            .write_data(&upload.location, req.body, None, hasher, MAX_PART_SIZE)
+            .write_data(
+                &upload.location,
+                (&upload.bucket, &name),
+                req.body,
+                None,
+                hasher,
+                MAX_PART_SIZE,
+            )
             .await?;
         let checksum = match upload.checksum_algorithm {
             Some(a) if req.checksum.algorithm().is_none() => ChecksumSource::Compute(a),
@@ -179,9 +193,11 @@ impl Strata {
             std::io::Error::other,
         ));
         let algorithm = upload.checksum_algorithm;
+        let name = part_name(&upload, part_number);
         let written = self
             .write_data(
                 &upload.location,
+                (&upload.bucket, &name),
                 body,
                 None,
                 BodyHasher::new(algorithm),

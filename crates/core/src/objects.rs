@@ -14,6 +14,7 @@ use strata_meta::{
 
 use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource};
 use crate::conditions::ReadConditions;
+use crate::placement::{CopyTarget, first_chunk_ready};
 use crate::time::now_ms;
 use crate::{AccountRecord, Body, Error, ObjectBody, Result, Strata, random_hex};
 
@@ -124,10 +125,12 @@ pub(crate) struct Written {
 impl Strata {
     /// Streams `body` into `location`: bodies up to `inline_limit` (when
     /// inlining is allowed) stay in memory for an inline chunk, others become
-    /// one blob whose intent is recorded before its first byte is written.
+    /// one blob whose intent is recorded before its first byte is written,
+    /// named (by the location) after `name`: (bucket, key).
     pub(crate) async fn write_data(
         &self,
         location: &str,
+        name: (&str, &str),
         mut body: Body,
         inline_limit: Option<usize>,
         hasher: BodyHasher,
@@ -166,7 +169,7 @@ impl Strata {
         let backend = self.locations.get(location)?.clone();
         let addr = BlobAddr {
             location: location.to_string(),
-            key: random_hex(16),
+            key: self.new_blob_key(location, name.0, name.1)?,
         };
         self.meta.open_blob(addr.clone()).await?;
         match stream_to_blob(
@@ -246,11 +249,13 @@ impl Strata {
             return Err(Error::PreconditionFailed);
         }
         let hasher = BodyHasher::new(req.checksum.algorithm());
+        let location = self.placement(&bucket, &req.attributes.user_metadata)?;
         let written = self
             .write_data(
-                &bucket.location,
+                &location,
+                (&bucket.name, &req.key),
                 req.body,
-                Some(self.settings.inline_threshold),
+                self.inline_limit(&location)?,
                 hasher,
                 MAX_PUT_SIZE,
             )
@@ -322,7 +327,7 @@ impl Strata {
             (None, Some(r)) => (r.resolve(record.size)?, true, None),
             (None, None) => (0..record.size, false, None),
         };
-        let stream = self.read_data(&record.data, range.clone())?;
+        let stream = first_chunk_ready(self.read_data(&record.data, range.clone())?).await?;
         Ok(ObjectBody {
             record,
             range,
@@ -420,6 +425,17 @@ impl Strata {
             self.meta.put_object(put).await?;
             return Ok(record);
         }
+        let location = self.placement(&bucket, &attributes.user_metadata)?;
+        let target = CopyTarget {
+            bucket: &bucket.name,
+            key: &req.key,
+            location: &location,
+            attributes: &attributes,
+            condition: req.condition.clone(),
+        };
+        if let Some(record) = self.copy_in_location(account, &source, target).await? {
+            return Ok(record);
+        }
         let body: Body = Box::pin(
             self.read_data(&source.data, 0..source.size)?
                 .map_err(std::io::Error::other),
@@ -427,9 +443,10 @@ impl Strata {
         let algorithm = source.checksum.as_ref().map(|c| c.algorithm);
         let written = self
             .write_data(
-                &bucket.location,
+                &location,
+                (&bucket.name, &req.key),
                 body,
-                Some(self.settings.inline_threshold),
+                self.inline_limit(&location)?,
                 BodyHasher::new(algorithm),
                 MAX_PUT_SIZE,
             )

@@ -218,7 +218,7 @@ impl DataBackend for CloudBackend {
         self.kind
     }
 
-    /// `<prefix>[<bucket>/]<object key>~<unique>`: readable by the backend's
+    /// `<prefix>[<bucket>/]<object key>@<unique>`: readable by the backend's
     /// own tools under the object's name, while versions never collide.
     fn blob_key(&self, name: &BlobName<'_>) -> String {
         let object = if self.bucket_match {
@@ -226,7 +226,7 @@ impl DataBackend for CloudBackend {
         } else {
             format!("{}/{}", name.bucket, name.key)
         };
-        let full = format!("{}{object}~{}", self.prefix, name.unique);
+        let full = format!("{}{object}@{}", self.prefix, name.unique);
         let path: Path = full.split('/').collect();
         let key = path.to_string();
         if key.len() <= MAX_NAME && !key.is_empty() {
@@ -238,6 +238,10 @@ impl DataBackend for CloudBackend {
 
     fn allows_inline(&self) -> bool {
         false
+    }
+
+    fn supports_copy(&self) -> bool {
+        true
     }
 
     async fn check(&self) -> Result<()> {

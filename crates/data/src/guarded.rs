@@ -118,6 +118,10 @@ impl DataBackend for Guarded {
         self.inner.allows_inline()
     }
 
+    fn supports_copy(&self) -> bool {
+        self.inner.supports_copy()
+    }
+
     async fn check(&self) -> Result<()> {
         self.guard.call("check", self.inner.check()).await
     }

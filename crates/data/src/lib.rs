@@ -23,7 +23,9 @@ pub use error::DataError;
 pub use fs::FsBackend;
 pub use guarded::Guarded;
 pub use mem::MemBackend;
-pub use spec::{AzureSpec, FsSpec, LocationSpec, S3Spec, Tuning};
+pub use spec::{
+    AzureSpec, FsSpec, LocationKind, LocationSpec, S3Spec, Tuning, validate_location_name,
+};
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
 
@@ -62,6 +64,10 @@ pub trait DataBackend: Send + Sync + 'static {
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream>;
     /// Removes a blob; removing a missing blob succeeds (gc retries are harmless).
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Whether `copy` works (so callers need not prepare for it in vain).
+    fn supports_copy(&self) -> bool {
+        false
+    }
     /// Copies a blob inside the backend, without the bytes passing through
     /// Strata; `Unsupported` when the backend cannot.
     async fn copy(&self, _from: &str, _to: &str) -> Result<()> {

@@ -35,7 +35,10 @@ fn found(program: &str) -> bool {
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "peer on port {port} did not start");
+        assert!(
+            Instant::now() < deadline,
+            "peer on port {port} did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -100,7 +103,8 @@ async fn azure_location_against_azurite() {
             .expect("azurite-blob"),
     );
     wait_for_port(port);
-    const KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    const KEY: &str =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
     let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
     let created = python(&format!(
         "from azure.storage.blob import BlobServiceClient as C; \

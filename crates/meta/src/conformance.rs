@@ -497,7 +497,10 @@ async fn locations(store: &dyn MetadataStore) {
         ),
         "a location name is added once"
     );
-    assert_eq!(store.get_location("cloud-a").unwrap(), Some(record("cloud-a")));
+    assert_eq!(
+        store.get_location("cloud-a").unwrap(),
+        Some(record("cloud-a"))
+    );
     let names: Vec<String> = store
         .list_locations()
         .unwrap()
@@ -515,17 +518,26 @@ async fn locations(store: &dyn MetadataStore) {
     let mut b = bucket("located", "o");
     b.location = "cloud-a".into();
     store.create_bucket(b).await.unwrap();
-    assert!(in_use(store.delete_location("cloud-a").await), "bucket names it");
+    assert!(
+        in_use(store.delete_location("cloud-a").await),
+        "bucket names it"
+    );
     store.create_bucket(bucket("elsewhere", "o")).await.unwrap();
     let mut rec = object("e", Some("blob-in-b"));
     rec.data.location = "cloud-b".into();
     store.put_object(put("elsewhere", "k", rec)).await.unwrap();
-    assert!(in_use(store.delete_location("cloud-b").await), "object data in it");
+    assert!(
+        in_use(store.delete_location("cloud-b").await),
+        "object data in it"
+    );
     store
         .delete_object("elsewhere", "k", Precondition::default())
         .await
         .unwrap();
-    assert!(in_use(store.delete_location("cloud-b").await), "garbage in it");
+    assert!(
+        in_use(store.delete_location("cloud-b").await),
+        "garbage in it"
+    );
     let garbage = store.list_garbage(1000).unwrap();
     store.forget_garbage(garbage).await.unwrap();
     store.delete_location("cloud-b").await.unwrap();

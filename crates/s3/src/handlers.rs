@@ -321,6 +321,12 @@ impl S3 for Handlers {
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
         let account = self.account(&req)?;
+        if let Some(wanted) = req.headers.get("x-amz-location-constraint") {
+            let wanted = wanted.to_str().unwrap_or_default();
+            self.strata
+                .check_read_location(&account, &req.input.bucket, &req.input.key, wanted)
+                .map_err(to_s3)?;
+        }
         let input = req.input;
         let checksum_mode = input
             .checksum_mode
@@ -393,6 +399,7 @@ impl S3 for Handlers {
         let (record, part) = self.strata.head_object(&account, &get).map_err(to_s3)?;
         let mut out = HeadObjectOutput::default();
         object_fields!(out, &record);
+        out.storage_class = self.strata.storage_class(&record).map(StorageClass::from);
         let mut status = StatusCode::OK;
         match (part, get.range) {
             (

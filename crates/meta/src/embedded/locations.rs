@@ -60,7 +60,10 @@ fn in_use(txn: &WriteTransaction, name: &str) -> Result<Option<String>> {
     if let Some(why) = first("multipart upload", upload) {
         return Ok(Some(why));
     }
-    for (table, what) in [(GARBAGE, "garbage blob"), (OPEN_BLOBS, "blob being written")] {
+    for (table, what) in [
+        (GARBAGE, "garbage blob"),
+        (OPEN_BLOBS, "blob being written"),
+    ] {
         let table = txn.open_table(table)?;
         if let Some(row) = table.range((name, "")..)?.next() {
             let (k, _) = row?;

@@ -67,6 +67,20 @@ fn normalise_prefix(prefix: &Option<String>) -> String {
 }
 
 impl CloudBackend {
+    fn new(
+        kind: &'static str,
+        store: Arc<dyn ObjectStore>,
+        prefix: &Option<String>,
+        bucket_match: bool,
+    ) -> Self {
+        Self {
+            kind,
+            store,
+            prefix: normalise_prefix(prefix),
+            bucket_match,
+        }
+    }
+
     pub fn s3(
         spec: &S3Spec,
         access_key: Option<String>,
@@ -105,15 +119,8 @@ impl CloudBackend {
         if let Some(key) = &spec.sse_kms_key_id {
             builder = builder.with_config(s3_key("aws_sse_kms_key_id")?, key);
         }
-        let store = builder
-            .build()
-            .map_err(|e| DataError::Config(e.to_string()))?;
-        Ok(Self {
-            kind: "s3",
-            store: Arc::new(store),
-            prefix: normalise_prefix(&spec.prefix),
-            bucket_match: spec.bucket_match,
-        })
+        let store = builder.build().map_err(config_error)?;
+        Ok(Self::new("s3", Arc::new(store), &spec.prefix, spec.bucket_match))
     }
 
     pub fn azure(
@@ -146,15 +153,8 @@ impl CloudBackend {
                 ));
             }
         };
-        let store = builder
-            .build()
-            .map_err(|e| DataError::Config(e.to_string()))?;
-        Ok(Self {
-            kind: "azure",
-            store: Arc::new(store),
-            prefix: normalise_prefix(&spec.prefix),
-            bucket_match: spec.bucket_match,
-        })
+        let store = builder.build().map_err(config_error)?;
+        Ok(Self::new("azure", Arc::new(store), &spec.prefix, spec.bucket_match))
     }
 
     fn path(&self, key: &str) -> Result<Path> {
@@ -162,9 +162,12 @@ impl CloudBackend {
     }
 }
 
+fn config_error(e: object_store::Error) -> DataError {
+    DataError::Config(e.to_string())
+}
+
 fn s3_key(name: &str) -> Result<AmazonS3ConfigKey> {
-    name.parse()
-        .map_err(|e: object_store::Error| DataError::Config(e.to_string()))
+    name.parse().map_err(config_error)
 }
 
 fn url_scheme_ok(endpoint: &str) -> Result<()> {

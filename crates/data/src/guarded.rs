@@ -1,6 +1,7 @@
 //! The wrapper every location runs behind: names the location in its errors,
-//! bounds each backend call (and each chunk of a read) by a timeout, and
-//! applies the location's circuit breaker. It never retries: the clients below do.
+//! bounds each backend call (and each chunk of a read) by a timeout, checks a
+//! read's length, and applies the location's circuit breaker. It never
+//! retries: the clients below do.
 
 use std::future::Future;
 use std::ops::Range;
@@ -135,15 +136,26 @@ impl DataBackend for Guarded {
     }
 
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
+        let expected = range.end.saturating_sub(range.start);
         let inner = self.guard.call("read", self.inner.read(key, range)).await?;
         let guard = self.guard.clone();
-        let stream = futures::stream::unfold(Some(inner), move |state| {
+        let stream = futures::stream::unfold(Some((inner, expected)), move |state| {
             let guard = guard.clone();
             async move {
-                let mut inner = state?;
+                let (mut inner, left) = state?;
                 let next = tokio::time::timeout(guard.timeout, inner.next()).await;
+                // A backend that sends more or fewer bytes than asked for is
+                // broken: an error, never silently wrong data.
                 let item = match next {
-                    Ok(None) => return None,
+                    Ok(None) if left == 0 => return None,
+                    Ok(None) => guard.settle(Err(DataError::Unavailable(format!(
+                        "read ended {left} bytes early"
+                    )))),
+                    Ok(Some(Ok(chunk))) if chunk.len() as u64 > left => {
+                        guard.settle(Err(DataError::Unavailable(
+                            "read returned more bytes than asked for".into(),
+                        )))
+                    }
                     Ok(Some(Ok(chunk))) => Ok(chunk),
                     Ok(Some(Err(e))) => guard.settle(Err(e)),
                     Err(_) => guard.settle(Err(DataError::Unavailable(format!(
@@ -152,7 +164,10 @@ impl DataBackend for Guarded {
                     )))),
                 };
                 // After an error the stream ends: a reader never sees bytes past a gap.
-                let rest = item.is_ok().then_some(inner);
+                let rest = match &item {
+                    Ok(chunk) => Some((inner, left - chunk.len() as u64)),
+                    Err(_) => None,
+                };
                 Some((item, rest))
             }
         });
@@ -182,5 +197,70 @@ impl BlobWriter for GuardedWriter {
     async fn commit(self: Box<Self>) -> Result<()> {
         let GuardedWriter { inner, guard } = *self;
         guard.call("commit", inner.commit()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A broken backend: short reads, writes that hang, checks that fail.
+    #[derive(Default)]
+    struct Broken {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl DataBackend for Broken {
+        fn kind(&self) -> &'static str {
+            "broken"
+        }
+        async fn check(&self) -> Result<()> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Err(DataError::Unavailable("HTTP 500".into()))
+        }
+        async fn create(&self, _key: &str) -> Result<Box<dyn BlobWriter>> {
+            std::future::pending().await
+        }
+        async fn read(&self, _key: &str, _range: Range<u64>) -> Result<ByteStream> {
+            let chunk = Bytes::from_static(b"abc");
+            Ok(Box::pin(futures::stream::once(async move { Ok(chunk) })))
+        }
+        async fn delete(&self, _key: &str) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn guarded(inner: Arc<Broken>) -> Guarded {
+        Guarded::new("flaky", inner, Duration::from_millis(200), Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn short_reads_and_hangs_are_errors_naming_the_location() {
+        let g = guarded(Arc::default());
+        let short: Result<Vec<Bytes>> = g.read("k", 0..10).await.unwrap().try_collect().await;
+        let err = short.unwrap_err().to_string();
+        assert!(err.contains("location flaky") && err.contains("7 bytes early"), "{err}");
+        let long: Result<Vec<Bytes>> = g.read("k", 0..2).await.unwrap().try_collect().await;
+        assert!(long.is_err());
+        let started = Instant::now();
+        let hang = g.create("k").await.map(|_| ()).unwrap_err().to_string();
+        assert!(hang.contains("timed out"), "{hang}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn the_breaker_opens_and_spares_the_backend() {
+        let inner = Arc::new(Broken::default());
+        let g = guarded(inner.clone());
+        for _ in 0..BREAKER_THRESHOLD {
+            let err = g.check().await.unwrap_err().to_string();
+            assert!(err.contains("location flaky: HTTP 500"), "{err}");
+        }
+        let err = g.check().await.unwrap_err().to_string();
+        assert!(err.contains("unavailable after repeated failures"), "{err}");
+        assert_eq!(inner.calls.load(Ordering::SeqCst), BREAKER_THRESHOLD as usize);
     }
 }

@@ -410,3 +410,103 @@ def test_admin_location_commands(tmp_root, moto, azurite):
     assert removed.returncode == 0, removed.stderr
     assert "backup" not in admin(data_dir, "list").stdout
     assert admin(data_dir, "remove", "local").returncode != 0
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of moto whose behaviour the test switches:
+    pass (forward), 500 (every request fails), hang (never answers),
+    garbage (200 with random bytes and no headers that matter)."""
+
+    def __init__(self, target_port):
+        import http.client
+        import http.server
+        import threading
+
+        proxy = self
+        self.mode = "pass"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_any(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                mode = proxy.mode
+                if mode == "hang":
+                    time.sleep(30)
+                    return
+                if mode == "500":
+                    reply = b"<Error><Code>InternalError</Code></Error>"
+                    self.send_response(500)
+                elif mode == "garbage":
+                    reply = os.urandom(3000)
+                    self.send_response(200)
+                else:
+                    conn = http.client.HTTPConnection("127.0.0.1", target_port, timeout=30)
+                    conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+                    resp = conn.getresponse()
+                    reply = resp.read()
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                            self.send_header(k, v)
+                    conn.close()
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_a_broken_backend_gives_clear_errors_and_the_namespace_stays_consistent(tmp_root, moto, make_server):
+    proxy = FaultyProxy(moto.port)
+    config = tmp_root / f"flaky-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(f"""
+[[location]]
+name = "flaky"
+type = "s3"
+endpoint = "http://127.0.0.1:{proxy.port}"
+bucket = "{TARGET}"
+path_style = true
+access_key = "moto"
+secret_key = "moto-secret"
+timeout_secs = 2
+retries = 1
+breaker_cooldown_secs = 1
+""")
+    try:
+        client = make_server(extra_env={"STRATA_CONFIG": str(config)}).client()
+        bucket = new_bucket(client, "flaky")
+        good = os.urandom(200_000)
+        client.put_object(Bucket=bucket, Key="good", Body=good)
+        for mode in ["500", "hang", "garbage"]:
+            proxy.mode = mode
+            time.sleep(1.1)  # let the breaker's cool-down pass: every mode is met by the backend
+            for call in [lambda: client.get_object(Bucket=bucket, Key="good")["Body"].read(),
+                         lambda: client.put_object(Bucket=bucket, Key="good", Body=os.urandom(100_000))]:
+                started = time.time()
+                with pytest.raises(ClientError) as e:
+                    call()
+                assert time.time() - started < 10, f"{mode}: the error must come quickly"
+                assert error_code(e) == "ServiceUnavailable", (mode, e.value.response)
+                assert "location flaky" in e.value.response["Error"]["Message"], mode
+        proxy.mode = "pass"
+        # nothing the failures did is visible: the object is the one first written
+        assert eventually(lambda: _get(client, bucket, "good")) == good
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        assert keys == ["good"]
+        client.delete_object(Bucket=bucket, Key="good")
+        client.delete_bucket(Bucket=bucket)
+    finally:
+        proxy.close()

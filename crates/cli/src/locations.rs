@@ -1,6 +1,5 @@
-//! Assembling the locations of a data dir (the built-in `local` fs, those of
-//! the config file, those added by `strata admin location`) and the admin
-//! commands that add, list, show and remove them. Secrets are never printed.
+//! The locations of a data dir (built-in `local`, config file, `strata admin location`) and
+//! the admin commands that add, list, show and remove them. It never prints a secret.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,5 @@
-//! Placement: which location an object's bytes go to (the bucket's, or the
-//! one an object names in `x-amz-meta-scal-location-constraint`), reads that
-//! name a location, and server-side copies inside one cloud location.
-//! It never moves data between locations on its own.
+//! Placement: the location an object's bytes go to (its bucket's, or the one it names), reads
+//! naming a location, server-side copies inside one location. Never moves data between locations.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,5 @@
-//! A per-location circuit breaker: after a run of failures it opens and
-//! fails calls at once for a cool-down, then lets one trial call through.
-//! Pure state and arithmetic on instants given by the caller; it never sleeps.
+//! A per-location circuit breaker: opens after a run of failures, refuses calls for a
+//! cool-down, then lets one trial through. Pure state on given instants; it never sleeps.
 
 use std::time::{Duration, Instant};
 

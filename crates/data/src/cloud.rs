@@ -1,6 +1,5 @@
-//! The `s3` and `azure` locations, through the `object_store` crate: blobs
-//! named after their object, large writes streamed as the backend's multipart
-//! upload (S3) or staged blocks (Azure). It never buffers more than a few parts.
+//! The `s3` and `azure` locations through `object_store`: blobs named after their object,
+//! large writes streamed as multipart uploads or staged blocks. Never buffers more than 3 parts.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -120,7 +119,12 @@ impl CloudBackend {
             builder = builder.with_config(s3_key("aws_sse_kms_key_id")?, key);
         }
         let store = builder.build().map_err(config_error)?;
-        Ok(Self::new("s3", Arc::new(store), &spec.prefix, spec.bucket_match))
+        Ok(Self::new(
+            "s3",
+            Arc::new(store),
+            &spec.prefix,
+            spec.bucket_match,
+        ))
     }
 
     pub fn azure(
@@ -154,7 +158,12 @@ impl CloudBackend {
             }
         };
         let store = builder.build().map_err(config_error)?;
-        Ok(Self::new("azure", Arc::new(store), &spec.prefix, spec.bucket_match))
+        Ok(Self::new(
+            "azure",
+            Arc::new(store),
+            &spec.prefix,
+            spec.bucket_match,
+        ))
     }
 
     fn path(&self, key: &str) -> Result<Path> {

@@ -1,7 +1,5 @@
-//! The wrapper every location runs behind: names the location in its errors,
-//! bounds each backend call (and each chunk of a read) by a timeout, checks a
-//! read's length, and applies the location's circuit breaker. It never
-//! retries: the clients below do.
+//! The guard every location runs behind: errors naming the location, per-call and per-chunk
+//! timeouts, read-length checks, the circuit breaker. It never retries (the clients below do).
 
 use std::future::Future;
 use std::ops::Range;
@@ -151,11 +149,9 @@ impl DataBackend for Guarded {
                     Ok(None) => guard.settle(Err(DataError::Unavailable(format!(
                         "read ended {left} bytes early"
                     )))),
-                    Ok(Some(Ok(chunk))) if chunk.len() as u64 > left => {
-                        guard.settle(Err(DataError::Unavailable(
-                            "read returned more bytes than asked for".into(),
-                        )))
-                    }
+                    Ok(Some(Ok(chunk))) if chunk.len() as u64 > left => guard.settle(Err(
+                        DataError::Unavailable("read returned more bytes than asked for".into()),
+                    )),
                     Ok(Some(Ok(chunk))) => Ok(chunk),
                     Ok(Some(Err(e))) => guard.settle(Err(e)),
                     Err(_) => guard.settle(Err(DataError::Unavailable(format!(
@@ -234,7 +230,12 @@ mod tests {
     }
 
     fn guarded(inner: Arc<Broken>) -> Guarded {
-        Guarded::new("flaky", inner, Duration::from_millis(200), Duration::from_secs(60))
+        Guarded::new(
+            "flaky",
+            inner,
+            Duration::from_millis(200),
+            Duration::from_secs(60),
+        )
     }
 
     #[tokio::test]
@@ -242,7 +243,10 @@ mod tests {
         let g = guarded(Arc::default());
         let short: Result<Vec<Bytes>> = g.read("k", 0..10).await.unwrap().try_collect().await;
         let err = short.unwrap_err().to_string();
-        assert!(err.contains("location flaky") && err.contains("7 bytes early"), "{err}");
+        assert!(
+            err.contains("location flaky") && err.contains("7 bytes early"),
+            "{err}"
+        );
         let long: Result<Vec<Bytes>> = g.read("k", 0..2).await.unwrap().try_collect().await;
         assert!(long.is_err());
         let started = Instant::now();
@@ -261,6 +265,9 @@ mod tests {
         }
         let err = g.check().await.unwrap_err().to_string();
         assert!(err.contains("unavailable after repeated failures"), "{err}");
-        assert_eq!(inner.calls.load(Ordering::SeqCst), BREAKER_THRESHOLD as usize);
+        assert_eq!(
+            inner.calls.load(Ordering::SeqCst),
+            BREAKER_THRESHOLD as usize
+        );
     }
 }

@@ -1,6 +1,5 @@
-//! Strata's data layer: the `DataBackend` trait (one location's blob store)
-//! and its `fs`, `mem`, `s3` and `azure` implementations. Blobs are opaque
-//! bytes under keys chosen by the core; this layer knows nothing of S3 wire types.
+//! Strata's data layer: the `DataBackend` trait (one location's blob store) and its `fs`,
+//! `mem`, `s3` and `azure` implementations. It knows nothing of S3 wire types or records.
 
 mod breaker;
 mod cloud;

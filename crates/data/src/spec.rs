@@ -1,6 +1,5 @@
-//! Location declarations: the typed settings of each location type (from the
-//! config file or `strata admin location add`) and how each opens its backend.
-//! A secret is never printed or logged: `Debug` and `describe` redact them.
+//! Location declarations (config file or `strata admin location add`): typed settings per
+//! type and how each opens its backend. Never prints a secret: `Debug` and `describe` redact.
 
 use std::path::PathBuf;
 use std::sync::Arc;

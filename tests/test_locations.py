@@ -207,6 +207,7 @@ def test_objects_live_in_the_location(location, c3, moto, peer, azurite):
     got = c3.get_object(Bucket=bucket, Key="dir/large.bin", Range="bytes=9000000-12000000")
     assert got["Body"].read() == large[9000000:12000001]
     assert c3.head_object(Bucket=bucket, Key="dir/large.bin")["StorageClass"] == location
+    assert c3.get_object(Bucket=bucket, Key="dir/small.txt")["StorageClass"] == location
 
     # multipart: parts on the location, read back whole and by part
     parts = [os.urandom(5 * MiB), os.urandom(MiB + 7)]
@@ -510,3 +511,32 @@ breaker_cooldown_secs = 1
         client.delete_bucket(Bucket=bucket)
     finally:
         proxy.close()
+
+
+def test_default_location_from_the_config_file(tmp_root, azurite, make_server):
+    config = tmp_root / f"default-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(f"""
+default_location = "blobs"
+[[location]]
+name = "blobs"
+type = "azure"
+account = "{AZURE_ACCOUNT}"
+endpoint = "{azurite.endpoint}"
+container = "{TARGET}"
+access_key = "{AZURE_KEY}"
+bucket_match = false
+""")
+    client = make_server(extra_env={"STRATA_CONFIG": str(config)}).client()
+    bucket = f"dflt-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="k", Body=b"by default in azure")
+    # the default location is not shown as a storage class, but holds the bytes
+    assert "StorageClass" not in client.head_object(Bucket=bucket, Key="k")
+    names = [b.name for b in azurite.container.list_blobs(name_starts_with=f"{bucket}/k@")]
+    assert len(names) == 1 and azurite.container.download_blob(names[0]).readall() == b"by default in azure"
+    with pytest.raises(ClientError) as e:
+        client.create_bucket(Bucket=f"x-{uuid.uuid4().hex[:8]}",
+                             CreateBucketConfiguration={"LocationConstraint": "moto"})
+    assert error_code(e) == "InvalidLocationConstraint"
+    client.delete_object(Bucket=bucket, Key="k")
+    client.delete_bucket(Bucket=bucket)

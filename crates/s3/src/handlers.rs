@@ -349,6 +349,7 @@ impl S3 for Handlers {
         let r = &body.record;
         let mut out = GetObjectOutput::default();
         object_fields!(out, r);
+        out.storage_class = self.strata.storage_class(r).map(StorageClass::from);
         out.content_length = Some((body.range.end - body.range.start) as i64);
         if body.partial {
             out.content_range = Some(format!(

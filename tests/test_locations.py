@@ -313,7 +313,9 @@ def test_a_stopped_backend_gives_a_clear_error_then_recovers(location, c3, moto,
     backend.stop()
     try:
         for call in [lambda: c3.get_object(Bucket=bucket, Key="kept")["Body"].read(),
-                     lambda: c3.put_object(Bucket=bucket, Key="new", Body=os.urandom(200_000))]:
+                     lambda: c3.put_object(Bucket=bucket, Key="new", Body=os.urandom(200_000)),
+                     lambda: c3.copy_object(Bucket=local, Key="copied",
+                                            CopySource={"Bucket": bucket, "Key": "kept"})]:
             started = time.time()
             with pytest.raises(ClientError) as e:
                 call()
@@ -324,8 +326,9 @@ def test_a_stopped_backend_gives_a_clear_error_then_recovers(location, c3, moto,
         assert c3.head_object(Bucket=bucket, Key="kept")["ContentLength"] == len(kept)
         c3.put_object(Bucket=local, Key="fine", Body=b"fine")
         assert c3.get_object(Bucket=local, Key="fine")["Body"].read() == b"fine"
-        with pytest.raises(ClientError):
-            c3.head_object(Bucket=bucket, Key="new")
+        for b, k in [(bucket, "new"), (local, "copied")]:
+            with pytest.raises(ClientError):
+                c3.head_object(Bucket=b, Key=k)
     finally:
         backend.start()
     if location == "moto":  # moto keeps nothing across a restart

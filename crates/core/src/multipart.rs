@@ -11,6 +11,7 @@ use strata_meta::{
 use crate::checksum::{BodyHasher, ChecksumSource, composite};
 use crate::conditions::ReadConditions;
 use crate::objects::{ByteRange, ObjectAttributes, Written, validate_key};
+use crate::placement::first_chunk_ready;
 use crate::time::now_ms;
 use crate::{AccountRecord, Body, Error, Result, Strata, random_hex};
 
@@ -187,7 +188,7 @@ impl Strata {
         if range.end - range.start > MAX_PART_SIZE {
             return Err(Error::EntityTooLarge);
         }
-        let stream = self.read_data(&record.data, range)?;
+        let stream = first_chunk_ready(self.read_data(&record.data, range)?).await?;
         let body: Body = Box::pin(futures::TryStreamExt::map_err(
             stream,
             std::io::Error::other,

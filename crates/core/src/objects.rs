@@ -436,10 +436,8 @@ impl Strata {
         if let Some(record) = self.copy_in_location(account, &source, target).await? {
             return Ok(record);
         }
-        let body: Body = Box::pin(
-            self.read_data(&source.data, 0..source.size)?
-                .map_err(std::io::Error::other),
-        );
+        let source_bytes = first_chunk_ready(self.read_data(&source.data, 0..source.size)?).await?;
+        let body: Body = Box::pin(source_bytes.map_err(std::io::Error::other));
         let algorithm = source.checksum.as_ref().map(|c| c.algorithm);
         let written = self
             .write_data(

@@ -165,15 +165,25 @@ def c3(cloud):
 
 def backend_blobs(location, moto, peer, azurite, needle):
     """{name: bytes} of backend blobs whose name contains `needle`, read with the backend's own client."""
-    if location == "azure":
-        names = [b.name for b in azurite.container.list_blobs() if needle in b.name]
-        return {n: azurite.container.download_blob(n).readall() for n in names}
-    client = moto.client() if location == "moto" else peer.client()
+    # A blob listed may be gone when it is read: the collector may be at work.
     out = {}
+    if location == "azure":
+        from azure.core.exceptions import ResourceNotFoundError
+
+        for name in [b.name for b in azurite.container.list_blobs() if needle in b.name]:
+            try:
+                out[name] = azurite.container.download_blob(name).readall()
+            except ResourceNotFoundError:
+                pass
+        return out
+    client = moto.client() if location == "moto" else peer.client()
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=TARGET):
         for o in page.get("Contents", []):
             if needle in o["Key"]:
-                out[o["Key"]] = client.get_object(Bucket=TARGET, Key=o["Key"])["Body"].read()
+                try:
+                    out[o["Key"]] = client.get_object(Bucket=TARGET, Key=o["Key"])["Body"].read()
+                except client.exceptions.NoSuchKey:
+                    pass
     return out
 
 

@@ -1,4 +1,4 @@
-//! `strata admin`: account and key management on a data dir. The embedded
+//! `strata admin`: account, key and location management on a data dir. The embedded
 //! store allows one process at a time, so this runs while the server is
 //! stopped; changes take effect at its next start.
 
@@ -6,13 +6,19 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::server::open;
+use strata_core::Strata;
+
+use crate::locations::{self, LocationCommand};
+use crate::server::open_store;
 
 #[derive(clap::Args)]
 pub struct AdminArgs {
     /// The server's data directory.
     #[arg(long, env = "STRATA_DATA_DIR", default_value = "./strata-data")]
     data_dir: PathBuf,
+    /// The server's config file, for the locations it declares.
+    #[arg(long, env = "STRATA_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -28,6 +34,11 @@ enum AdminCommand {
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Locations: add (probed first), list, show, remove.
+    Location {
+        #[command(subcommand)]
+        command: LocationCommand,
     },
 }
 
@@ -58,32 +69,46 @@ enum KeyCommand {
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let strata = open(&args.data_dir, strata_core::Settings::default())?;
+    let meta = std::sync::Arc::new(open_store(&args.data_dir)?);
+    // Account and key commands need no cloud location (nor its secrets).
+    let strata = || -> anyhow::Result<Strata> {
+        let local = locations::local_only(&args.data_dir)?;
+        Ok(Strata::new(
+            meta.clone(),
+            local,
+            strata_core::Settings::default(),
+        ))
+    };
     match args.command {
+        AdminCommand::Location { command } => {
+            let from_file = locations::from_config_file(args.config.as_ref())?;
+            locations::run_admin(command, &*meta, &args.data_dir, &from_file).await?;
+        }
         AdminCommand::Account { command } => match command {
             AccountCommand::Create { name } => {
-                let (account, key) = strata.create_account(&name).await?;
+                let (account, key) = strata()?.create_account(&name).await?;
                 println!("account {} (canonical id {})", account.name, account.id);
                 println!("  access key: {}", key.access_key);
                 println!("  secret key: {}", key.secret_key);
             }
             AccountCommand::List => {
-                for a in strata.list_accounts()? {
+                for a in strata()?.list_accounts()? {
                     println!("{}\t{}", a.name, a.id);
                 }
             }
             AccountCommand::Delete { name } => {
-                strata.delete_account(&name).await?;
+                strata()?.delete_account(&name).await?;
                 println!("deleted account {name}");
             }
         },
         AdminCommand::Key { command } => match command {
             KeyCommand::Create { account } => {
-                let key = strata.create_key(&account).await?;
+                let key = strata()?.create_key(&account).await?;
                 println!("access key: {}", key.access_key);
                 println!("secret key: {}", key.secret_key);
             }
             KeyCommand::List => {
+                let strata = strata()?;
                 let accounts = strata.list_accounts()?;
                 for k in strata.list_keys()? {
                     let owner = accounts
@@ -94,7 +119,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 }
             }
             KeyCommand::Delete { access_key } => {
-                strata.delete_key(&access_key).await?;
+                strata()?.delete_key(&access_key).await?;
                 println!("deleted key {access_key}");
             }
         },

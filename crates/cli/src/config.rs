@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::locations::LocationConfig;
+
 #[derive(clap::Args, Debug, Default)]
 pub struct ServerArgs {
     /// TOML configuration file.
@@ -62,6 +64,11 @@ pub struct FileConfig {
     pub inline_threshold: Option<usize>,
     /// Master key for server-side encryption (base64 of 32 bytes).
     pub master_key: Option<String>,
+    /// Where buckets created without a LocationConstraint keep their data.
+    pub default_location: Option<String>,
+    /// `[[location]]` tables: name, type, type-specific settings.
+    #[serde(default)]
+    pub location: Vec<LocationConfig>,
 }
 
 /// The settings in force once every source has been read.
@@ -76,6 +83,8 @@ pub struct Settings {
     pub inline_threshold: usize,
     pub root_keys: Option<(String, String)>,
     pub master_key: Option<String>,
+    pub default_location: Option<String>,
+    pub locations: Vec<LocationConfig>,
 }
 
 impl ServerArgs {
@@ -116,6 +125,8 @@ impl ServerArgs {
                 .unwrap_or(strata_core::Settings::default().inline_threshold),
             root_keys,
             master_key: self.master_key.or(file.master_key),
+            default_location: file.default_location,
+            locations: file.location,
         })
     }
 }
@@ -161,7 +172,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+pub fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
@@ -213,6 +224,35 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(args.resolve().unwrap().website_domains, ["flag.test"]);
+    }
+
+    #[test]
+    fn location_tables_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(
+            &path,
+            "default_location = \"cloud\"\n[[location]]\nname = \"cloud\"\ntype = \"s3\"\n\
+             bucket = \"b\"\nendpoint = \"http://127.0.0.1:9\"\ntransient = true\n",
+        )
+        .unwrap();
+        let s = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s.default_location.as_deref(), Some("cloud"));
+        assert_eq!(s.locations.len(), 1);
+        assert!(s.locations[0].spec.transient);
+        std::fs::write(&path, "[[location]]\nname = \"c\"\ntype = \"s3\"\n").unwrap();
+        let err = ServerArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("bucket"), "{err:#}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The `strata` binary: `server` runs the S3 server, `admin` manages accounts
-//! and keys in a data dir, `bench` measures a running server.
+//! The `strata` binary: `server` runs the S3 server, `admin` manages accounts,
+//! keys and locations in a data dir, `bench` measures a running server.
 
 mod admin;
 mod bench;
 mod config;
+mod locations;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -23,7 +24,7 @@ struct Cli {
 enum Command {
     /// Run the S3 server (no configuration needed: 127.0.0.1:8000, ./strata-data).
     Server(config::ServerArgs),
-    /// Manage accounts and access keys in a data dir (while the server is stopped).
+    /// Manage accounts, access keys and locations in a data dir (while the server is stopped).
     Admin(admin::AdminArgs),
     /// Drive a running server with signed S3 requests; print ops/s, MiB/s, p50/p99.
     Bench(bench::BenchArgs),

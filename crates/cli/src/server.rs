@@ -5,32 +5,23 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use strata_core::Strata;
 use strata_core::accounts::RootCredentials;
-use strata_core::{Locations, Strata};
-use strata_data::FsBackend;
 use strata_meta::EmbeddedStore;
 
 use crate::config::{ServerArgs, load_accounts};
+use crate::locations;
 
-/// The name of the built-in `fs` location in the data dir.
-pub const DEFAULT_LOCATION: &str = "local";
-
-/// Opens the metadata store and the default location in `data_dir`.
-pub fn open(data_dir: &Path, settings: strata_core::Settings) -> anyhow::Result<Strata> {
+/// Opens the metadata store in `data_dir`.
+pub fn open_store(data_dir: &Path) -> anyhow::Result<EmbeddedStore> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let meta = EmbeddedStore::open(&data_dir.join("meta.redb")).with_context(|| {
+    EmbeddedStore::open(&data_dir.join("meta.redb")).with_context(|| {
         format!(
             "opening the metadata store in {} (is another strata using it?)",
             data_dir.display()
         )
-    })?;
-    let fs = FsBackend::open(&data_dir.join("data")).context("opening the fs location")?;
-    Ok(Strata::new(
-        Arc::new(meta),
-        Locations::new(DEFAULT_LOCATION, Arc::new(fs)),
-        settings,
-    ))
+    })
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -42,7 +33,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         inline_threshold: settings.inline_threshold,
         master_key: crate::config::master_key(settings.master_key.as_deref(), &settings.data_dir)?,
     };
-    let strata = Arc::new(open(&settings.data_dir, core_settings)?);
+    let meta = open_store(&settings.data_dir)?;
+    let declared = locations::declared(&meta, &settings.data_dir, &settings.locations)?;
+    let located = locations::open_all(&declared, settings.default_location.as_deref())?;
+    let strata = Arc::new(Strata::new(Arc::new(meta), located, core_settings));
+    locations::warn_unreachable(&strata.locations).await;
     let recovered = strata.meta.recover_open_blobs().await?;
     if recovered > 0 {
         tracing::info!(

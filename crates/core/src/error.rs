@@ -152,6 +152,9 @@ impl From<MetaError> for Error {
             MetaError::AccountHasBuckets => {
                 Error::InvalidRequest("the account still owns buckets".into())
             }
+            MetaError::LocationExists(_)
+            | MetaError::NoSuchLocation(_)
+            | MetaError::LocationInUse { .. } => Error::InvalidRequest(e.to_string()),
             MetaError::Storage(_) | MetaError::Corrupt(_) => Error::Internal(e.to_string()),
         }
     }
@@ -159,6 +162,11 @@ impl From<MetaError> for Error {
 
 impl From<strata_data::DataError> for Error {
     fn from(e: strata_data::DataError) -> Self {
-        Error::Internal(format!("data: {e}"))
+        use strata_data::DataError as D;
+        match e {
+            // The message names the location (its guard adds the name).
+            D::Unavailable(m) | D::Config(m) => Error::ServiceUnavailable(m),
+            other => Error::Internal(format!("data: {other}")),
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod locations;
 pub mod multipart;
 pub mod object_lock;
 pub mod objects;
+pub mod placement;
 pub mod tags;
 mod time;
 

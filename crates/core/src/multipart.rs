@@ -11,7 +11,10 @@ use strata_meta::{
 use crate::checksum::{BodyHasher, ChecksumSource, composite};
 use crate::conditions::ReadConditions;
 use crate::encryption::{CustomerKey, SegmentCipher};
-use crate::objects::{ByteRange, ObjectAttributes, Written, validate_attributes, validate_key};
+use crate::objects::{
+    ByteRange, Destination, ObjectAttributes, Written, validate_attributes, validate_key,
+};
+use crate::placement::first_chunk_ready;
 use crate::time::now_ms;
 use crate::{AccountRecord, Body, Error, Result, Strata, random_hex};
 
@@ -76,6 +79,11 @@ fn new_upload_id() -> String {
     format!("{micros:016x}{}", random_hex(12))
 }
 
+/// What a part's blob is named after: the object key and the part number.
+fn part_name(upload: &UploadRecord, number: u32) -> String {
+    format!("{}.part{number}", upload.key)
+}
+
 fn check_part_number(n: u32) -> Result<()> {
     if !(1..=MAX_PART_NUMBER).contains(&n) {
         return Err(Error::InvalidArgument(format!(
@@ -103,13 +111,14 @@ impl Strata {
         let encryption = self
             .new_data_key(&bucket, attributes.sse.as_ref())?
             .map(|(enc, _)| enc);
+        let location = self.placement(&bucket, &attributes.user_metadata)?;
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),
             upload_id: new_upload_id(),
             owner,
             initiated_ms: now_ms(),
-            location: bucket.location,
+            location,
             headers: attributes.headers,
             user_metadata: attributes.user_metadata,
             checksum_algorithm,
@@ -150,9 +159,14 @@ impl Strata {
         let algorithm = req.checksum.algorithm().or(upload.checksum_algorithm);
         let hasher = BodyHasher::new(algorithm);
         let cipher = self.part_cipher(&upload, req.part_number, req.customer_key.as_ref())?;
+        let name = part_name(&upload, req.part_number);
         let written = self
             .write_data(
-                &upload.location,
+                Destination {
+                    location: &upload.location,
+                    bucket: &upload.bucket,
+                    key: &name,
+                },
                 req.body,
                 None,
                 hasher,
@@ -227,15 +241,20 @@ impl Strata {
         }
         let source_key = self.data_key(&record, source.customer_key.as_ref())?;
         let cipher = self.part_cipher(&upload, part_number, customer_key)?;
-        let stream = self.read_data(&record, range, source_key)?;
+        let stream = first_chunk_ready(self.read_data(&record, range, source_key)?).await?;
         let body: Body = Box::pin(futures::TryStreamExt::map_err(
             stream,
             std::io::Error::other,
         ));
         let algorithm = upload.checksum_algorithm;
+        let name = part_name(&upload, part_number);
         let written = self
             .write_data(
-                &upload.location,
+                Destination {
+                    location: &upload.location,
+                    bucket: &upload.bucket,
+                    key: &name,
+                },
                 body,
                 None,
                 BodyHasher::new(algorithm),

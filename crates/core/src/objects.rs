@@ -18,6 +18,7 @@ use crate::conditions::ReadConditions;
 use crate::encryption::{
     CustomerKey, Sealer, SegmentCipher, SseRequest, open_stream, sealed_range,
 };
+use crate::placement::{CopyTarget, first_chunk_ready};
 use crate::time::now_ms;
 use crate::{AccountRecord, Body, Error, ObjectBody, Result, Strata, random_hex};
 
@@ -148,6 +149,14 @@ pub(crate) fn validate_attributes(attributes: &ObjectAttributes) -> Result<()> {
     Ok(())
 }
 
+/// Where `write_data` puts bytes: a location, and the object they belong to
+/// (cloud locations name their blobs after it).
+pub(crate) struct Destination<'a> {
+    pub location: &'a str,
+    pub bucket: &'a str,
+    pub key: &'a str,
+}
+
 /// Bytes written to a location, not yet referenced by any committed record.
 pub(crate) struct Written {
     pub locator: DataLocator,
@@ -156,12 +165,13 @@ pub(crate) struct Written {
 }
 
 impl Strata {
-    /// Streams `body` into `location`: bodies up to `inline_limit` (when
+    /// Streams `body` into `to.location`: bodies up to `inline_limit` (when
     /// inlining is allowed) stay in memory for an inline chunk, others become
-    /// one blob whose intent is recorded before its first byte is written.
+    /// one blob whose intent is recorded before its first byte is written,
+    /// named (by the location) after `to.bucket` and `to.key`.
     pub(crate) async fn write_data(
         &self,
-        location: &str,
+        to: Destination<'_>,
         mut body: Body,
         inline_limit: Option<usize>,
         hasher: BodyHasher,
@@ -192,7 +202,7 @@ impl Strata {
             };
             return Ok(Written {
                 locator: DataLocator {
-                    location: location.to_string(),
+                    location: to.location.to_string(),
                     chunks: vec![Chunk {
                         size: head.len() as u64,
                         blob: BlobRef::Inline(id),
@@ -202,10 +212,10 @@ impl Strata {
                 hasher,
             });
         }
-        let backend = self.locations.get(location)?.clone();
+        let backend = self.locations.get(to.location)?.clone();
         let addr = BlobAddr {
-            location: location.to_string(),
-            key: random_hex(16),
+            location: to.location.to_string(),
+            key: self.new_blob_key(to.location, to.bucket, to.key)?,
         };
         self.meta.open_blob(addr.clone()).await?;
         match stream_to_blob(
@@ -221,7 +231,7 @@ impl Strata {
         {
             Ok(()) => Ok(Written {
                 locator: DataLocator {
-                    location: location.to_string(),
+                    location: to.location.to_string(),
                     chunks: vec![Chunk {
                         size: hasher.size,
                         blob: BlobRef::Stored(addr.key),
@@ -289,11 +299,16 @@ impl Strata {
         }
         let hasher = BodyHasher::new(req.checksum.algorithm());
         let sealed = self.new_data_key(&bucket, req.attributes.sse.as_ref())?;
+        let location = self.placement(&bucket, &req.attributes.user_metadata)?;
         let written = self
             .write_data(
-                &bucket.location,
+                Destination {
+                    location: &location,
+                    bucket: &bucket.name,
+                    key: &req.key,
+                },
                 req.body,
-                Some(self.settings.inline_threshold),
+                self.inline_limit(&location)?,
                 hasher,
                 MAX_PUT_SIZE,
                 sealed.as_ref().map(|(_, key)| SegmentCipher::new(key, 0)),
@@ -399,7 +414,7 @@ impl Strata {
             (None, Some(r)) => (r.resolve(record.size)?, true, None),
             (None, None) => (0..record.size, false, None),
         };
-        let stream = self.read_data(&record, range.clone(), data_key)?;
+        let stream = first_chunk_ready(self.read_data(&record, range.clone(), data_key)?).await?;
         Ok(ObjectBody {
             record,
             version_id,
@@ -580,17 +595,36 @@ impl Strata {
             };
             return Ok(self.meta.put_object(put).await?.record);
         }
-        let body: Body = Box::pin(
-            self.read_data(&source, 0..source.size, source_key)?
-                .map_err(std::io::Error::other),
-        );
+        let location = self.placement(&bucket, &attributes.user_metadata)?;
+        // A backend's own copy moves the bytes as they are: only for plain ones.
+        if keeps_bytes {
+            let target = CopyTarget {
+                bucket: &bucket.name,
+                key: &req.key,
+                location: &location,
+                attributes: &attributes,
+                condition: req.condition.clone(),
+                owner: owner.clone(),
+                acl: acl.clone(),
+            };
+            if let Some(record) = self.copy_in_location(&source, target).await? {
+                return Ok(record);
+            }
+        }
+        let source_bytes =
+            first_chunk_ready(self.read_data(&source, 0..source.size, source_key)?).await?;
+        let body: Body = Box::pin(source_bytes.map_err(std::io::Error::other));
         let algorithm = source.checksum.as_ref().map(|c| c.algorithm);
         let sealed = self.new_data_key(&bucket, attributes.sse.as_ref())?;
         let written = self
             .write_data(
-                &bucket.location,
+                Destination {
+                    location: &location,
+                    bucket: &bucket.name,
+                    key: &req.key,
+                },
                 body,
-                Some(self.settings.inline_threshold),
+                self.inline_limit(&location)?,
                 BodyHasher::new(algorithm),
                 MAX_PUT_SIZE,
                 sealed.as_ref().map(|(_, key)| SegmentCipher::new(key, 0)),

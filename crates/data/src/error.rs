@@ -1,4 +1,5 @@
-//! The one error type of the data layer.
+//! The one error type of the data layer. A location that cannot be reached or
+//! refuses a request is `Unavailable`, with a message naming the location.
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -8,4 +9,13 @@ pub enum DataError {
     InvalidKey(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The backend failed, timed out or is cut off by its circuit breaker.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A location declaration that cannot be used as written.
+    #[error("{0}")]
+    Config(String),
+    /// The backend cannot do this itself (the caller falls back).
+    #[error("not supported by this location type")]
+    Unsupported,
 }

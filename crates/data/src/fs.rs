@@ -97,7 +97,7 @@ impl DataBackend for FsBackend {
         let probe = self
             .root
             .join("tmp")
-            .join(format!("probe-{}", random_suffix()));
+            .join(format!("probe-{}", crate::random_hex(8)));
         blocking(move || {
             std::fs::write(&probe, b"probe")?;
             std::fs::remove_file(&probe)
@@ -110,7 +110,7 @@ impl DataBackend for FsBackend {
         let tmp = self
             .root
             .join("tmp")
-            .join(format!("{key}.{}", random_suffix()));
+            .join(format!("{key}.{}", crate::random_hex(8)));
         let tmp_for_open = tmp.clone();
         let file = blocking(move || File::create_new(&tmp_for_open)).await?;
         Ok(Box::new(FsWriter {
@@ -235,12 +235,6 @@ impl Drop for FsWriter {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
-}
-
-fn random_suffix() -> String {
-    let mut bytes = [0u8; 8];
-    let _ = getrandom::fill(&mut bytes);
-    hex_simd::encode_to_string(bytes, hex_simd::AsciiCase::Lower)
 }
 
 #[cfg(test)]

@@ -1,32 +1,61 @@
-//! Strata's data layer: the `DataBackend` trait (one location's blob store)
-//! and its `fs` and `mem` implementations. Blobs are opaque bytes under keys
-//! chosen by the core; this layer knows nothing of buckets, objects or S3.
+//! Strata's data layer: the `DataBackend` trait (one location's blob store) and its `fs`,
+//! `mem`, `s3` and `azure` implementations. It knows nothing of S3 wire types or records.
 
+mod breaker;
+mod cloud;
+pub mod conformance;
 mod error;
 mod fs;
+mod guarded;
 mod mem;
+mod spec;
 
 use std::ops::Range;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 
+pub use breaker::CircuitBreaker;
+pub use cloud::CloudBackend;
 pub use error::DataError;
 pub use fs::FsBackend;
+pub use guarded::Guarded;
 pub use mem::MemBackend;
+pub use spec::{
+    AzureSpec, FsSpec, LocationKind, LocationSpec, S3Spec, Tuning, validate_location_name,
+};
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
 
 /// A stream of a blob's bytes, read lazily with bounded memory.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 
+/// What a new blob will hold: cloud locations name blobs after their object
+/// so the bytes stay findable with the backend's own tools.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobName<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// Unique per write (random hex): versions never share a blob.
+    pub unique: &'a str,
+}
+
 /// One location's blob store.
 #[async_trait::async_trait]
 pub trait DataBackend: Send + Sync + 'static {
-    /// The location type: `fs`, `mem`, ...
+    /// The location type: `fs`, `mem`, `s3`, `azure`.
     fn kind(&self) -> &'static str;
-    /// Readiness: the backend can be written and read.
+    /// The key a new blob gets; by default the unique part alone.
+    fn blob_key(&self, name: &BlobName<'_>) -> String {
+        name.unique.to_string()
+    }
+    /// Whether small objects may live in the metadata store instead: false
+    /// for cloud locations, whose bytes must be in the cloud.
+    fn allows_inline(&self) -> bool {
+        true
+    }
+    /// Readiness: the backend answers (cheap; no write).
     async fn check(&self) -> Result<()>;
     /// Starts writing a new blob; it exists only once the writer commits.
     async fn create(&self, key: &str) -> Result<Box<dyn BlobWriter>>;
@@ -34,6 +63,15 @@ pub trait DataBackend: Send + Sync + 'static {
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream>;
     /// Removes a blob; removing a missing blob succeeds (gc retries are harmless).
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Whether `copy` works (so callers need not prepare for it in vain).
+    fn supports_copy(&self) -> bool {
+        false
+    }
+    /// Copies a blob inside the backend, without the bytes passing through
+    /// Strata; `Unsupported` when the backend cannot.
+    async fn copy(&self, _from: &str, _to: &str) -> Result<()> {
+        Err(DataError::Unsupported)
+    }
 }
 
 /// An open blob being written.
@@ -42,4 +80,38 @@ pub trait BlobWriter: Send {
     async fn write(&mut self, data: Bytes) -> Result<()>;
     /// Makes the blob durable and visible under its key.
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Proves a location works end to end: writes, reads back and deletes a
+/// probe blob. Used when a location is added, never per request.
+pub async fn probe(backend: &dyn DataBackend) -> Result<()> {
+    let unique = random_hex(8);
+    let key = backend.blob_key(&BlobName {
+        bucket: "strata-probe",
+        key: "strata-probe",
+        unique: &unique,
+    });
+    let payload = Bytes::from(format!("strata probe {unique}"));
+    let mut writer = backend.create(&key).await?;
+    writer.write(payload.clone()).await?;
+    writer.commit().await?;
+    let read: Vec<Bytes> = backend
+        .read(&key, 0..payload.len() as u64)
+        .await?
+        .try_collect()
+        .await?;
+    let delete = backend.delete(&key).await;
+    if read.concat() != payload {
+        return Err(DataError::Unavailable(
+            "the probe blob read back differs from what was written".into(),
+        ));
+    }
+    delete
+}
+
+/// Lowercase hex of `n` random bytes.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    let _ = getrandom::fill(&mut bytes);
+    hex_simd::encode_to_string(bytes, hex_simd::AsciiCase::Lower)
 }

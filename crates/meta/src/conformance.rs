@@ -20,6 +20,7 @@ pub async fn run_all(store: &dyn MetadataStore) {
     listing(store).await;
     multipart(store).await;
     blob_lifecycle(store).await;
+    locations(store).await;
 }
 
 fn bucket(name: &str, owner: &str) -> BucketRecord {
@@ -737,4 +738,82 @@ async fn blob_lifecycle(store: &dyn MetadataStore) {
     store.forget_garbage(all).await.unwrap();
     assert!(store.list_garbage(1000).unwrap().is_empty());
     assert_eq!(store.recover_open_blobs().await.unwrap(), 0);
+}
+
+async fn locations(store: &dyn MetadataStore) {
+    let record = |name: &str| LocationRecord {
+        name: name.into(),
+        spec: format!("{{\"type\":\"mem\",\"n\":\"{name}\"}}"),
+        created_ms: 5,
+    };
+    store.create_location(record("cloud-a")).await.unwrap();
+    store.create_location(record("cloud-b")).await.unwrap();
+    assert!(
+        matches!(
+            store.create_location(record("cloud-a")).await,
+            Err(MetaError::LocationExists(_))
+        ),
+        "a location name is added once"
+    );
+    assert_eq!(
+        store.get_location("cloud-a").unwrap(),
+        Some(record("cloud-a"))
+    );
+    let names: Vec<String> = store
+        .list_locations()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, ["cloud-a", "cloud-b"]);
+    assert!(matches!(
+        store.delete_location("nowhere").await,
+        Err(MetaError::NoSuchLocation(_))
+    ));
+
+    // Refused while a bucket, an object's data or a garbage blob names it.
+    let in_use = |r: crate::Result<()>| matches!(r, Err(MetaError::LocationInUse { .. }));
+    let mut b = bucket("located", "o");
+    b.location = "cloud-a".into();
+    store.create_bucket(b).await.unwrap();
+    assert!(
+        in_use(store.delete_location("cloud-a").await),
+        "bucket names it"
+    );
+    store.create_bucket(bucket("elsewhere", "o")).await.unwrap();
+    let mut rec = object("e", Some("blob-in-b"));
+    rec.data.location = "cloud-b".into();
+    store.put_object(put("elsewhere", "k", rec)).await.unwrap();
+    assert!(
+        in_use(store.delete_location("cloud-b").await),
+        "object data in it"
+    );
+    store
+        .set_bucket_versioning("elsewhere", Versioning::Enabled)
+        .await
+        .unwrap();
+    store
+        .delete_object(del("elsewhere", "k", None))
+        .await
+        .unwrap();
+    assert!(
+        in_use(store.delete_location("cloud-b").await),
+        "an older version's data in it"
+    );
+    store
+        .delete_object(del("elsewhere", "k", Some(NULL_VERSION)))
+        .await
+        .unwrap();
+    assert!(
+        in_use(store.delete_location("cloud-b").await),
+        "garbage in it"
+    );
+    let garbage = store.list_garbage(1000).unwrap();
+    store.forget_garbage(garbage).await.unwrap();
+    store.delete_location("cloud-b").await.unwrap();
+    assert_eq!(store.get_location("cloud-b").unwrap(), None);
+    store.delete_bucket("located").await.unwrap();
+    store.delete_bucket("elsewhere").await.unwrap();
+    store.delete_location("cloud-a").await.unwrap();
+    assert!(store.list_locations().unwrap().is_empty());
 }

@@ -19,6 +19,8 @@ use crate::store::{
 use crate::versions::{new_version_id, order_key, parse_version_id};
 use crate::{MetaError, Result};
 
+mod locations;
+
 type Json = &'static [u8];
 const ACCOUNTS: TableDefinition<&str, Json> = TableDefinition::new("accounts");
 const KEYS: TableDefinition<&str, Json> = TableDefinition::new("access_keys");
@@ -38,6 +40,7 @@ const GARBAGE: TableDefinition<(&str, &str), i64> = TableDefinition::new("garbag
 const JOURNAL: TableDefinition<u64, Json> = TableDefinition::new("journal");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const BUCKET_CONFIGS: TableDefinition<(&str, &str), &str> = TableDefinition::new("bucket_configs");
+const LOCATIONS: TableDefinition<&str, Json> = TableDefinition::new("locations");
 
 /// Most closures one group commit takes; bounds the latency of the batch.
 const MAX_BATCH: usize = 512;
@@ -82,6 +85,7 @@ impl EmbeddedStore {
             txn.open_table(JOURNAL)?;
             txn.open_table(COUNTERS)?;
             txn.open_table(BUCKET_CONFIGS)?;
+            txn.open_table(LOCATIONS)?;
         }
         txn.commit()?;
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -1199,6 +1203,24 @@ impl MetadataStore for EmbeddedStore {
                 .map(|row| decode(row?.1.value()))
                 .collect()
         })
+    }
+
+    async fn create_location(&self, location: LocationRecord) -> Result<()> {
+        self.write(move |txn| locations::create(txn, &location))
+            .await
+    }
+
+    fn get_location(&self, name: &str) -> Result<Option<LocationRecord>> {
+        self.read(|txn| get_json(&txn.open_table(LOCATIONS)?, name))
+    }
+
+    fn list_locations(&self) -> Result<Vec<LocationRecord>> {
+        self.read(|txn| all_json(&txn.open_table(LOCATIONS)?))
+    }
+
+    async fn delete_location(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |txn| locations::delete(txn, &name)).await
     }
 }
 

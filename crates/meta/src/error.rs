@@ -29,6 +29,12 @@ pub enum MetaError {
     NoSuchAccount,
     #[error("account still owns buckets")]
     AccountHasBuckets,
+    #[error("location {0} already exists")]
+    LocationExists(String),
+    #[error("no such location: {0}")]
+    NoSuchLocation(String),
+    #[error("location {name} still holds data: {why}")]
+    LocationInUse { name: String, why: String },
     #[error("metadata storage error: {0}")]
     Storage(String),
     #[error("corrupt metadata record: {0}")]

@@ -434,6 +434,25 @@ pub struct JournalEntry {
     pub at_ms: i64,
 }
 
+/// A location added with `strata admin location add`. Its declaration is
+/// the data layer's own JSON, kept whole: this layer never reads it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationRecord {
+    pub name: String,
+    /// The declaration (type and settings, secrets included) as JSON.
+    pub spec: String,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for LocationRecord {
+    // The declaration may hold secrets: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocationRecord")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,4 +168,13 @@ pub trait MetadataStore: Send + Sync + 'static {
     // -- journal
     /// Entries with a sequence number greater than `after`, oldest first.
     fn read_journal(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>>;
+
+    // -- locations added by the admin CLI
+    /// Adds a location; refused with `LocationExists` if the name is taken.
+    async fn create_location(&self, location: LocationRecord) -> Result<()>;
+    fn get_location(&self, name: &str) -> Result<Option<LocationRecord>>;
+    fn list_locations(&self) -> Result<Vec<LocationRecord>>;
+    /// Removes a location, refused with `LocationInUse` while anything still
+    /// names it: a bucket, an object's data, an upload, a garbage or open blob.
+    async fn delete_location(&self, name: &str) -> Result<()>;
 }

@@ -741,6 +741,12 @@ impl S3 for Handlers {
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
         let account = self.account(&req)?;
         sse::refuse_on_read(&req.headers)?;
+        if let Some(wanted) = req.headers.get("x-amz-location-constraint") {
+            let wanted = wanted.to_str().unwrap_or_default();
+            self.strata
+                .check_read_location(&account, &req.input.bucket, &req.input.key, wanted)
+                .map_err(to_s3)?;
+        }
         let input = req.input;
         let checksum_mode = input
             .checksum_mode
@@ -775,6 +781,7 @@ impl S3 for Handlers {
         object_fields!(out, r);
         lock_fields!(out, r);
         set_sse!(out, r.encryption.as_ref());
+        out.storage_class = self.strata.storage_class(r).map(StorageClass::from);
         out.content_length = Some((body.range.end - body.range.start) as i64);
         if body.partial {
             out.content_range = Some(format!(
@@ -842,6 +849,7 @@ impl S3 for Handlers {
         object_fields!(out, &record);
         lock_fields!(out, &record);
         set_sse!(out, record.encryption.as_ref());
+        out.storage_class = self.strata.storage_class(&record).map(StorageClass::from);
         let mut status = StatusCode::OK;
         match (part, get.range) {
             (

@@ -1,0 +1,382 @@
+//! The `s3` and `azure` locations through `object_store`: blobs named after their object,
+//! large writes streamed as multipart uploads or staged blocks. Never buffers more than 3 parts.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig,
+    WriteMultipart,
+};
+
+use crate::spec::{AzureSpec, S3Spec, Tuning};
+use crate::{BlobName, BlobWriter, ByteStream, DataBackend, DataError, Result};
+
+/// Part size of streamed writes; also the most a small blob buffers before
+/// it becomes a multipart upload.
+const PART_SIZE: usize = 8 << 20;
+/// Parts in flight per writer: memory stays at about (this + 1) parts.
+const PARTS_IN_FLIGHT: usize = 2;
+/// Longest backend name Strata builds from an object key; longer ones fall
+/// back to the unique part alone (S3 and Azure stop at 1024).
+const MAX_NAME: usize = 1000;
+
+pub struct CloudBackend {
+    kind: &'static str,
+    store: Arc<dyn ObjectStore>,
+    /// Normalised: empty or ending in `/`.
+    prefix: String,
+    bucket_match: bool,
+}
+
+fn client_options(endpoint: Option<&str>) -> ClientOptions {
+    // No whole-request timeout: a large GET may stream for minutes. The
+    // location's guard bounds each call and each wait for a chunk instead.
+    ClientOptions::new()
+        .with_timeout_disabled()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")))
+}
+
+fn retry_config(tuning: &Tuning) -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: tuning.retries(),
+        retry_timeout: tuning.timeout(),
+    }
+}
+
+fn normalise_prefix(prefix: &Option<String>) -> String {
+    let p = prefix.as_deref().unwrap_or("").trim_matches('/');
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!("{p}/")
+    }
+}
+
+impl CloudBackend {
+    fn new(
+        kind: &'static str,
+        store: Arc<dyn ObjectStore>,
+        prefix: &Option<String>,
+        bucket_match: bool,
+    ) -> Self {
+        Self {
+            kind,
+            store,
+            prefix: normalise_prefix(prefix),
+            bucket_match,
+        }
+    }
+
+    pub fn s3(
+        spec: &S3Spec,
+        access_key: Option<String>,
+        secret_key: Option<String>,
+        tuning: &Tuning,
+    ) -> Result<Self> {
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&spec.bucket)
+            .with_region(&spec.region)
+            .with_virtual_hosted_style_request(!spec.path_style)
+            .with_client_options(client_options(spec.endpoint.as_deref()))
+            .with_retry(retry_config(tuning));
+        if let Some(endpoint) = &spec.endpoint {
+            url_scheme_ok(endpoint)?;
+            builder = builder.with_endpoint(endpoint);
+        }
+        match (access_key, secret_key) {
+            (Some(a), Some(s)) => {
+                builder = builder.with_access_key_id(a).with_secret_access_key(s);
+            }
+            (None, None) => {} // the AWS credential chain (environment, instance profile)
+            _ => {
+                return Err(DataError::Config(
+                    "give both access_key and secret_key (or their _env forms), or neither".into(),
+                ));
+            }
+        }
+        if let Some(sse) = &spec.server_side_encryption {
+            if !matches!(sse.as_str(), "AES256" | "aws:kms" | "aws:kms:dsse") {
+                return Err(DataError::Config(format!(
+                    "server_side_encryption must be AES256, aws:kms or aws:kms:dsse, not {sse:?}"
+                )));
+            }
+            builder = builder.with_config(s3_key("aws_server_side_encryption")?, sse);
+        }
+        if let Some(key) = &spec.sse_kms_key_id {
+            builder = builder.with_config(s3_key("aws_sse_kms_key_id")?, key);
+        }
+        let store = builder.build().map_err(config_error)?;
+        Ok(Self::new(
+            "s3",
+            Arc::new(store),
+            &spec.prefix,
+            spec.bucket_match,
+        ))
+    }
+
+    pub fn azure(
+        spec: &AzureSpec,
+        access_key: Option<String>,
+        sas_token: Option<String>,
+        tuning: &Tuning,
+    ) -> Result<Self> {
+        let endpoint = spec
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://{}.blob.core.windows.net", spec.account));
+        url_scheme_ok(&endpoint)?;
+        let mut builder = MicrosoftAzureBuilder::new()
+            .with_account(&spec.account)
+            .with_container_name(&spec.container)
+            .with_endpoint(endpoint.clone())
+            .with_client_options(client_options(Some(&endpoint)))
+            .with_retry(retry_config(tuning));
+        builder = match (access_key, sas_token) {
+            (Some(key), None) => builder.with_access_key(key),
+            (None, Some(sas)) => builder.with_config(
+                object_store::azure::AzureConfigKey::SasKey,
+                sas.trim_start_matches('?'),
+            ),
+            _ => {
+                return Err(DataError::Config(
+                    "give exactly one of access_key (or access_key_env) and sas_token (or sas_token_env)"
+                        .into(),
+                ));
+            }
+        };
+        let store = builder.build().map_err(config_error)?;
+        Ok(Self::new(
+            "azure",
+            Arc::new(store),
+            &spec.prefix,
+            spec.bucket_match,
+        ))
+    }
+
+    fn path(&self, key: &str) -> Result<Path> {
+        Path::parse(key).map_err(|_| DataError::InvalidKey(key.to_string()))
+    }
+}
+
+fn config_error(e: object_store::Error) -> DataError {
+    DataError::Config(e.to_string())
+}
+
+fn s3_key(name: &str) -> Result<AmazonS3ConfigKey> {
+    name.parse().map_err(config_error)
+}
+
+fn url_scheme_ok(endpoint: &str) -> Result<()> {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(DataError::Config(format!(
+            "endpoint {endpoint:?} must start with http:// or https://"
+        )))
+    }
+}
+
+/// An object_store error as a data error: the message keeps what went wrong
+/// but never a URL's query string (a SAS token lives there).
+fn backend_error(e: object_store::Error) -> DataError {
+    match e {
+        object_store::Error::NotFound { path, .. } => DataError::NotFound(path),
+        other => DataError::Unavailable(redact(&other.to_string())),
+    }
+}
+
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_query = false;
+    for c in message.chars() {
+        if c == '?' {
+            in_query = true;
+            out.push_str("?…");
+        } else if in_query && (c.is_whitespace() || matches!(c, ')' | '"' | '\'' | ',')) {
+            in_query = false;
+        }
+        if !in_query {
+            out.push(c);
+        }
+    }
+    // Backend error bodies can be long XML; the start says what happened.
+    if out.len() > 400 {
+        let cut = (0..=400)
+            .rev()
+            .find(|&i| out.is_char_boundary(i))
+            .unwrap_or(0);
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+#[async_trait::async_trait]
+impl DataBackend for CloudBackend {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// `<prefix>[<bucket>/]<object key>@<unique>`: readable by the backend's
+    /// own tools under the object's name, while versions never collide.
+    fn blob_key(&self, name: &BlobName<'_>) -> String {
+        let object = if self.bucket_match {
+            name.key.to_string()
+        } else {
+            format!("{}/{}", name.bucket, name.key)
+        };
+        let full = format!("{}{object}@{}", self.prefix, name.unique);
+        let path: Path = full.split('/').collect();
+        let key = path.to_string();
+        if key.len() <= MAX_NAME && !key.is_empty() {
+            key
+        } else {
+            format!("{}{}", self.prefix, name.unique)
+        }
+    }
+
+    fn allows_inline(&self) -> bool {
+        false
+    }
+
+    fn supports_copy(&self) -> bool {
+        true
+    }
+
+    async fn check(&self) -> Result<()> {
+        let path = Path::parse(format!("{}strata-ready-check", self.prefix))
+            .map_err(|e| DataError::Config(e.to_string()))?;
+        match self.store.head(&path).await.map_err(backend_error) {
+            Ok(_) | Err(DataError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
+        Ok(Box::new(CloudWriter {
+            store: self.store.clone(),
+            path: self.path(key)?,
+            buf: BytesMut::new(),
+            upload: None,
+        }))
+    }
+
+    async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
+        if range.start >= range.end {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let path = self.path(key)?;
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..Default::default()
+        };
+        let result = self
+            .store
+            .get_opts(&path, options)
+            .await
+            .map_err(backend_error)?;
+        Ok(Box::pin(result.into_stream().map_err(backend_error)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&self.path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        self.store
+            .copy(&self.path(from)?, &self.path(to)?)
+            .await
+            .map_err(backend_error)
+    }
+}
+
+struct CloudWriter {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    /// Bytes of a blob still small enough for one PUT.
+    buf: BytesMut,
+    /// The multipart upload, once the blob outgrew one part.
+    upload: Option<WriteMultipart>,
+}
+
+#[async_trait::async_trait]
+impl BlobWriter for CloudWriter {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        if let Some(upload) = &mut self.upload {
+            upload
+                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .await
+                .map_err(backend_error)?;
+            upload.put(data);
+            return Ok(());
+        }
+        self.buf.extend_from_slice(&data);
+        if self.buf.len() > PART_SIZE {
+            let upload = self
+                .store
+                .put_multipart(&self.path)
+                .await
+                .map_err(backend_error)?;
+            let mut upload = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            upload.put(self.buf.split().freeze());
+            self.upload = Some(upload);
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        match self.upload.take() {
+            Some(upload) => upload.finish().await.map_err(backend_error)?,
+            None => self
+                .store
+                .put(&self.path, PutPayload::from(self.buf.split().freeze()))
+                .await
+                .map_err(backend_error)?,
+        };
+        Ok(())
+    }
+}
+
+impl Drop for CloudWriter {
+    fn drop(&mut self) {
+        // An abandoned multipart upload would keep its parts (and their cost)
+        // in the backend: abort it in the background.
+        if let Some(upload) = self.upload.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!(error = %redact(&e.to_string()), "could not abort an abandoned multipart upload");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn query_strings_never_reach_messages() {
+        let m = redact("error sending request for url (http://h/c/b?sv=1&sig=SECRET) 403");
+        assert!(!m.contains("SECRET"), "{m}");
+        assert!(m.contains("403"));
+    }
+}

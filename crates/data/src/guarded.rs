@@ -1,0 +1,273 @@
+//! The guard every location runs behind: errors naming the location, per-call and per-chunk
+//! timeouts, read-length checks, the circuit breaker. It never retries (the clients below do).
+
+use std::future::Future;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::{BlobName, BlobWriter, ByteStream, CircuitBreaker, DataBackend, DataError, Result};
+
+/// Consecutive failures that open a location's breaker.
+const BREAKER_THRESHOLD: u32 = 5;
+
+struct Guard {
+    name: String,
+    timeout: Duration,
+    breaker: Mutex<CircuitBreaker>,
+}
+
+impl Guard {
+    fn breaker(&self) -> std::sync::MutexGuard<'_, CircuitBreaker> {
+        // The breaker's state is always whole: a poisoned lock is still usable.
+        self.breaker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn admit(&self) -> Result<()> {
+        let now = Instant::now();
+        let mut breaker = self.breaker();
+        if breaker.allow(now) {
+            return Ok(());
+        }
+        let wait = breaker.open_for(now).unwrap_or_default();
+        Err(DataError::Unavailable(format!(
+            "location {} is unavailable after repeated failures (next attempt in {:.1}s)",
+            self.name,
+            wait.as_secs_f64()
+        )))
+    }
+
+    /// Feeds the outcome to the breaker and names the location in errors.
+    fn settle<T>(&self, result: Result<T>) -> Result<T> {
+        match &result {
+            Ok(_)
+            | Err(DataError::NotFound(_) | DataError::InvalidKey(_) | DataError::Unsupported) => {
+                self.breaker().record_success()
+            }
+            Err(_) => self.breaker().record_failure(Instant::now()),
+        }
+        result.map_err(|e| match e {
+            DataError::Unavailable(m) => {
+                DataError::Unavailable(format!("location {}: {m}", self.name))
+            }
+            DataError::Io(io) => DataError::Io(std::io::Error::new(
+                io.kind(),
+                format!("location {}: {io}", self.name),
+            )),
+            other => other,
+        })
+    }
+
+    async fn call<T>(&self, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        self.admit()?;
+        let result = tokio::time::timeout(self.timeout, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(DataError::Unavailable(format!(
+                    "{what} timed out after {}s",
+                    self.timeout.as_secs_f64()
+                )))
+            });
+        self.settle(result)
+    }
+}
+
+/// A location's backend behind its guard.
+pub struct Guarded {
+    inner: Arc<dyn DataBackend>,
+    guard: Arc<Guard>,
+}
+
+impl Guarded {
+    /// `timeout` bounds each call and each wait for the next chunk of a read;
+    /// `cooldown` is how long the breaker stays open.
+    pub fn new(
+        name: &str,
+        inner: Arc<dyn DataBackend>,
+        timeout: Duration,
+        cooldown: Duration,
+    ) -> Self {
+        Self {
+            inner,
+            guard: Arc::new(Guard {
+                name: name.to_string(),
+                timeout,
+                breaker: Mutex::new(CircuitBreaker::new(BREAKER_THRESHOLD, cooldown)),
+            }),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DataBackend for Guarded {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    fn blob_key(&self, name: &BlobName<'_>) -> String {
+        self.inner.blob_key(name)
+    }
+
+    fn allows_inline(&self) -> bool {
+        self.inner.allows_inline()
+    }
+
+    fn supports_copy(&self) -> bool {
+        self.inner.supports_copy()
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.guard.call("check", self.inner.check()).await
+    }
+
+    async fn create(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
+        let inner = self.guard.call("create", self.inner.create(key)).await?;
+        Ok(Box::new(GuardedWriter {
+            inner,
+            guard: self.guard.clone(),
+        }))
+    }
+
+    async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
+        let expected = range.end.saturating_sub(range.start);
+        let inner = self.guard.call("read", self.inner.read(key, range)).await?;
+        let guard = self.guard.clone();
+        let stream = futures::stream::unfold(Some((inner, expected)), move |state| {
+            let guard = guard.clone();
+            async move {
+                let (mut inner, left) = state?;
+                let next = tokio::time::timeout(guard.timeout, inner.next()).await;
+                // A backend that sends more or fewer bytes than asked for is
+                // broken: an error, never silently wrong data.
+                let item = match next {
+                    Ok(None) if left == 0 => return None,
+                    Ok(None) => guard.settle(Err(DataError::Unavailable(format!(
+                        "read ended {left} bytes early"
+                    )))),
+                    Ok(Some(Ok(chunk))) if chunk.len() as u64 > left => guard.settle(Err(
+                        DataError::Unavailable("read returned more bytes than asked for".into()),
+                    )),
+                    Ok(Some(Ok(chunk))) => Ok(chunk),
+                    Ok(Some(Err(e))) => guard.settle(Err(e)),
+                    Err(_) => guard.settle(Err(DataError::Unavailable(format!(
+                        "read stalled for {}s",
+                        guard.timeout.as_secs_f64()
+                    )))),
+                };
+                // After an error the stream ends: a reader never sees bytes past a gap.
+                let rest = match &item {
+                    Ok(chunk) => Some((inner, left - chunk.len() as u64)),
+                    Err(_) => None,
+                };
+                Some((item, rest))
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.guard.call("delete", self.inner.delete(key)).await
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        self.guard.call("copy", self.inner.copy(from, to)).await
+    }
+}
+
+struct GuardedWriter {
+    inner: Box<dyn BlobWriter>,
+    guard: Arc<Guard>,
+}
+
+#[async_trait::async_trait]
+impl BlobWriter for GuardedWriter {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.guard.call("write", self.inner.write(data)).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let GuardedWriter { inner, guard } = *self;
+        guard.call("commit", inner.commit()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A broken backend: short reads, writes that hang, checks that fail.
+    #[derive(Default)]
+    struct Broken {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl DataBackend for Broken {
+        fn kind(&self) -> &'static str {
+            "broken"
+        }
+        async fn check(&self) -> Result<()> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Err(DataError::Unavailable("HTTP 500".into()))
+        }
+        async fn create(&self, _key: &str) -> Result<Box<dyn BlobWriter>> {
+            std::future::pending().await
+        }
+        async fn read(&self, _key: &str, _range: Range<u64>) -> Result<ByteStream> {
+            let chunk = Bytes::from_static(b"abc");
+            Ok(Box::pin(futures::stream::once(async move { Ok(chunk) })))
+        }
+        async fn delete(&self, _key: &str) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn guarded(inner: Arc<Broken>) -> Guarded {
+        Guarded::new(
+            "flaky",
+            inner,
+            Duration::from_millis(200),
+            Duration::from_secs(60),
+        )
+    }
+
+    #[tokio::test]
+    async fn short_reads_and_hangs_are_errors_naming_the_location() {
+        let g = guarded(Arc::default());
+        let short: Result<Vec<Bytes>> = g.read("k", 0..10).await.unwrap().try_collect().await;
+        let err = short.unwrap_err().to_string();
+        assert!(
+            err.contains("location flaky") && err.contains("7 bytes early"),
+            "{err}"
+        );
+        let long: Result<Vec<Bytes>> = g.read("k", 0..2).await.unwrap().try_collect().await;
+        assert!(long.is_err());
+        let started = Instant::now();
+        let hang = g.create("k").await.map(|_| ()).unwrap_err().to_string();
+        assert!(hang.contains("timed out"), "{hang}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn the_breaker_opens_and_spares_the_backend() {
+        let inner = Arc::new(Broken::default());
+        let g = guarded(inner.clone());
+        for _ in 0..BREAKER_THRESHOLD {
+            let err = g.check().await.unwrap_err().to_string();
+            assert!(err.contains("location flaky: HTTP 500"), "{err}");
+        }
+        let err = g.check().await.unwrap_err().to_string();
+        assert!(err.contains("unavailable after repeated failures"), "{err}");
+        assert_eq!(
+            inner.calls.load(Ordering::SeqCst),
+            BREAKER_THRESHOLD as usize
+        );
+    }
+}

@@ -1,0 +1,555 @@
+"""Locations: one S3 namespace, bytes in other clouds.
+
+A Strata server is configured with three cloud locations backed by real peers
+started here on 127.0.0.1: moto (S3), a second Strata (S3) and Azurite (Azure
+Blob). Each test goes through Strata with boto3, then reads the backend
+directly with its own client to prove where the bytes landed.
+"""
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import BIN, MAIN, Server, error_code, free_port, s3_client
+
+AZURE_ACCOUNT = "devstoreaccount1"
+# Azurite's published development key (not a secret).
+AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+TARGET = "strata-target"
+MiB = 1 << 20
+
+
+def wait_port(port, up=True, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                if up:
+                    return
+        except OSError:
+            if not up:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not come {'up' if up else 'down'}")
+
+
+class Peer:
+    """A backend process that can be stopped and started again on its port."""
+
+    def __init__(self, argv, port, log):
+        self.argv, self.port, self.log, self.proc = argv, port, log, None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_port(self.port)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()  # Azurite saves its blob index on SIGTERM
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        wait_port(self.port, up=False)
+
+
+def need(program, how):
+    if shutil.which(program) is None:
+        pytest.fail(f"{program} is not installed ({how}); .ci/run installs it")
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_root):
+    need("moto_server", "pip install 'moto[server]'")
+    port = free_port()
+    peer = Peer(["moto_server", "-H", "127.0.0.1", "-p", str(port)], port, tmp_root / "moto.log").start()
+    peer.endpoint = f"http://127.0.0.1:{port}"
+    peer.client = lambda: s3_client(peer.endpoint, ("moto", "moto-secret"))
+    peer.client().create_bucket(Bucket=TARGET)
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_root):
+    need("azurite-blob", "npm install -g azurite")
+    from azure.storage.blob import BlobServiceClient
+
+    port = free_port()
+    data = tmp_root / "azurite"
+    data.mkdir()
+    peer = Peer(["azurite-blob", "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data),
+                 "--skipApiVersionCheck"], port, tmp_root / "azurite.log").start()
+    peer.endpoint = f"http://127.0.0.1:{port}/{AZURE_ACCOUNT}"
+    service = BlobServiceClient(account_url=peer.endpoint,
+                                credential={"account_name": AZURE_ACCOUNT, "account_key": AZURE_KEY})
+    service.create_container(TARGET)
+    peer.container = service.get_container_client(TARGET)
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def peer(tmp_root):
+    """A second Strata, used as an S3 backend."""
+    s = Server(tmp_root / "peer").start()
+    s.client().create_bucket(Bucket=TARGET)
+    yield s
+    s.stop()
+
+
+def location_config(moto, peer, azurite):
+    return f"""
+[[location]]
+name = "moto"
+type = "s3"
+endpoint = "{moto.endpoint}"
+bucket = "{TARGET}"
+path_style = true
+access_key = "moto"
+secret_key = "moto-secret"
+timeout_secs = 5
+breaker_cooldown_secs = 1
+
+[[location]]
+name = "peer"
+type = "s3"
+endpoint = "{peer.endpoint}"
+bucket = "{TARGET}"
+path_style = true
+bucket_match = false
+prefix = "from-strata"
+access_key_env = "PEER_AK"
+secret_key_env = "PEER_SK"
+timeout_secs = 5
+breaker_cooldown_secs = 1
+
+[[location]]
+name = "azure"
+type = "azure"
+account = "{AZURE_ACCOUNT}"
+endpoint = "{azurite.endpoint}"
+container = "{TARGET}"
+access_key_env = "AZ_KEY"
+transient = true
+timeout_secs = 5
+breaker_cooldown_secs = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_root, moto, peer, azurite):
+    config = tmp_root / "cloud.toml"
+    config.write_text(location_config(moto, peer, azurite))
+    env = {"STRATA_CONFIG": str(config), "PEER_AK": MAIN[0], "PEER_SK": MAIN[1], "AZ_KEY": AZURE_KEY}
+    s = Server(tmp_root / "cloud", extra_env=env).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def c3(cloud):
+    return cloud.client()
+
+
+def backend_blobs(location, moto, peer, azurite, needle):
+    """{name: bytes} of backend blobs whose name contains `needle`, read with the backend's own client."""
+    # A blob listed may be gone when it is read: the collector may be at work.
+    out = {}
+    if location == "azure":
+        from azure.core.exceptions import ResourceNotFoundError
+
+        for name in [b.name for b in azurite.container.list_blobs() if needle in b.name]:
+            try:
+                out[name] = azurite.container.download_blob(name).readall()
+            except ResourceNotFoundError:
+                pass
+        return out
+    client = moto.client() if location == "moto" else peer.client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=TARGET):
+        for o in page.get("Contents", []):
+            if needle in o["Key"]:
+                try:
+                    out[o["Key"]] = client.get_object(Bucket=TARGET, Key=o["Key"])["Body"].read()
+                except client.exceptions.NoSuchKey:
+                    pass
+    return out
+
+
+def eventually(check, timeout=20):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def new_bucket(c3, location):
+    name = f"loc-{location}-{uuid.uuid4().hex[:8]}"
+    c3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": location})
+    return name
+
+
+@pytest.mark.parametrize("location", ["moto", "peer", "azure"])
+def test_objects_live_in_the_location(location, c3, moto, peer, azurite):
+    bucket = new_bucket(c3, location)
+    assert c3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == location
+    small = b"small object bytes"
+    large = os.urandom(20 * MiB + 123)
+    c3.put_object(Bucket=bucket, Key="dir/small.txt", Body=small)
+    c3.put_object(Bucket=bucket, Key="dir/large.bin", Body=large)
+    assert c3.get_object(Bucket=bucket, Key="dir/small.txt")["Body"].read() == small
+    assert c3.get_object(Bucket=bucket, Key="dir/large.bin")["Body"].read() == large
+    got = c3.get_object(Bucket=bucket, Key="dir/large.bin", Range="bytes=9000000-12000000")
+    assert got["Body"].read() == large[9000000:12000001]
+    assert c3.head_object(Bucket=bucket, Key="dir/large.bin")["StorageClass"] == location
+    assert c3.get_object(Bucket=bucket, Key="dir/small.txt")["StorageClass"] == location
+
+    # multipart: parts on the location, read back whole and by part
+    parts = [os.urandom(5 * MiB), os.urandom(MiB + 7)]
+    up = c3.create_multipart_upload(Bucket=bucket, Key="mpu.bin")["UploadId"]
+    etags = [c3.upload_part(Bucket=bucket, Key="mpu.bin", UploadId=up, PartNumber=i + 1, Body=p)["ETag"]
+             for i, p in enumerate(parts)]
+    c3.complete_multipart_upload(Bucket=bucket, Key="mpu.bin", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    assert c3.get_object(Bucket=bucket, Key="mpu.bin")["Body"].read() == b"".join(parts)
+    assert c3.get_object(Bucket=bucket, Key="mpu.bin", PartNumber=2)["Body"].read() == parts[1]
+
+    # copy inside the location (server-side in the backend)
+    c3.copy_object(Bucket=bucket, Key="copy.bin", CopySource={"Bucket": bucket, "Key": "dir/large.bin"})
+    copied = c3.head_object(Bucket=bucket, Key="copy.bin")
+    assert copied["ETag"] == '"%s"' % hashlib.md5(large).hexdigest()
+    assert c3.get_object(Bucket=bucket, Key="copy.bin")["Body"].read() == large
+
+    # the bytes are in the backend, named after the object
+    direct = backend_blobs(location, moto, peer, azurite, bucket if location == "peer" else "dir/")
+    if location != "peer":  # peer shares its target with other buckets' keys under a prefix
+        direct = {k: v for k, v in direct.items() if k.startswith("dir/")}
+    names = sorted(direct)
+    assert any(n.startswith(("dir/small.txt@", f"from-strata/{bucket}/dir/small.txt@")) for n in names), names
+    assert small in direct.values() and large in direct.values()
+    if location == "peer":
+        assert all(n.startswith(f"from-strata/{bucket}/") for n in names), names
+    part_blobs = backend_blobs(location, moto, peer, azurite, "mpu.bin.part")
+    assert sorted(part_blobs.values(), key=len) == sorted(parts, key=len)
+
+    # deletes reach the backend through the garbage collector
+    for key in ["dir/small.txt", "dir/large.bin", "mpu.bin", "copy.bin"]:
+        c3.delete_object(Bucket=bucket, Key=key)
+    eventually(lambda: _assert_gone(location, moto, peer, azurite, bucket))
+    c3.delete_bucket(Bucket=bucket)
+
+
+def _assert_gone(location, moto, peer, azurite, bucket):
+    needle = bucket if location == "peer" else "dir/"
+    left = [n for n in backend_blobs(location, moto, peer, azurite, needle) if "dir/" in n]
+    left += list(backend_blobs(location, moto, peer, azurite, "mpu.bin.part"))
+    assert left == [], left
+
+
+def test_an_object_may_choose_its_location(c3, cloud, moto, peer, azurite):
+    bucket = f"override-{uuid.uuid4().hex[:8]}"
+    c3.create_bucket(Bucket=bucket)
+    body = b"to azure, although the bucket is local"
+    c3.put_object(Bucket=bucket, Key="chosen", Body=body, Metadata={"scal-location-constraint": "azure"})
+    assert c3.head_object(Bucket=bucket, Key="chosen")["StorageClass"] == "azure"
+    assert body in backend_blobs("azure", moto, peer, azurite, "chosen@").values()
+    c3.put_object(Bucket=bucket, Key="plain", Body=b"local")
+    assert "StorageClass" not in c3.head_object(Bucket=bucket, Key="plain")
+    with pytest.raises(ClientError) as e:
+        c3.put_object(Bucket=bucket, Key="x", Body=b"x", Metadata={"scal-location-constraint": "nowhere"})
+    assert error_code(e) == "InvalidArgument" and "nowhere" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        c3.create_bucket(Bucket=f"bad-{uuid.uuid4().hex[:8]}",
+                         CreateBucketConfiguration={"LocationConstraint": "nowhere"})
+    assert error_code(e) == "InvalidLocationConstraint"
+
+    # GET may name the location holding the data
+    def with_header(value):
+        client = cloud.client()
+        client.meta.events.register("before-sign.s3.GetObject",
+                                    lambda request, **_: request.headers.__setitem__(
+                                        "x-amz-location-constraint", value))
+        return client
+    assert with_header("azure").get_object(Bucket=bucket, Key="chosen")["Body"].read() == body
+    with pytest.raises(ClientError) as e:
+        with_header("moto").get_object(Bucket=bucket, Key="chosen")
+    assert error_code(e) == "InvalidArgument" and "azure" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        with_header("nowhere").get_object(Bucket=bucket, Key="chosen")
+    assert error_code(e) == "InvalidArgument" and "nowhere" in e.value.response["Error"]["Message"]
+    for key in ["chosen", "plain"]:
+        c3.delete_object(Bucket=bucket, Key=key)
+    c3.delete_bucket(Bucket=bucket)
+
+
+def test_a_failed_write_leaves_no_orphan_in_the_cloud(c3, moto, peer, azurite):
+    bucket = new_bucket(c3, "moto")
+    with pytest.raises(ClientError) as e:
+        c3.put_object(Bucket=bucket, Key="orphan.bin", Body=os.urandom(MiB),
+                      ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+    assert error_code(e) == "BadDigest"
+    eventually(lambda: _assert_no_blob("moto", moto, peer, azurite, "orphan.bin"))
+    c3.delete_bucket(Bucket=bucket)
+
+
+def _assert_no_blob(location, moto, peer, azurite, needle):
+    left = backend_blobs(location, moto, peer, azurite, needle)
+    assert left == {}, list(left)
+
+
+@pytest.mark.parametrize("location", ["peer", "azure", "moto"])
+def test_a_stopped_backend_gives_a_clear_error_then_recovers(location, c3, moto, peer, azurite):
+    bucket = new_bucket(c3, location)
+    local = f"still-local-{uuid.uuid4().hex[:8]}"
+    c3.create_bucket(Bucket=local)
+    kept = os.urandom(300_000)
+    c3.put_object(Bucket=bucket, Key="kept", Body=kept)
+    backend = {"peer": peer, "azure": azurite, "moto": moto}[location]
+    backend.stop()
+    try:
+        for call in [lambda: c3.get_object(Bucket=bucket, Key="kept")["Body"].read(),
+                     lambda: c3.put_object(Bucket=bucket, Key="new", Body=os.urandom(200_000)),
+                     lambda: c3.copy_object(Bucket=local, Key="copied",
+                                            CopySource={"Bucket": bucket, "Key": "kept"})]:
+            started = time.time()
+            with pytest.raises(ClientError) as e:
+                call()
+            assert time.time() - started < 10, "the error must come quickly"
+            assert error_code(e) == "ServiceUnavailable", e.value.response
+            assert f"location {location}" in e.value.response["Error"]["Message"]
+        # the namespace is intact and other locations still serve
+        assert c3.head_object(Bucket=bucket, Key="kept")["ContentLength"] == len(kept)
+        c3.put_object(Bucket=local, Key="fine", Body=b"fine")
+        assert c3.get_object(Bucket=local, Key="fine")["Body"].read() == b"fine"
+        for b, k in [(bucket, "new"), (local, "copied")]:
+            with pytest.raises(ClientError):
+                c3.head_object(Bucket=b, Key=k)
+    finally:
+        backend.start()
+    if location == "moto":  # moto keeps nothing across a restart
+        moto.client().create_bucket(Bucket=TARGET)
+    else:
+        assert eventually(lambda: _get(c3, bucket, "kept")) == kept
+    eventually(lambda: _put(c3, bucket, "after", b"after"))
+    assert c3.get_object(Bucket=bucket, Key="after")["Body"].read() == b"after"
+    for key in ["kept", "after"]:
+        c3.delete_object(Bucket=bucket, Key=key)
+    c3.delete_object(Bucket=local, Key="fine")
+    c3.delete_bucket(Bucket=bucket)
+    c3.delete_bucket(Bucket=local)
+
+
+def _get(c3, bucket, key):
+    try:
+        return c3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as e:
+        raise AssertionError(e)
+
+
+def _put(c3, bucket, key, body):
+    try:
+        c3.put_object(Bucket=bucket, Key=key, Body=body)
+    except ClientError as e:
+        raise AssertionError(e)
+
+
+def admin(data_dir, *args, env=None):
+    return subprocess.run([BIN, "admin", "--data-dir", str(data_dir), "location", *args],
+                          capture_output=True, text=True, env=dict(os.environ, **(env or {})), timeout=60)
+
+
+def test_admin_location_commands(tmp_root, moto, azurite):
+    data_dir = tmp_root / f"admin-{uuid.uuid4().hex[:8]}"
+    ok = admin(data_dir, "add", "backup", "s3", f"endpoint={moto.endpoint}", f"bucket={TARGET}",
+               "path_style=true", "access_key=moto", "secret_key=TOPSECRETVALUE", "--transient")
+    assert ok.returncode == 0, ok.stderr
+    assert "probe passed" in ok.stdout
+    listed = admin(data_dir, "list")
+    assert "backup\ts3\ttrue\tstrata admin" in listed.stdout and "local\tfs\tfalse\tbuilt-in" in listed.stdout
+    shown = admin(data_dir, "show", "backup")
+    assert shown.returncode == 0 and f"bucket = {TARGET}" in shown.stdout
+    assert "TOPSECRETVALUE" not in shown.stdout + listed.stdout + ok.stdout + ok.stderr
+
+    again = admin(data_dir, "add", "backup", "mem")
+    assert again.returncode != 0 and "already exists" in again.stderr
+    missing = admin(data_dir, "add", "nobucket", "s3", f"endpoint={moto.endpoint}")
+    assert missing.returncode != 0 and "bucket" in missing.stderr
+    dead = free_port()
+    unreachable = admin(data_dir, "add", "gone", "s3", f"endpoint=http://127.0.0.1:{dead}", "bucket=b",
+                        "path_style=true", "access_key=a", "secret_key=b", "timeout_secs=3")
+    assert unreachable.returncode != 0 and "location gone refused" in unreachable.stderr
+    wrong = admin(data_dir, "add", "az", "azure", f"endpoint={azurite.endpoint}", f"account={AZURE_ACCOUNT}",
+                  f"container={TARGET}", "access_key=" + "d3Jvbmcga2V5" * 8, "timeout_secs=5")
+    assert wrong.returncode != 0 and "location az refused" in wrong.stderr
+    assert "d3Jvbmcga2V5" not in wrong.stderr
+    env_missing = admin(data_dir, "add", "envy", "s3", "bucket=b", "access_key_env=STRATA_NOT_SET_AK",
+                        "secret_key=x")
+    assert env_missing.returncode != 0 and "STRATA_NOT_SET_AK" in env_missing.stderr
+
+    # a location in use cannot be removed
+    s = Server(data_dir).start()
+    try:
+        client = s.client()
+        client.create_bucket(Bucket="uses-backup", CreateBucketConfiguration={"LocationConstraint": "backup"})
+        client.put_object(Bucket="uses-backup", Key="k", Body=b"in backup")
+        assert client.head_object(Bucket="uses-backup", Key="k")["StorageClass"] == "backup"
+    finally:
+        s.stop()
+    refused = admin(data_dir, "remove", "backup")
+    assert refused.returncode != 0 and "bucket uses-backup" in refused.stderr
+    s.start()
+    try:
+        client = s.client()
+        client.delete_object(Bucket="uses-backup", Key="k")
+        client.delete_bucket(Bucket="uses-backup")
+        time.sleep(1)  # let gc remove the deleted blob from the location
+    finally:
+        s.stop()
+    removed = admin(data_dir, "remove", "backup")
+    assert removed.returncode == 0, removed.stderr
+    assert "backup" not in admin(data_dir, "list").stdout
+    assert admin(data_dir, "remove", "local").returncode != 0
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of moto whose behaviour the test switches:
+    pass (forward), 500 (every request fails), hang (never answers),
+    garbage (200 with random bytes and no headers that matter)."""
+
+    def __init__(self, target_port):
+        import http.client
+        import http.server
+        import threading
+
+        proxy = self
+        self.mode = "pass"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_any(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                mode = proxy.mode
+                if mode == "hang":
+                    time.sleep(30)
+                    return
+                if mode == "500":
+                    reply = b"<Error><Code>InternalError</Code></Error>"
+                    self.send_response(500)
+                elif mode == "garbage":
+                    reply = os.urandom(3000)
+                    self.send_response(200)
+                else:
+                    conn = http.client.HTTPConnection("127.0.0.1", target_port, timeout=30)
+                    conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+                    resp = conn.getresponse()
+                    reply = resp.read()
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                            self.send_header(k, v)
+                    conn.close()
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_a_broken_backend_gives_clear_errors_and_the_namespace_stays_consistent(tmp_root, moto, make_server):
+    proxy = FaultyProxy(moto.port)
+    config = tmp_root / f"flaky-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(f"""
+[[location]]
+name = "flaky"
+type = "s3"
+endpoint = "http://127.0.0.1:{proxy.port}"
+bucket = "{TARGET}"
+path_style = true
+access_key = "moto"
+secret_key = "moto-secret"
+timeout_secs = 2
+retries = 1
+breaker_cooldown_secs = 1
+""")
+    try:
+        client = make_server(extra_env={"STRATA_CONFIG": str(config)}).client()
+        bucket = new_bucket(client, "flaky")
+        good = os.urandom(200_000)
+        client.put_object(Bucket=bucket, Key="good", Body=good)
+        for mode in ["500", "hang", "garbage"]:
+            proxy.mode = mode
+            time.sleep(1.1)  # let the breaker's cool-down pass: every mode is met by the backend
+            for call in [lambda: client.get_object(Bucket=bucket, Key="good")["Body"].read(),
+                         lambda: client.put_object(Bucket=bucket, Key="good", Body=os.urandom(100_000))]:
+                started = time.time()
+                with pytest.raises(ClientError) as e:
+                    call()
+                assert time.time() - started < 10, f"{mode}: the error must come quickly"
+                assert error_code(e) == "ServiceUnavailable", (mode, e.value.response)
+                assert "location flaky" in e.value.response["Error"]["Message"], mode
+        proxy.mode = "pass"
+        # nothing the failures did is visible: the object is the one first written
+        assert eventually(lambda: _get(client, bucket, "good")) == good
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        assert keys == ["good"]
+        client.delete_object(Bucket=bucket, Key="good")
+        client.delete_bucket(Bucket=bucket)
+    finally:
+        proxy.close()
+
+
+def test_default_location_from_the_config_file(tmp_root, azurite, make_server):
+    config = tmp_root / f"default-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(f"""
+default_location = "blobs"
+[[location]]
+name = "blobs"
+type = "azure"
+account = "{AZURE_ACCOUNT}"
+endpoint = "{azurite.endpoint}"
+container = "{TARGET}"
+access_key = "{AZURE_KEY}"
+bucket_match = false
+""")
+    client = make_server(extra_env={"STRATA_CONFIG": str(config)}).client()
+    bucket = f"dflt-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="k", Body=b"by default in azure")
+    # the default location is not shown as a storage class, but holds the bytes
+    assert "StorageClass" not in client.head_object(Bucket=bucket, Key="k")
+    names = [b.name for b in azurite.container.list_blobs(name_starts_with=f"{bucket}/k@")]
+    assert len(names) == 1 and azurite.container.download_blob(names[0]).readall() == b"by default in azure"
+    with pytest.raises(ClientError) as e:
+        client.create_bucket(Bucket=f"x-{uuid.uuid4().hex[:8]}",
+                             CreateBucketConfiguration={"LocationConstraint": "moto"})
+    assert error_code(e) == "InvalidLocationConstraint"
+    client.delete_object(Bucket=bucket, Key="k")
+    client.delete_bucket(Bucket=bucket)

@@ -792,7 +792,7 @@ async fn locations(store: &dyn MetadataStore) {
         .set_bucket_versioning("elsewhere", Versioning::Enabled)
         .await
         .unwrap();
-    store
+    let marker = store
         .delete_object(del("elsewhere", "k", None))
         .await
         .unwrap();
@@ -800,6 +800,10 @@ async fn locations(store: &dyn MetadataStore) {
         in_use(store.delete_location("cloud-b").await),
         "an older version's data in it"
     );
+    store
+        .delete_object(del("elsewhere", "k", marker.version_id.as_deref()))
+        .await
+        .unwrap();
     store
         .delete_object(del("elsewhere", "k", Some(NULL_VERSION)))
         .await

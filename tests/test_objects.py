@@ -213,3 +213,22 @@ def test_get_object_attributes(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
     assert error_code(e) == "NoSuchKey"
+
+
+def test_conditional_put_on_a_missing_key_and_not_modified_etag(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="nothing-here", Body=b"x", IfMatch='"abc"')
+    assert (status(e), error_code(e)) == (404, "NoSuchKey")
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["ETag"]
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k", IfNoneMatch=etag)
+    assert status(e) == 304
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == etag
+
+
+def test_expected_bucket_owner(s3, bucket):
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+    s3.list_objects_v2(Bucket=bucket, ExpectedBucketOwner=owner)
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=bucket, ExpectedBucketOwner="0" * 64)
+    assert (status(e), error_code(e)) == (403, "AccessDenied")

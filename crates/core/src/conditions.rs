@@ -25,15 +25,17 @@ impl ReadConditions {
     /// 304 for a failed If-None-Match / If-Modified-Since. As in RFC 7232, a
     /// date condition is ignored when its ETag counterpart is present.
     pub fn check(&self, record: &ObjectRecord) -> Result<()> {
-        self.evaluate(record, Error::NotModified)
+        self.evaluate(record, || Error::NotModified {
+            etag: record.etag.clone(),
+        })
     }
 
     /// For the source of a copy, every failure is a 412.
     pub fn check_copy_source(&self, record: &ObjectRecord) -> Result<()> {
-        self.evaluate(record, Error::PreconditionFailed)
+        self.evaluate(record, || Error::PreconditionFailed)
     }
 
-    fn evaluate(&self, record: &ObjectRecord, not_modified: Error) -> Result<()> {
+    fn evaluate(&self, record: &ObjectRecord, not_modified: impl Fn() -> Error) -> Result<()> {
         let modified_s = record.last_modified_ms.div_euclid(1000);
         match &self.if_match {
             Some(list) if !etag_matches(list, &record.etag) => {
@@ -47,11 +49,11 @@ impl ReadConditions {
             }
         }
         match &self.if_none_match {
-            Some(list) if etag_matches(list, &record.etag) => return Err(not_modified),
+            Some(list) if etag_matches(list, &record.etag) => return Err(not_modified()),
             Some(_) => {}
             None => {
                 if self.if_modified_since.is_some_and(|t| modified_s <= t) {
-                    return Err(not_modified);
+                    return Err(not_modified());
                 }
             }
         }

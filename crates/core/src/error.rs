@@ -65,8 +65,9 @@ pub enum Error {
     InvalidLocationConstraint(String),
     #[error("At least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
+    /// A conditional read whose object has not changed; S3 still sends its ETag.
     #[error("Not Modified")]
-    NotModified,
+    NotModified { etag: String },
     #[error("The requested range is not satisfiable")]
     InvalidRange,
     #[error("{0}")]

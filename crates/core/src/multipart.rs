@@ -336,6 +336,10 @@ impl Strata {
             }
             other => other?,
         };
+        // If-Match on a key with no current version: S3 answers 404, not 412.
+        if condition.if_match.is_some() && self.meta.get_object(bucket, key)?.is_none() {
+            return Err(Error::NoSuchKey);
+        }
         if parts.is_empty() {
             return Err(Error::InvalidRequest(
                 "You must specify at least one part".into(),

@@ -294,6 +294,10 @@ impl Strata {
         self.settle_lock(&bucket, &mut req.attributes)?;
         let (owner, acl) = self.new_object_acl(account, &bucket, req.attributes.acl.as_ref())?;
         let current = self.meta.get_object(&bucket.name, &req.key)?;
+        // If-Match on a key with no current version: S3 answers 404, not 412.
+        if req.condition.if_match.is_some() && current.is_none() {
+            return Err(Error::NoSuchKey);
+        }
         if !req.condition.holds(current.as_ref()) {
             return Err(Error::PreconditionFailed);
         }

@@ -91,6 +91,16 @@ impl S3Access for StrataAccess {
             values: &lookup,
         };
         self.0.authorize(&request).map_err(to_s3)?;
+        if let Some(expected) = cx.headers().get("x-amz-expected-bucket-owner") {
+            let owner = self
+                .0
+                .meta
+                .get_bucket(bucket)
+                .map_err(|e| to_s3(e.into()))?;
+            if owner.is_some_and(|b| expected.as_bytes() != b.owner.as_bytes()) {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
+        }
         // A copy also reads its source.
         if matches!(operation, "CopyObject" | "UploadPartCopy")
             && let Some((src_bucket, src_key, src_version)) = cx

@@ -45,7 +45,15 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         Error::InvalidBucketName(_) => C::InvalidBucketName,
         Error::InvalidLocationConstraint(_) => C::InvalidLocationConstraint,
         Error::PreconditionFailed => C::PreconditionFailed,
-        Error::NotModified => C::NotModified,
+        Error::NotModified { etag } => {
+            let mut err = S3Error::with_message(C::NotModified, message);
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+                let mut headers = http::HeaderMap::new();
+                headers.insert(http::header::ETAG, v);
+                err.set_headers(headers);
+            }
+            return err;
+        }
         Error::InvalidRange => C::InvalidRange,
         Error::InvalidArgument(_) => C::InvalidArgument,
         Error::InvalidRequest(_) => C::InvalidRequest,

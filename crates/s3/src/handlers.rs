@@ -1844,7 +1844,6 @@ impl S3 for Handlers {
             .uploads
             .last()
             .map(|u| (u.key.clone(), u.upload_id.clone()));
-        let owner = convert::owner(&account);
         ok(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
             prefix: input.prefix.map(|p| convert::encode_key(p, url)),
@@ -1861,17 +1860,20 @@ impl S3 for Handlers {
                 listing
                     .uploads
                     .into_iter()
-                    .map(|u| MultipartUpload {
-                        key: Some(convert::encode_key(u.key, url)),
-                        upload_id: Some(u.upload_id),
-                        initiated: Some(convert::timestamp(u.initiated_ms)),
-                        owner: Some(owner.clone()),
-                        initiator: Some(Initiator {
-                            id: owner.id.clone(),
-                            display_name: owner.display_name.clone(),
-                        }),
-                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
-                        ..Default::default()
+                    .map(|u| {
+                        let owner = self.owner_of(&u.owner);
+                        MultipartUpload {
+                            key: Some(convert::encode_key(u.key, url)),
+                            upload_id: Some(u.upload_id),
+                            initiated: Some(convert::timestamp(u.initiated_ms)),
+                            initiator: owner.as_ref().map(|o| Initiator {
+                                id: o.id.clone(),
+                                display_name: o.display_name.clone(),
+                            }),
+                            owner,
+                            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                            ..Default::default()
+                        }
                     })
                     .collect(),
             ),

@@ -238,7 +238,7 @@ pub(crate) fn serve(strata: &Strata, req: &WebsiteRequest<'_>) -> Response<Respo
             }
             match conditions(headers).check(&body.record) {
                 Ok(()) => return object(body, StatusCode::OK, head),
-                Err(Error::NotModified) => return not_modified(&body),
+                Err(Error::NotModified { .. }) => return not_modified(&body),
                 Err(e) => Failure::of(e),
             }
         }

@@ -122,9 +122,50 @@ impl Router {
             };
             return Ok(decorate(crate::website::serve(strata, &site)));
         }
+        let attributes = req.method() == hyper::Method::GET
+            && req.uri().query().is_some_and(|q| {
+                q.split('&')
+                    .any(|p| p == "attributes" || p == "attributes=")
+            });
         let resp = s3.call(req.map(s3s::Body::from)).await?;
+        if attributes && resp.status() == StatusCode::OK {
+            return Ok(decorate(unquote_attributes_etag(resp).await?));
+        }
         Ok(decorate(resp.map(BodyExt::boxed_unsync)))
     }
+}
+
+/// GetObjectAttributes shows the ETag without quotes (unlike every other S3
+/// answer); s3s's XML writer always quotes it, so the small XML body is
+/// rewritten here.
+async fn unquote_attributes_etag(
+    resp: Response<s3s::Body>,
+) -> Result<Response<ResponseBody>, s3s::HttpError> {
+    let (parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(s3s::HttpError::new)?
+        .to_bytes();
+    let xml = String::from_utf8_lossy(&bytes);
+    let fixed = match (xml.find("<ETag>\""), xml.find("\"</ETag>")) {
+        (Some(open), Some(close)) if open < close => format!(
+            "{}<ETag>{}</ETag>{}",
+            &xml[..open],
+            &xml[open + "<ETag>\"".len()..close],
+            &xml[close + "\"</ETag>".len()..]
+        ),
+        _ => xml.into_owned(),
+    };
+    let mut out = Response::from_parts(
+        parts,
+        Full::new(Bytes::from(fixed))
+            .map_err(|e| match e {})
+            .boxed_unsync(),
+    );
+    // The body's length changed.
+    out.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    Ok(out)
 }
 
 /// Serves until `shutdown` fires, then stops accepting and lets in-flight

@@ -87,8 +87,11 @@ def test_sse_c_multipart_and_copies(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=3, Body=b"x", **SSE_C_OTHER)
     assert status(e) == 400
-    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"], MultipartUpload={
-        "Parts": [{"PartNumber": n, "ETag": t} for n, t in zip((1, 2), etags)]})
+    done = {"Parts": [{"PartNumber": n, "ETag": t} for n, t in zip((1, 2), etags)]}
+    with pytest.raises(ClientError) as e:  # completing needs the upload's key too
+        s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"], MultipartUpload=done)
+    assert status(e) == 400
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"], MultipartUpload=done, **SSE_C)
     whole = part + part
     r = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={len(part) - 5}-{len(part) + 4}", **SSE_C)
     assert r["Body"].read() == whole[len(part) - 5:len(part) + 5]

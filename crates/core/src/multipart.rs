@@ -324,6 +324,7 @@ impl Strata {
         upload: (&str, &str, &str),
         parts: &[CompletedPart],
         condition: Precondition,
+        customer_key: Option<&CustomerKey>,
     ) -> Result<ObjectRecord> {
         let (bucket, key, upload_id) = upload;
         let upload = match self.get_upload(account, bucket, key, upload_id) {
@@ -340,6 +341,8 @@ impl Strata {
         if condition.if_match.is_some() && self.meta.get_object(bucket, key)?.is_none() {
             return Err(Error::NoSuchKey);
         }
+        // An SSE-C upload completes only with the key its parts were sealed with.
+        self.part_cipher(&upload, 0, customer_key)?;
         if parts.is_empty() {
             return Err(Error::InvalidRequest(
                 "You must specify at least one part".into(),

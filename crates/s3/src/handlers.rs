@@ -1711,6 +1711,11 @@ impl S3 for Handlers {
             })
             .collect::<S3Result<Vec<_>>>()?;
         let condition = convert::precondition(input.if_match, input.if_none_match);
+        let customer_key = sse::customer_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
         let record = self
             .strata
             .complete_upload(
@@ -1718,6 +1723,7 @@ impl S3 for Handlers {
                 (&input.bucket, &input.key, &input.upload_id),
                 &parts,
                 condition,
+                customer_key.as_ref(),
             )
             .await
             .map_err(to_s3)?;

@@ -1741,7 +1741,23 @@ impl S3 for Handlers {
         let fields = convert::checksum_fields(record.checksum.as_ref());
         out.checksum_type = fields.kind.clone();
         set_checksums!(out, fields);
-        ok(out)
+        let mut resp = S3Response::new(out);
+        // CompleteMultipartUploadOutput has no SSE-C fields; S3 sends them.
+        for (name, value) in [
+            (
+                "x-amz-server-side-encryption-customer-algorithm",
+                sse.customer_algorithm,
+            ),
+            (
+                "x-amz-server-side-encryption-customer-key-md5",
+                sse.customer_key_md5,
+            ),
+        ] {
+            if let Some(v) = value.and_then(|v| http::HeaderValue::from_str(&v).ok()) {
+                resp.headers.insert(name, v);
+            }
+        }
+        Ok(resp)
     }
 
     async fn abort_multipart_upload(

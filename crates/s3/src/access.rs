@@ -13,6 +13,10 @@ use strata_core::access::{AccessRequest, actions};
 use crate::error::to_s3;
 use crate::request_values::RequestValues;
 
+/// The signer's account, found once by the access hook for the operation.
+#[derive(Debug, Clone)]
+pub(crate) struct Requester(pub strata_core::AccountRecord);
+
 /// The client's address, put in each request's extensions by the server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub SocketAddr);
@@ -59,6 +63,7 @@ impl S3Access for StrataAccess {
             },
             None => None,
         };
+
         let operation = cx.s3_op().name();
         let Some(bucket) = cx.s3_path().get_bucket_name() else {
             // ListBuckets and the like: any signed-in account, for itself.
@@ -117,6 +122,10 @@ impl S3Access for StrataAccess {
                 ..request
             };
             self.0.authorize(&source).map_err(to_s3)?;
+        }
+        // The operation acts as this account: no second lookup.
+        if let Some(account) = principal {
+            cx.extensions_mut().insert(Requester(account));
         }
         Ok(())
     }

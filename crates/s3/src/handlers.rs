@@ -119,6 +119,9 @@ impl Handlers {
         let Some(creds) = req.credentials.as_ref() else {
             return Ok(strata_core::access::anonymous());
         };
+        if let Some(found) = req.extensions.get::<crate::access::Requester>() {
+            return Ok(found.0.clone());
+        }
         match self.strata.lookup_key(&creds.access_key).map_err(to_s3)? {
             Some((_, account)) => Ok(account),
             None => Err(S3Error::new(S3ErrorCode::InvalidAccessKeyId)),

@@ -175,7 +175,9 @@ impl Strata {
             }
         }
         let is_owner = req.principal.is_some_and(|p| p.id == bucket.owner);
-        let ignore_public = self.public_access_block(&bucket.name)?.ignore_public_acls;
+        // Read only when an ACL is about to decide: the owner's requests skip it.
+        let ignore_public =
+            || -> Result<bool> { Ok(self.public_access_block(&bucket.name)?.ignore_public_acls) };
         let who = match req.principal {
             Some(p) => Requester::Account(&p.id),
             None => Requester::Anonymous,
@@ -188,13 +190,13 @@ impl Strata {
                         .clone()
                         .unwrap_or_else(|| acl::private(&record.owner));
                     (is_owner && record.owner == bucket.owner)
-                        || acl::grants(&acl, who, permission, ignore_public)
+                        || acl::grants(&acl, who, permission, ignore_public()?)
                 }
                 None => false,
             },
             _ if is_owner => true,
             Some(AclNeed::Bucket(permission)) => {
-                acl::grants(&self.bucket_acl(bucket)?, who, permission, ignore_public)
+                acl::grants(&self.bucket_acl(bucket)?, who, permission, ignore_public()?)
             }
             None => false,
         })

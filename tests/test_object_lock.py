@@ -1,6 +1,7 @@
 """Object Lock with boto3: buckets created with it, default retention,
 per-version retention and legal hold, and the deletes they refuse."""
 import datetime
+import json
 import uuid
 
 import pytest
@@ -135,3 +136,17 @@ def test_bad_retention_requests(s3, locked_bucket):
                       ObjectLockRetainUntilDate=later(-1))
     assert error_code(e) == "InvalidArgument"
     assert "Versions" not in s3.list_object_versions(Bucket=locked_bucket), "refused writes store nothing"
+
+
+def test_bypassing_governance_is_a_permission(s3, s3_alt, locked_bucket):
+    v = s3.put_object(Bucket=locked_bucket, Key="g", Body=b"x", ObjectLockMode="GOVERNANCE",
+                      ObjectLockRetainUntilDate=later(1))["VersionId"]
+    # alt may delete versions, but not lift a retention.
+    s3.put_bucket_policy(Bucket=locked_bucket, Policy=json.dumps({"Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:DeleteObjectVersion",
+        "Resource": f"arn:aws:s3:::{locked_bucket}/*"}]}))
+    with pytest.raises(ClientError) as e:
+        s3_alt.delete_object(Bucket=locked_bucket, Key="g", VersionId=v, BypassGovernanceRetention=True)
+    assert error_code(e) == "AccessDenied"
+    s3.delete_bucket_policy(Bucket=locked_bucket)
+    s3.delete_object(Bucket=locked_bucket, Key="g", VersionId=v, BypassGovernanceRetention=True)

@@ -106,6 +106,18 @@ impl S3Access for StrataAccess {
                 return Err(s3_error!(AccessDenied, "Access Denied"));
             }
         }
+        // Lifting a GOVERNANCE retention is a permission of its own.
+        let bypass = cx
+            .headers()
+            .get("x-amz-bypass-governance-retention")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        if bypass {
+            let lift = AccessRequest {
+                action: "BypassGovernanceRetention",
+                ..request
+            };
+            self.0.authorize(&lift).map_err(to_s3)?;
+        }
         // A copy also reads its source.
         if matches!(operation, "CopyObject" | "UploadPartCopy")
             && let Some((src_bucket, src_key, src_version)) = cx

@@ -37,3 +37,28 @@ def test_post_redirects_on_success(s3, bucket):
     assert r.status_code == 303
     assert r.headers["Location"].startswith(target)
     assert s3.get_object(Bucket=bucket, Key="r")["Body"].read() == b"x"
+
+
+def test_post_signed_with_sigv2(s3, server, bucket):
+    import base64
+    import datetime
+    import hashlib
+    import hmac
+    import json
+
+    from conftest import MAIN
+    expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10))
+    policy = base64.b64encode(json.dumps({
+        "expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "conditions": [{"bucket": bucket}, ["starts-with", "$key", "v2/"], {"acl": "private"},
+                       ["content-length-range", 0, 1024]],
+    }).encode()).decode()
+    signature = base64.b64encode(hmac.new(MAIN[1].encode(), policy.encode(), hashlib.sha1).digest()).decode()
+    fields = {"key": "v2/form.txt", "acl": "private", "AWSAccessKeyId": MAIN[0], "policy": policy,
+              "signature": signature}
+    r = requests.post(f"{server.endpoint}/{bucket}", data=fields, files={"file": ("f", b"sigv2 form")})
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket=bucket, Key="v2/form.txt")["Body"].read() == b"sigv2 form"
+    forged = dict(fields, signature=base64.b64encode(b"x" * 20).decode())
+    r = requests.post(f"{server.endpoint}/{bucket}", data=forged, files={"file": ("f", b"nope")})
+    assert r.status_code == 403

@@ -41,8 +41,6 @@ pub enum Error {
     InvalidBucketAclWithObjectOwnership,
     #[error("The bucket policy does not exist")]
     NoSuchBucketPolicy,
-    #[error("The TagSet does not exist")]
-    NoSuchTagSet,
     #[error(
         "A conflicting conditional operation is currently in progress against this resource. Please try again."
     )]
@@ -104,8 +102,6 @@ pub enum Error {
     NoSuchConfiguration(BucketConfigKind),
     #[error("The storage class you specified is not valid: {0} is not a location of this server")]
     InvalidStorageClass(String),
-    #[error("{0}")]
-    NotImplemented(String),
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error("{0}")]

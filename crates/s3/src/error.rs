@@ -26,7 +26,6 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
             current,
         } => return delete_marker(&version_id, current, message),
         Error::InvalidTag(_) => C::InvalidTag,
-        Error::NoSuchTagSet => C::NoSuchTagSet,
         Error::OperationAborted => C::OperationAborted,
         Error::MalformedPolicy(_) => C::MalformedPolicy,
         Error::PolicyTooLarge => return bad_request("PolicyTooLarge", message),
@@ -69,7 +68,6 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         Error::IncompleteBody(io) => return body_error(io),
         Error::NoSuchConfiguration(kind) => return missing_config(kind, message),
         Error::InvalidStorageClass(_) => C::InvalidStorageClass,
-        Error::NotImplemented(_) => C::NotImplemented,
         Error::ServiceUnavailable(_) => C::ServiceUnavailable,
         Error::Internal(_) => {
             tracing::error!(error = %message, "internal error");

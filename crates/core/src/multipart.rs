@@ -442,6 +442,7 @@ impl Strata {
             inline: None,
             condition,
             shares_current_data: false,
+            version_id: None,
         };
         let outcome = self.meta.complete_upload(&upload, put).await?;
         // Parts the object does not use are garbage now.

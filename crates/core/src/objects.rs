@@ -345,6 +345,7 @@ impl Strata {
             inline,
             condition: req.condition,
             shares_current_data: false,
+            version_id: None,
         })
         .await
     }
@@ -527,6 +528,7 @@ impl Strata {
                 requester: account.id.clone(),
                 // Only the bucket owner gets here, and it may bypass GOVERNANCE.
                 bypass_governance,
+                marker_replication: None,
             })
             .await?;
         if outcome.retired_blobs {
@@ -596,6 +598,7 @@ impl Strata {
                 inline: None,
                 condition: req.condition,
                 shares_current_data: true,
+                version_id: None,
             };
             return Ok(self.meta.put_object(put).await?.record);
         }
@@ -649,6 +652,7 @@ impl Strata {
             inline,
             condition: req.condition,
             shares_current_data: false,
+            version_id: None,
         })
         .await
     }
@@ -679,6 +683,7 @@ fn new_record(
         legal_hold: attributes.legal_hold,
         acl,
         encryption: None,
+        replication: None,
     }
 }
 

@@ -154,6 +154,7 @@ impl Strata {
             legal_hold: target.attributes.legal_hold,
             acl: target.acl,
             encryption: None,
+            replication: None,
         };
         self.commit_object(ObjectPut {
             bucket: target.bucket.to_string(),
@@ -162,6 +163,7 @@ impl Strata {
             inline: None,
             condition: target.condition,
             shares_current_data: false,
+            version_id: None,
         })
         .await
         .map(Some)

@@ -17,6 +17,7 @@ pub async fn run_all(store: &dyn MetadataStore) {
     bucket_settings(store).await;
     objects_and_journal(store).await;
     versions(store).await;
+    replication(store).await;
     listing(store).await;
     multipart(store).await;
     blob_lifecycle(store).await;
@@ -64,6 +65,7 @@ pub fn object(etag: &str, blob: Option<&str>) -> ObjectRecord {
         legal_hold: false,
         acl: None,
         encryption: None,
+        replication: None,
     }
 }
 
@@ -76,6 +78,15 @@ fn put(bucket: &str, key: &str, record: ObjectRecord) -> ObjectPut {
         inline,
         condition: Precondition::default(),
         shares_current_data: false,
+        version_id: None,
+    }
+}
+
+/// A version bound for `locations`, as the core writes it when a rule matches.
+fn replicating(etag: &str, locations: &[&str]) -> ObjectRecord {
+    ObjectRecord {
+        replication: Some(Replication::pending(locations.iter().copied(), 1)),
+        ..object(etag, None)
     }
 }
 
@@ -88,6 +99,7 @@ fn del(bucket: &str, key: &str, version_id: Option<&str>) -> ObjectDelete {
         condition: Precondition::default(),
         requester: "owner".into(),
         bypass_governance: false,
+        marker_replication: None,
     }
 }
 
@@ -820,4 +832,182 @@ async fn locations(store: &dyn MetadataStore) {
     store.delete_bucket("elsewhere").await.unwrap();
     store.delete_location("cloud-a").await.unwrap();
     assert!(store.list_locations().unwrap().is_empty());
+}
+
+/// Replication state rides on versions: reports update it in place, stale
+/// rounds are ignored, metadata changes start a new round, and replicas keep
+/// the id their source gave them.
+async fn replication(store: &dyn MetadataStore) {
+    store.create_bucket(bucket("rep", "o")).await.unwrap();
+    store
+        .set_bucket_versioning("rep", Versioning::Enabled)
+        .await
+        .unwrap();
+    let v = store
+        .put_object(put("rep", "k", replicating("r1", &["east", "west"])))
+        .await
+        .unwrap()
+        .record;
+    let id = v.version_id.clone().unwrap();
+    let report = |location: &str, round, status| DestinationReport {
+        location: location.into(),
+        round,
+        status,
+        error: None,
+    };
+    let after = store
+        .update_version(
+            "rep",
+            "k",
+            Some(&id),
+            VersionUpdate::Replication(vec![report("east", 0, ReplicationStatus::Completed)]),
+        )
+        .await
+        .unwrap();
+    let state = after.replication.clone().unwrap();
+    assert_eq!(
+        state.destination("east").map(|d| d.status),
+        Some(ReplicationStatus::Completed)
+    );
+    assert_eq!(state.status, ReplicationStatus::Pending, "west still pending");
+    // A tag change sends the version again: round 1, all pending.
+    let retagged = store
+        .update_version(
+            "rep",
+            "k",
+            None,
+            VersionUpdate::Tags([("a".to_string(), "b".to_string())].into()),
+        )
+        .await
+        .unwrap();
+    let state = retagged.replication.unwrap();
+    assert!(
+        state
+            .destinations
+            .iter()
+            .all(|d| d.round == 1 && d.status == ReplicationStatus::Pending)
+    );
+    // A report about round 0 is stale now.
+    let stale = store
+        .update_version(
+            "rep",
+            "k",
+            None,
+            VersionUpdate::Replication(vec![report("west", 0, ReplicationStatus::Completed)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.replication.unwrap().destination("west").map(|d| d.status),
+        Some(ReplicationStatus::Pending),
+        "a stale round's report changes nothing"
+    );
+    let done = store
+        .update_version(
+            "rep",
+            "k",
+            None,
+            VersionUpdate::Replication(vec![
+                report("west", 1, ReplicationStatus::Completed),
+                report("east", 1, ReplicationStatus::Completed),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        done.replication.unwrap().status,
+        ReplicationStatus::Completed
+    );
+    let entries = store.read_journal(0, usize::MAX).unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!(
+        (last.op, last.change),
+        (JournalOp::Update, Some(Change::Replication))
+    );
+
+    // Delete markers take reports too, and stay delete markers.
+    let mut marker = del("rep", "k", None);
+    marker.marker_replication = Some(Replication::pending(["east"], 1));
+    let outcome = store.delete_object(marker).await.unwrap();
+    let marker_id = outcome.version_id.unwrap();
+    store
+        .update_version(
+            "rep",
+            "k",
+            Some(&marker_id),
+            VersionUpdate::Replication(vec![report("east", 0, ReplicationStatus::Completed)]),
+        )
+        .await
+        .unwrap();
+    assert!(store.get_object("rep", "k").unwrap().is_none());
+
+    // Replicas: an older id goes below the current version, a redelivery
+    // replaces the copy, and a newer id becomes current.
+    store.create_bucket(bucket("site-b", "o")).await.unwrap();
+    store
+        .set_bucket_versioning("site-b", Versioning::Enabled)
+        .await
+        .unwrap();
+    let replica = |etag: &str, id: &str| ObjectPut {
+        version_id: Some(id.into()),
+        ..put(
+            "site-b",
+            "k",
+            ObjectRecord {
+                replication: Some(Replication::replica()),
+                ..object(etag, None)
+            },
+        )
+    };
+    let newer = store
+        .put_object(put("site-b", "k", object("local", None)))
+        .await
+        .unwrap()
+        .record;
+    let stored = store.put_object(replica("copy", &id)).await.unwrap().record;
+    assert_eq!(stored.version_id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        store.get_object("site-b", "k").unwrap().map(|r| r.etag),
+        Some(newer.etag.clone()),
+        "an older replica does not hide a newer version"
+    );
+    store.put_object(replica("copy2", &id)).await.unwrap();
+    let versions = store
+        .list_versions(
+            "site-b",
+            &VersionQuery {
+                list: ListQuery {
+                    limit: 100,
+                    ..Default::default()
+                },
+                version_id_marker: None,
+            },
+        )
+        .unwrap()
+        .entries;
+    assert_eq!(versions.len(), 2, "a redelivered replica replaces its copy");
+    assert_eq!(
+        store
+            .get_version("site-b", "k", &id)
+            .unwrap()
+            .map(|r| (r.etag, r.replication.map(|x| x.status))),
+        Some(("copy2".into(), Some(ReplicationStatus::Replica)))
+    );
+    let newest_id = crate::versions::new_version_id(0);
+    store.put_object(replica("newest", &newest_id)).await.unwrap();
+    assert_eq!(
+        store.get_object("site-b", "k").unwrap().map(|r| r.etag),
+        Some("newest".into())
+    );
+    store.create_bucket(bucket("plain", "o")).await.unwrap();
+    let refused = store
+        .put_object(ObjectPut {
+            bucket: "plain".into(),
+            ..replica("x", &id)
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(MetaError::Conflict(_))),
+        "replicas need a versioning bucket"
+    );
 }

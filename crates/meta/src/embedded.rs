@@ -223,6 +223,7 @@ fn journal(
     op: JournalOp,
     version_id: Option<&str>,
     value: Option<&ObjectRecord>,
+    change: Option<Change>,
 ) -> Result<()> {
     let mut counters = txn.open_table(COUNTERS)?;
     let seq = counters.get("journal")?.map_or(0, |v| v.value()) + 1;
@@ -234,6 +235,7 @@ fn journal(
         version_id: version_id.map(str::to_string),
         op,
         value: value.cloned(),
+        change,
         at_ms: now_ms(),
     };
     txn.open_table(JOURNAL)?
@@ -401,12 +403,17 @@ fn remove_null_version(
 
 /// Adds a version as the newest of its key. Where the bucket is not
 /// versioning it becomes the `null` version, replacing the previous one.
+/// A replica (`preset` id) goes where its id puts it instead.
 fn add_version(
     txn: &WriteTransaction,
     bucket: &BucketRecord,
     key: &str,
     mut record: ObjectRecord,
+    preset: Option<(u64, &str)>,
 ) -> Result<PutOutcome> {
+    if let Some((order, id)) = preset {
+        return add_replica_version(txn, &bucket.name, key, record, order, id);
+    }
     let order = next_order(txn)?;
     let name = bucket.name.as_str();
     let retired_blobs = if bucket.versioning == Versioning::Enabled {
@@ -436,7 +443,38 @@ fn add_version(
         JournalOp::Put,
         record.version_id.as_deref(),
         Some(&record),
+        None,
     )?;
+    Ok(PutOutcome {
+        record,
+        retired_blobs,
+    })
+}
+
+/// Puts a replica at the place its source-given id names. A copy of the
+/// same version already there (redelivery, or a metadata change sent again)
+/// is replaced; the key's current version is whichever is newest.
+fn add_replica_version(
+    txn: &WriteTransaction,
+    name: &str,
+    key: &str,
+    mut record: ObjectRecord,
+    order: u64,
+    id: &str,
+) -> Result<PutOutcome> {
+    record.version_id = Some(id.to_string());
+    let json = encode(&record)?;
+    let previous = txn
+        .open_table(VERSIONS)?
+        .insert((name, key.as_bytes(), order), json.as_slice())?
+        .map(|v| decode::<ObjectRecord>(v.value()))
+        .transpose()?;
+    let retired_blobs = match previous {
+        Some(old) => retire(txn, &old, Some(&record))?,
+        None => false,
+    };
+    refresh_current(txn, name, key)?;
+    journal(txn, name, key, JournalOp::Put, Some(id), Some(&record), None)?;
     Ok(PutOutcome {
         record,
         retired_blobs,
@@ -458,6 +496,18 @@ fn install_object(txn: &WriteTransaction, put: &ObjectPut) -> Result<PutOutcome>
             "the bucket's versioning changed during the copy".into(),
         ));
     }
+    let preset = match put.version_id.as_deref() {
+        Some(_) if bucket.versioning != Versioning::Enabled => {
+            return Err(MetaError::Conflict(
+                "a replica's bucket must have versioning enabled".into(),
+            ));
+        }
+        Some(id) => Some((
+            parse_version_id(id).ok_or(MetaError::InvalidVersionId)?,
+            id,
+        )),
+        None => None,
+    };
     if let Some(bytes) = &put.inline {
         let mut inline = txn.open_table(INLINE)?;
         for id in put.record.data.inline_ids() {
@@ -465,7 +515,7 @@ fn install_object(txn: &WriteTransaction, put: &ObjectPut) -> Result<PutOutcome>
         }
     }
     close_blobs(txn, &put.record)?;
-    add_version(txn, &bucket, &put.key, put.record.clone())
+    add_version(txn, &bucket, &put.key, put.record.clone(), preset)
 }
 
 /// DeleteObject without a version id: unversioned buckets lose the object;
@@ -487,7 +537,7 @@ fn delete_current(
         }
         txn.open_table(OBJECTS)?.remove((name, key.as_bytes()))?;
         let retired_blobs = remove_null_version(txn, name, key, None)?;
-        journal(txn, name, key, JournalOp::Delete, None, None)?;
+        journal(txn, name, key, JournalOp::Delete, None, None, None)?;
         return Ok(DeleteOutcome {
             version_id: None,
             delete_marker: false,
@@ -515,8 +565,9 @@ fn delete_current(
         legal_hold: false,
         acl: None,
         encryption: None,
+        replication: delete.marker_replication.clone(),
     };
-    let added = add_version(txn, bucket, key, marker)?;
+    let added = add_version(txn, bucket, key, marker, None)?;
     Ok(DeleteOutcome {
         version_id: Some(added.record.version_name().to_string()),
         delete_marker: true,
@@ -559,7 +610,15 @@ fn delete_version(
     if was_latest {
         refresh_current(txn, bucket, key)?;
     }
-    journal(txn, bucket, key, JournalOp::Delete, Some(version_id), None)?;
+    journal(
+        txn,
+        bucket,
+        key,
+        JournalOp::Delete,
+        Some(version_id),
+        None,
+        None,
+    )?;
     Ok(DeleteOutcome {
         delete_marker: record.delete_marker,
         retired_blobs,
@@ -589,21 +648,50 @@ fn apply_update(
             (order, record)
         }
     };
-    if record.delete_marker {
+    let change = update.change();
+    if record.delete_marker && change != Change::Replication {
         return Err(MetaError::DeleteMarker {
             version_id: record.version_id,
         });
     }
+    let now = now_ms();
+    // Replicated metadata changed: every destination needs the version again.
+    let resend = |record: &mut ObjectRecord| {
+        if let Some(r) = &mut record.replication {
+            r.resend(now);
+        }
+    };
     match update {
-        VersionUpdate::Tags(tags) => record.tags = tags,
-        VersionUpdate::Retention(retention) => record.retention = retention,
-        VersionUpdate::LegalHold(on) => record.legal_hold = on,
+        VersionUpdate::Tags(tags) => {
+            record.tags = tags;
+            resend(&mut record);
+        }
+        VersionUpdate::Retention(retention) => {
+            record.retention = retention;
+            resend(&mut record);
+        }
+        VersionUpdate::LegalHold(on) => {
+            record.legal_hold = on;
+            resend(&mut record);
+        }
         VersionUpdate::Acl(acl) => record.acl = Some(acl),
+        VersionUpdate::Replication(reports) => {
+            let Some(replication) = &mut record.replication else {
+                return Ok(record);
+            };
+            let mut changed = false;
+            for report in &reports {
+                changed |= replication.apply(report, now);
+            }
+            if !changed {
+                return Ok(record);
+            }
+        }
     }
     let json = encode(&record)?;
     versions.insert((bucket, key.as_bytes(), order), json.as_slice())?;
     drop(versions);
-    if newest.is_some_and(|(o, _)| o == order) {
+    if !record.delete_marker && newest.is_some_and(|(o, _)| o == order) {
         txn.open_table(OBJECTS)?
             .insert((bucket, key.as_bytes()), json.as_slice())?;
     }
@@ -614,6 +702,7 @@ fn apply_update(
         JournalOp::Update,
         record.version_id.as_deref(),
         Some(&record),
+        Some(change),
     )?;
     Ok(record)
 }

@@ -232,6 +232,156 @@ pub struct ObjectRecord {
     /// Set when the bytes are sealed by server-side encryption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// Set when a replication rule matched this version, or when it is a replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
+}
+
+/// S3's `x-amz-replication-status`, overall and per destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicationStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+    /// The version is itself a copy made by replication: never replicated again.
+    Replica,
+}
+
+impl ReplicationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicationStatus::Pending => "PENDING",
+            ReplicationStatus::Processing => "PROCESSING",
+            ReplicationStatus::Completed => "COMPLETED",
+            ReplicationStatus::Failed => "FAILED",
+            ReplicationStatus::Replica => "REPLICA",
+        }
+    }
+}
+
+/// Where a version replicates to and how far each copy got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replication {
+    pub status: ReplicationStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<DestinationState>,
+}
+
+/// One destination (a location) of a replicating version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationState {
+    pub location: String,
+    pub status: ReplicationStatus,
+    /// Grows each time the version must be sent again (its tags changed...):
+    /// reports about an older round are stale and ignored.
+    #[serde(default)]
+    pub round: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub updated_ms: i64,
+}
+
+/// A replication processor's word on one destination of one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationReport {
+    pub location: String,
+    pub round: u32,
+    pub status: ReplicationStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Replication {
+    /// A new version bound for `locations`, all PENDING.
+    pub fn pending<'a>(locations: impl IntoIterator<Item = &'a str>, now_ms: i64) -> Self {
+        let destinations = locations
+            .into_iter()
+            .map(|location| DestinationState {
+                location: location.to_string(),
+                status: ReplicationStatus::Pending,
+                round: 0,
+                error: None,
+                updated_ms: now_ms,
+            })
+            .collect();
+        Self {
+            status: ReplicationStatus::Pending,
+            destinations,
+        }
+    }
+
+    pub fn replica() -> Self {
+        Self {
+            status: ReplicationStatus::Replica,
+            destinations: Vec::new(),
+        }
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.status == ReplicationStatus::Replica
+    }
+
+    pub fn destination(&self, location: &str) -> Option<&DestinationState> {
+        self.destinations.iter().find(|d| d.location == location)
+    }
+
+    /// Every destination must receive the version again (its metadata
+    /// changed): a new round, PENDING. Replicas stay as they are.
+    pub fn resend(&mut self, now_ms: i64) {
+        if self.is_replica() {
+            return;
+        }
+        for d in &mut self.destinations {
+            d.round += 1;
+            d.status = ReplicationStatus::Pending;
+            d.error = None;
+            d.updated_ms = now_ms;
+        }
+        self.status = ReplicationStatus::Pending;
+    }
+
+    /// Applies a report unless it is about an older round; returns whether
+    /// anything changed.
+    pub fn apply(&mut self, report: &DestinationReport, now_ms: i64) -> bool {
+        let Some(d) = self
+            .destinations
+            .iter_mut()
+            .find(|d| d.location == report.location)
+        else {
+            return false;
+        };
+        let stale = report.round < d.round
+            // Within a round, a finished copy is not reopened by a late PROCESSING.
+            || (report.round == d.round
+                && report.status == ReplicationStatus::Processing
+                && d.status == ReplicationStatus::Completed);
+        if stale || (d.status == report.status && d.error == report.error && d.round == report.round) {
+            return false;
+        }
+        d.round = report.round;
+        d.status = report.status;
+        d.error = report.error.clone();
+        d.updated_ms = now_ms;
+        self.status = overall(&self.destinations);
+        true
+    }
+}
+
+/// The overall status: FAILED if any failed, PROCESSING if any is under
+/// way, PENDING if any waits, COMPLETED when all are.
+fn overall(destinations: &[DestinationState]) -> ReplicationStatus {
+    let any = |s| destinations.iter().any(|d| d.status == s);
+    if any(ReplicationStatus::Failed) {
+        ReplicationStatus::Failed
+    } else if any(ReplicationStatus::Processing) {
+        ReplicationStatus::Processing
+    } else if any(ReplicationStatus::Pending) {
+        ReplicationStatus::Pending
+    } else {
+        ReplicationStatus::Completed
+    }
 }
 
 /// How an object's bytes were encrypted, and how to find its data key.
@@ -330,6 +480,31 @@ pub enum VersionUpdate {
     Retention(Option<Retention>),
     LegalHold(bool),
     Acl(Acl),
+    /// Replication processors' reports; delete markers take them too.
+    Replication(Vec<DestinationReport>),
+}
+
+impl VersionUpdate {
+    /// What the journal entry says changed.
+    pub fn change(&self) -> Change {
+        match self {
+            VersionUpdate::Tags(_) => Change::Tags,
+            VersionUpdate::Retention(_) => Change::Retention,
+            VersionUpdate::LegalHold(_) => Change::LegalHold,
+            VersionUpdate::Acl(_) => Change::Acl,
+            VersionUpdate::Replication(_) => Change::Replication,
+        }
+    }
+}
+
+/// What a journal `Update` changed, so extensions pick what concerns them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    Tags,
+    Retention,
+    LegalHold,
+    Acl,
+    Replication,
 }
 
 /// What removing an object (or one of its versions) did.
@@ -431,6 +606,9 @@ pub struct JournalEntry {
     pub op: JournalOp,
     #[serde(default)]
     pub value: Option<ObjectRecord>,
+    /// For `Update`: what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
     pub at_ms: i64,
 }
 
@@ -479,6 +657,7 @@ mod tests {
             legal_hold: false,
             acl: None,
             encryption: None,
+            replication: None,
         }
     }
 

@@ -19,6 +19,10 @@ pub struct ObjectPut {
     /// Allowed only where that version is replaced, never kept alongside:
     /// two versions sharing blobs would lose them when one is deleted.
     pub shares_current_data: bool,
+    /// The id the source site gave this version, for a replica: the version
+    /// takes its place in the key's history (replacing a previous copy of
+    /// it) instead of a fresh id. Versioning buckets only.
+    pub version_id: Option<String>,
 }
 
 /// What committing a new version did.
@@ -42,6 +46,8 @@ pub struct ObjectDelete {
     pub requester: String,
     /// `x-amz-bypass-governance-retention`, already authorized by the caller.
     pub bypass_governance: bool,
+    /// Replication state of the delete marker this may create.
+    pub marker_replication: Option<Replication>,
 }
 
 /// A page of ListObjectVersions: after `version_id_marker` of the

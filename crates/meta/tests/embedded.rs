@@ -41,6 +41,7 @@ async fn committed_writes_survive_a_reopen() {
                             inline: None,
                             condition: Precondition::default(),
                             shares_current_data: false,
+                            version_id: None,
                         })
                         .await
                 })

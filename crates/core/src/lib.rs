@@ -18,6 +18,7 @@ pub mod multipart;
 pub mod object_lock;
 pub mod objects;
 pub mod placement;
+pub mod replication;
 pub mod tags;
 mod time;
 

@@ -434,8 +434,9 @@ impl Strata {
             legal_hold: upload.legal_hold,
             acl: upload.acl.clone(),
             encryption: upload.encryption.clone(),
+            replication: None,
         };
-        let put = ObjectPut {
+        let mut put = ObjectPut {
             bucket: upload.bucket.clone(),
             key: upload.key.clone(),
             record,
@@ -444,6 +445,7 @@ impl Strata {
             shares_current_data: false,
             version_id: None,
         };
+        self.settle_replication(&mut put)?;
         let outcome = self.meta.complete_upload(&upload, put).await?;
         // Parts the object does not use are garbage now.
         self.gc_wakeup.notify_one();

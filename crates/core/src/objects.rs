@@ -263,8 +263,12 @@ impl Strata {
     }
 
     /// Commits a new current version; on failure its data is discarded.
-    pub(crate) async fn commit_object(&self, put: ObjectPut) -> Result<ObjectRecord> {
+    pub(crate) async fn commit_object(&self, mut put: ObjectPut) -> Result<ObjectRecord> {
         let data = put.record.data.clone();
+        if let Err(e) = self.settle_replication(&mut put) {
+            self.discard_written(&data).await;
+            return Err(e);
+        }
         match self.meta.put_object(put).await {
             Ok(outcome) => {
                 if outcome.retired_blobs {
@@ -518,6 +522,12 @@ impl Strata {
     ) -> Result<DeleteOutcome> {
         let bucket = self.owned_bucket(account, bucket)?;
         validate_key(key)?;
+        let marker_replication = match (version_id, bucket.versioning) {
+            (None, Versioning::Enabled | Versioning::Suspended) => {
+                self.marker_replication(&bucket.name, key)?
+            }
+            _ => None,
+        };
         let outcome = self
             .meta
             .delete_object(ObjectDelete {
@@ -528,7 +538,7 @@ impl Strata {
                 requester: account.id.clone(),
                 // Only the bucket owner gets here, and it may bypass GOVERNANCE.
                 bypass_governance,
-                marker_replication: None,
+                marker_replication,
             })
             .await?;
         if outcome.retired_blobs {
@@ -591,7 +601,7 @@ impl Strata {
                 acl,
                 ..source
             };
-            let put = ObjectPut {
+            let mut put = ObjectPut {
                 bucket: bucket.name,
                 key: req.key,
                 record,
@@ -600,6 +610,7 @@ impl Strata {
                 shares_current_data: true,
                 version_id: None,
             };
+            self.settle_replication(&mut put)?;
             return Ok(self.meta.put_object(put).await?.record);
         }
         let location = self.placement(&bucket, &attributes.user_metadata)?;

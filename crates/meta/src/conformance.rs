@@ -869,7 +869,11 @@ async fn replication(store: &dyn MetadataStore) {
         state.destination("east").map(|d| d.status),
         Some(ReplicationStatus::Completed)
     );
-    assert_eq!(state.status, ReplicationStatus::Pending, "west still pending");
+    assert_eq!(
+        state.status,
+        ReplicationStatus::Pending,
+        "west still pending"
+    );
     // A tag change sends the version again: round 1, all pending.
     let retagged = store
         .update_version(
@@ -898,7 +902,11 @@ async fn replication(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert_eq!(
-        stale.replication.unwrap().destination("west").map(|d| d.status),
+        stale
+            .replication
+            .unwrap()
+            .destination("west")
+            .map(|d| d.status),
         Some(ReplicationStatus::Pending),
         "a stale round's report changes nothing"
     );
@@ -994,7 +1002,10 @@ async fn replication(store: &dyn MetadataStore) {
         Some(("copy2".into(), Some(ReplicationStatus::Replica)))
     );
     let newest_id = crate::versions::new_version_id(0);
-    store.put_object(replica("newest", &newest_id)).await.unwrap();
+    store
+        .put_object(replica("newest", &newest_id))
+        .await
+        .unwrap();
     assert_eq!(
         store.get_object("site-b", "k").unwrap().map(|r| r.etag),
         Some("newest".into())

@@ -474,7 +474,15 @@ fn add_replica_version(
         None => false,
     };
     refresh_current(txn, name, key)?;
-    journal(txn, name, key, JournalOp::Put, Some(id), Some(&record), None)?;
+    journal(
+        txn,
+        name,
+        key,
+        JournalOp::Put,
+        Some(id),
+        Some(&record),
+        None,
+    )?;
     Ok(PutOutcome {
         record,
         retired_blobs,
@@ -502,10 +510,7 @@ fn install_object(txn: &WriteTransaction, put: &ObjectPut) -> Result<PutOutcome>
                 "a replica's bucket must have versioning enabled".into(),
             ));
         }
-        Some(id) => Some((
-            parse_version_id(id).ok_or(MetaError::InvalidVersionId)?,
-            id,
-        )),
+        Some(id) => Some((parse_version_id(id).ok_or(MetaError::InvalidVersionId)?, id)),
         None => None,
     };
     if let Some(bytes) = &put.inline {

@@ -357,7 +357,9 @@ impl Replication {
             || (report.round == d.round
                 && report.status == ReplicationStatus::Processing
                 && d.status == ReplicationStatus::Completed);
-        if stale || (d.status == report.status && d.error == report.error && d.round == report.round) {
+        if stale
+            || (d.status == report.status && d.error == report.error && d.round == report.round)
+        {
             return false;
         }
         d.round = report.round;

@@ -118,6 +118,18 @@ impl S3Access for StrataAccess {
             };
             self.0.authorize(&lift).map_err(to_s3)?;
         }
+        // Writing a replica (a version with its source's id) is a permission of its own.
+        let replica = cx
+            .headers()
+            .get("x-amz-meta-scal-replication-status")
+            .is_some_and(|v| v.as_bytes() == b"REPLICA");
+        if replica && matches!(operation, "PutObject" | "CreateMultipartUpload") {
+            let replicate = AccessRequest {
+                action: "ReplicateObject",
+                ..request
+            };
+            self.0.authorize(&replicate).map_err(to_s3)?;
+        }
         // A copy also reads its source.
         if matches!(operation, "CopyObject" | "UploadPartCopy")
             && let Some((src_bucket, src_key, src_version)) = cx

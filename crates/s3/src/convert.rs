@@ -419,6 +419,10 @@ macro_rules! object_fields {
             $out.metadata = Some(r.user_metadata.clone().into_iter().collect());
         }
         $out.accept_ranges = Some("bytes".into());
+        $out.replication_status = r
+            .replication
+            .as_ref()
+            .map(|x| s3s::dto::ReplicationStatus::from(x.status.as_str().to_string()));
     }};
 }
 pub(crate) use object_fields;

@@ -69,6 +69,50 @@ pub struct FileConfig {
     /// `[[location]]` tables: name, type, type-specific settings.
     #[serde(default)]
     pub location: Vec<LocationConfig>,
+    /// `[engine]`: the background engine (replication).
+    #[serde(default)]
+    pub engine: EngineConfig,
+}
+
+/// The `[engine]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Off: no replication processing on this server [default: on].
+    pub enabled: Option<bool>,
+    /// Partitions per bus topic [default: 8].
+    pub partitions: Option<u32>,
+    /// Hours the bus keeps messages [default: 168].
+    pub retention_hours: Option<u64>,
+    /// Attempts per version and destination before the failed list [default: 5].
+    pub replication_attempts: Option<u32>,
+    /// First retry delay in milliseconds, doubling each time [default: 200].
+    pub replication_backoff_ms: Option<u64>,
+}
+
+impl EngineConfig {
+    /// The engine's settings, or None when it is off.
+    pub fn settings(&self) -> anyhow::Result<Option<strata_engine::EngineSettings>> {
+        if self.enabled == Some(false) {
+            return Ok(None);
+        }
+        let mut settings = strata_engine::EngineSettings::default();
+        if let Some(p) = self.partitions {
+            anyhow::ensure!((1..=256).contains(&p), "engine.partitions must be 1 to 256");
+            settings.partitions = p;
+        }
+        if let Some(h) = self.retention_hours {
+            settings.retention = std::time::Duration::from_secs(h.max(1) * 3600);
+        }
+        if let Some(a) = self.replication_attempts {
+            anyhow::ensure!(a >= 1, "engine.replication_attempts must be at least 1");
+            settings.retry.attempts = a;
+        }
+        if let Some(ms) = self.replication_backoff_ms {
+            settings.retry.first_backoff = std::time::Duration::from_millis(ms);
+        }
+        Ok(Some(settings))
+    }
 }
 
 /// The settings in force once every source has been read.
@@ -85,6 +129,7 @@ pub struct Settings {
     pub master_key: Option<String>,
     pub default_location: Option<String>,
     pub locations: Vec<LocationConfig>,
+    pub engine: Option<strata_engine::EngineSettings>,
 }
 
 impl ServerArgs {
@@ -126,6 +171,7 @@ impl ServerArgs {
             root_keys,
             master_key: self.master_key.or(file.master_key),
             default_location: file.default_location,
+            engine: file.engine.settings()?,
             locations: file.location,
         })
     }
@@ -155,6 +201,17 @@ pub fn master_key(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<[
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// The master key of an existing server (for commands that talk to it):
+/// the one given, else the one in `data_dir/master.key`; never generated.
+pub fn existing_master_key(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    if configured.is_none() && !data_dir.join("master.key").exists() {
+        anyhow::bail!(
+            "no master key: give --master-key (or STRATA_MASTER_KEY), or --data-dir of the server"
+        );
+    }
+    master_key(configured, data_dir)
 }
 
 /// Writes a secret file readable by its owner only, durably.

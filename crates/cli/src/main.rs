@@ -5,6 +5,7 @@ mod admin;
 mod bench;
 mod config;
 mod locations;
+mod replication;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Drive a running server with signed S3 requests; print ops/s, MiB/s, p50/p99.
     Bench(bench::BenchArgs),
+    /// Replication of a running server: status, failed list, retry, pause, resume, backfill.
+    Replication(replication::ReplicationArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
             Command::Server(args) => server::run(args).await,
             Command::Admin(args) => admin::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Replication(args) => replication::run(args).await,
         }
     })
 }

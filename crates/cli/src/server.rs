@@ -72,6 +72,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let gc = tokio::spawn(strata.clone().run_gc(stopped.clone()));
+    let engine = match &settings.engine {
+        Some(engine_settings) => Some(Arc::new(
+            strata_engine::Engine::start(
+                strata.clone(),
+                &settings.data_dir,
+                engine_settings,
+                stopped.clone(),
+            )
+            .context("starting the background engine")?,
+        )),
+        None => None,
+    };
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
@@ -81,11 +93,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         listen: settings.listen,
         domains: settings.domains,
         website_domains: settings.website_domains,
+        engine: engine.clone(),
     };
     strata_s3::serve(strata, config, listener, stopped)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let _ = gc.await;
+    if let Some(engine) = engine {
+        engine.workers.join().await;
+    }
     Ok(())
 }
 

@@ -103,6 +103,13 @@ impl Keyring {
         }
     }
 
+    /// The bearer token of the operator API (`/_/backbeat/api/`): derived
+    /// from the master key, so whoever holds the key (the `strata` CLI on
+    /// the server's machine) can compute it and nobody else can.
+    pub fn operator_token(&self) -> String {
+        hex_simd::encode_to_string(hmac(&self.master, b"operator-api"), hex_simd::AsciiCase::Lower)
+    }
+
     /// A fresh data key for a new object or upload, and how to find it again.
     pub fn new_key(&self, asked: &SseRequest) -> Result<(Encryption, [u8; 32])> {
         match asked {

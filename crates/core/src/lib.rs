@@ -78,6 +78,11 @@ impl Strata {
         }
     }
 
+    /// See `Keyring::operator_token`.
+    pub fn operator_token(&self) -> String {
+        self.keyring.operator_token()
+    }
+
     /// Ready: metadata readable and every location answering.
     pub async fn check_ready(&self) -> Result<()> {
         self.meta.check()?;

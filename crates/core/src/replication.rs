@@ -17,6 +17,8 @@ pub const META_STATUS: &str = "scal-replication-status";
 pub const META_VERSION_ID: &str = "scal-version-id";
 pub const META_ETAG: &str = "scal-etag";
 pub const META_CHECKSUM: &str = "scal-checksum";
+pub const META_RETENTION: &str = "scal-retention";
+pub const META_LEGAL_HOLD: &str = "scal-legal-hold";
 /// Set on the empty object a delete marker is sent to a Strata site as.
 pub const META_DELETE_MARKER: &str = "scal-delete-marker";
 
@@ -115,6 +117,28 @@ impl Strata {
         Ok(())
     }
 
+    /// A version's plain bytes, for a replication processor. SSE-S3 and
+    /// SSE-KMS versions are opened here; SSE-C ones cannot be (the key is
+    /// the customer's), which is an error.
+    pub fn replication_source(&self, record: &ObjectRecord) -> Result<strata_data::ByteStream> {
+        let key = self.data_key(record, None)?;
+        self.read_data(record, 0..record.size, key)
+    }
+
+    /// The destinations the bucket's rules name for an existing version
+    /// (what a backfill binds it to).
+    pub fn replication_destinations(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Vec<String>> {
+        let rules = self.replication_rules(bucket)?;
+        let matching = rules.iter().filter(|r| {
+            if record.delete_marker {
+                r.matches_marker(key)
+            } else {
+                r.matches(key, &record.tags)
+            }
+        });
+        Ok(destinations(matching).into_iter().map(str::to_string).collect())
+    }
+
     /// The replication state a delete marker for `key` is created with.
     pub(crate) fn marker_replication(
         &self,
@@ -147,6 +171,11 @@ fn take_replica_metadata(record: &mut ObjectRecord) -> Result<Option<String>> {
         record.checksum =
             Some(serde_json::from_str(&checksum).map_err(|_| bad("x-amz-meta-scal-checksum"))?);
     }
+    if let Some(retention) = meta.remove(META_RETENTION) {
+        record.retention =
+            Some(serde_json::from_str(&retention).map_err(|_| bad("x-amz-meta-scal-retention"))?);
+    }
+    record.legal_hold = meta.remove(META_LEGAL_HOLD).as_deref() == Some("ON");
     if meta.remove(META_DELETE_MARKER).as_deref() == Some("true") {
         if record.size != 0 {
             return Err(bad("delete marker (it has bytes)"));

@@ -681,9 +681,11 @@ fn apply_update(
         }
         VersionUpdate::Acl(acl) => record.acl = Some(acl),
         VersionUpdate::Replication(reports) => {
-            let Some(replication) = &mut record.replication else {
-                return Ok(record);
-            };
+            // A backfill gives a version written before the rule its first state.
+            let replication = record.replication.get_or_insert_with(|| Replication {
+                status: ReplicationStatus::Pending,
+                destinations: Vec::new(),
+            });
             let mut changed = false;
             for report in &reports {
                 changed |= replication.apply(report, now);

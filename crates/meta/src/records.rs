@@ -345,6 +345,21 @@ impl Replication {
     /// Applies a report unless it is about an older round; returns whether
     /// anything changed.
     pub fn apply(&mut self, report: &DestinationReport, now_ms: i64) -> bool {
+        if self.destination(&report.location).is_none() {
+            // A backfill binds an older version to a destination it lacked.
+            if report.status != ReplicationStatus::Pending || self.is_replica() {
+                return false;
+            }
+            self.destinations.push(DestinationState {
+                location: report.location.clone(),
+                status: ReplicationStatus::Pending,
+                round: report.round,
+                error: None,
+                updated_ms: now_ms,
+            });
+            self.status = overall(&self.destinations);
+            return true;
+        }
         let Some(d) = self
             .destinations
             .iter_mut()

@@ -3,6 +3,7 @@
 //! codes. It never touches metadata or data storage directly.
 
 mod access;
+mod backbeat;
 mod acl;
 mod auth;
 mod bucket_config;

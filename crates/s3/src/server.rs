@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub domains: Vec<String>,
     /// Domains whose `bucket.domain` hosts are served as static websites.
     pub website_domains: Vec<String>,
+    /// The background engine, whose operator API and metrics are served here.
+    pub engine: Option<Arc<strata_engine::Engine>>,
 }
 
 pub(crate) type ResponseBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -79,6 +81,8 @@ async fn health(strata: &Strata, path: &str) -> Response<ResponseBody> {
 struct Router {
     domains: Domains,
     website: Domains,
+    engine: Option<Arc<strata_engine::Engine>>,
+    operator_token: String,
 }
 
 impl Router {
@@ -89,6 +93,19 @@ impl Router {
         req: Request<hyper::body::Incoming>,
     ) -> Result<Response<ResponseBody>, s3s::HttpError> {
         let path = req.uri().path();
+        if let Some(engine) = &self.engine {
+            if crate::backbeat::is_api(path) {
+                return Ok(crate::backbeat::handle(engine, &self.operator_token, req).await);
+            }
+            // Unsigned and without a query: a scraper, not a ListObjects of
+            // a bucket named `metrics` (which stays reachable signed).
+            let scrape = req.method() == hyper::Method::GET
+                && req.uri().query().is_none()
+                && !req.headers().contains_key(hyper::header::AUTHORIZATION);
+            if path == "/metrics" && scrape {
+                return Ok(crate::backbeat::prometheus(engine));
+            }
+        }
         if path.starts_with("/_/") {
             return Ok(health(strata, path).await);
         }
@@ -180,6 +197,8 @@ pub async fn serve(
     let router = Arc::new(Router {
         domains: Domains::new(&config.domains),
         website: Domains::new(&config.website_domains),
+        operator_token: strata.operator_token(),
+        engine: config.engine,
     });
     let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

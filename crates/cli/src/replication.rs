@@ -1,0 +1,247 @@
+//! `strata replication …`: the operator API of a running server from the
+//! command line. It computes the API's bearer token from the master key (the
+//! server's data dir, or `--master-key`), so it runs where the server runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+#[derive(Args)]
+pub struct ReplicationArgs {
+    /// The server's endpoint.
+    #[arg(long, env = "STRATA_ENDPOINT", default_value = "http://127.0.0.1:8000")]
+    endpoint: String,
+    /// The server's data dir, where its master key is.
+    #[arg(long, env = "STRATA_DATA_DIR", default_value = "./strata-data")]
+    data_dir: PathBuf,
+    /// The server's master key, when it is not in the data dir.
+    #[arg(long, env = "STRATA_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    #[command(subcommand)]
+    command: ReplicationCommand,
+}
+
+#[derive(Subcommand)]
+enum ReplicationCommand {
+    /// Each destination's state and figures (backlog, RPO, completions, failures).
+    Status {
+        /// One destination only.
+        location: Option<String>,
+    },
+    /// The failed list, page by page.
+    Failed {
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// The `next_marker` of the previous page.
+        #[arg(long)]
+        marker: Option<String>,
+    },
+    /// Sends failed entries again: `LOCATION BUCKET KEY VERSION`, or `--all`.
+    Retry {
+        #[arg(long)]
+        all: bool,
+        #[arg(num_args = 0..=4)]
+        entry: Vec<String>,
+    },
+    /// Stops replicating to a destination (every one when none is named).
+    Pause { location: Option<String> },
+    /// Resumes a destination now, or after `--in-hours`.
+    Resume {
+        location: Option<String>,
+        #[arg(long)]
+        in_hours: Option<f64>,
+    },
+    /// Replicates a bucket's versions written before its rules, with progress.
+    Backfill {
+        bucket: String,
+        /// Start it and return without following its progress.
+        #[arg(long)]
+        detach: bool,
+    },
+}
+
+struct Api {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}/_/backbeat/api/{path}", self.base))
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Full::new(body))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .with_context(|| format!("reaching {}", self.base))?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if !status.is_success() {
+            anyhow::bail!(
+                "{status}: {}",
+                value["message"].as_str().unwrap_or("the server refused the request")
+            );
+        }
+        Ok(value)
+    }
+}
+
+fn print(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+pub async fn run(args: ReplicationArgs) -> anyhow::Result<()> {
+    let key = crate::config::existing_master_key(args.master_key.as_deref(), &args.data_dir)?;
+    let api = Api {
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        base: args.endpoint.trim_end_matches('/').to_string(),
+        token: strata_core::encryption::Keyring::new(key).operator_token(),
+    };
+    match args.command {
+        ReplicationCommand::Status { location } => {
+            let path = match &location {
+                Some(l) => format!("metrics/crr/{}", urlencoding::encode(l)),
+                None => "metrics/crr/all".into(),
+            };
+            print(&api.call(Method::GET, &path, None).await?);
+        }
+        ReplicationCommand::Failed {
+            location,
+            limit,
+            marker,
+        } => {
+            let mut path = format!("crr/failed?limit={limit}");
+            if let Some(l) = location {
+                path += &format!("&location={}", urlencoding::encode(&l));
+            }
+            if let Some(m) = marker {
+                path += &format!("&marker={}", urlencoding::encode(&m));
+            }
+            print(&api.call(Method::GET, &path, None).await?);
+        }
+        ReplicationCommand::Retry { all, entry } => {
+            let items: Vec<Value> = if all {
+                let page = api.call(Method::GET, "crr/failed", None).await?;
+                page["entries"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| retry_item(&e["location"], &e["bucket"], &e["key"], &e["version_id"]))
+                    .collect()
+            } else if let [location, bucket, key, version] = entry.as_slice() {
+                vec![serde_json::json!({
+                    "StorageClass": location, "Bucket": bucket, "Key": key, "VersionId": version,
+                })]
+            } else {
+                anyhow::bail!("name one entry (LOCATION BUCKET KEY VERSION) or give --all");
+            };
+            let retried = api.call(Method::POST, "crr/failed", Some(Value::Array(items))).await?;
+            println!("{} entries sent again", retried.as_array().map_or(0, Vec::len));
+        }
+        ReplicationCommand::Pause { location } => {
+            let path = location.map_or("crr/pause".into(), |l| format!("crr/pause/{}", urlencoding::encode(&l)));
+            print(&api.call(Method::POST, &path, None).await?);
+        }
+        ReplicationCommand::Resume { location, in_hours } => {
+            let (path, body) = match (location, in_hours) {
+                (Some(l), Some(h)) => (
+                    format!("crr/resume/{}/schedule", urlencoding::encode(&l)),
+                    Some(serde_json::json!({ "hours": h })),
+                ),
+                (None, Some(_)) => anyhow::bail!("a scheduled resume names its location"),
+                (Some(l), None) => (format!("crr/resume/{}", urlencoding::encode(&l)), None),
+                (None, None) => ("crr/resume".into(), None),
+            };
+            print(&api.call(Method::POST, &path, body).await?);
+        }
+        ReplicationCommand::Backfill { bucket, detach } => {
+            let path = format!("crr/backfill/{}", urlencoding::encode(&bucket));
+            let started = api.call(Method::POST, &path, None).await?;
+            if detach {
+                print(&started);
+            } else {
+                follow_backfill(&api, &path, &started).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn retry_item(location: &Value, bucket: &Value, key: &Value, version: &Value) -> Value {
+    serde_json::json!({
+        "StorageClass": location, "Bucket": bucket, "Key": key, "VersionId": version,
+    })
+}
+
+/// A bar over the bucket's bytes as the backfill queues them, then one over
+/// the destinations' backlog as it drains.
+async fn follow_backfill(api: &Api, path: &str, started: &Value) -> anyhow::Result<()> {
+    let total = started["total_bytes"].as_u64().unwrap_or(0);
+    let objects = started["total_objects"].as_u64().unwrap_or(0);
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta})",
+        )?
+        .progress_chars("=> "),
+    );
+    loop {
+        let p = api.call(Method::GET, path, None).await?;
+        bar.set_position(p["scanned_bytes"].as_u64().unwrap_or(0));
+        bar.set_message(format!(
+            "scanned {}/{objects} versions, {} queued",
+            p["scanned_objects"].as_u64().unwrap_or(0),
+            p["queued_objects"].as_u64().unwrap_or(0)
+        ));
+        if p["done"].as_bool().unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    bar.finish();
+    let backlog = |m: &Value| -> (u64, u64) {
+        m.as_array().into_iter().flatten().fold((0, 0), |(o, b), d| {
+            (
+                o + d["backlog"]["objects"].as_u64().unwrap_or(0),
+                b + d["backlog"]["bytes"].as_u64().unwrap_or(0),
+            )
+        })
+    };
+    let (_, first_bytes) = backlog(&api.call(Method::GET, "metrics/crr/all", None).await?);
+    let drain = ProgressBar::new(first_bytes);
+    drain.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} replicated ({bytes_per_sec}, ETA {eta})",
+        )?
+        .progress_chars("=> "),
+    );
+    loop {
+        let (objects, bytes) = backlog(&api.call(Method::GET, "metrics/crr/all", None).await?);
+        drain.set_position(first_bytes.saturating_sub(bytes));
+        drain.set_message(format!("{objects} versions waiting"));
+        if objects == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    drain.finish();
+    Ok(())
+}

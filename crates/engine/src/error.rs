@@ -1,0 +1,23 @@
+//! The engine's one error type.
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("engine storage: {0}")]
+    Storage(String),
+    #[error(transparent)]
+    Meta(#[from] strata_meta::MetaError),
+    #[error(transparent)]
+    Data(#[from] strata_data::DataError),
+    #[error(transparent)]
+    Core(#[from] strata_core::Error),
+    #[error("bad message: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<redb::Error> for EngineError {
+    fn from(e: redb::Error) -> Self {
+        EngineError::Storage(e.to_string())
+    }
+}

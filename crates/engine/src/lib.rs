@@ -1,0 +1,134 @@
+//! Strata's background engine (Backbeat's model): the populator tails the
+//! metadata journal and hands entries to extensions, which publish to the
+//! bus; processors consume the bus and do the work. Never serves requests.
+
+pub mod bus;
+mod error;
+pub mod extension;
+pub mod populator;
+pub mod replication;
+pub mod state;
+pub mod worker;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::EngineError;
+use strata_core::Strata;
+
+use crate::bus::{Bus, EmbeddedBus};
+use crate::extension::Extension;
+use crate::replication::{Backfill, DataProcessor, Replication, ReplicationExtension, RetryPolicy, StatusProcessor};
+use crate::state::EngineState;
+use crate::worker::{Worker, WorkerState, Workers};
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The engine's settings (the `[engine]` table of the config file).
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Partitions of every bus topic: how many objects a processor works on at once.
+    pub partitions: u32,
+    /// How long the bus keeps messages, processed or not.
+    pub retention: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            partitions: 8,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The running engine: its workers and the replication controls.
+pub struct Engine {
+    pub workers: Workers,
+    pub replication: Arc<Replication>,
+}
+
+impl Engine {
+    /// Opens the bus and the engine state in `data_dir` and starts every
+    /// worker; they stop when `stop` turns true (`workers.join()` awaits them).
+    pub fn start(
+        strata: Arc<Strata>,
+        data_dir: &Path,
+        settings: &EngineSettings,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Self> {
+        let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(&data_dir.join("bus.redb"), settings.partitions)?);
+        let state = Arc::new(EngineState::open(&data_dir.join("engine.redb"))?);
+        let replication = Replication::new(strata.clone(), bus.clone(), state.clone(), settings.retry);
+        let workers = Workers::new(stop);
+        let extensions: Vec<Arc<dyn Extension>> = vec![Arc::new(ReplicationExtension)];
+        workers.spawn(populator::Populator::new(strata.meta.clone(), bus.clone(), state, extensions)?);
+        workers.spawn(StatusProcessor::new(replication.clone()));
+        for location in replication.destinations() {
+            workers.spawn(DataProcessor::new(replication.clone(), &location));
+        }
+        for bucket in replication.unfinished_backfills()? {
+            workers.spawn(Backfill::new(replication.clone(), &bucket));
+        }
+        workers.spawn(Retention {
+            bus,
+            keep: settings.retention,
+            removed: 0,
+        });
+        Ok(Self {
+            workers,
+            replication,
+        })
+    }
+
+    /// Starts (or resumes) a bucket's backfill in the background.
+    pub fn backfill(&self, bucket: &str) -> Result<replication::BackfillProgress> {
+        let progress = self.replication.start_backfill(bucket)?;
+        let running = self
+            .workers
+            .list()
+            .iter()
+            .any(|w| w.name == Backfill::new(self.replication.clone(), bucket).name() && w.state != WorkerState::Done);
+        if !running {
+            self.workers.spawn(Backfill::new(self.replication.clone(), bucket));
+        }
+        Ok(progress)
+    }
+}
+
+/// Applies the bus's retention once an hour.
+struct Retention {
+    bus: Arc<dyn Bus>,
+    keep: Duration,
+    removed: u64,
+}
+
+#[async_trait::async_trait]
+impl Worker for Retention {
+    fn name(&self) -> String {
+        "bus-retention".into()
+    }
+
+    async fn work(&mut self) -> Result<WorkerState> {
+        let before = now_ms() - self.keep.as_millis() as i64;
+        self.removed += self.bus.expire(before).await?;
+        Ok(WorkerState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+
+    fn progress(&self) -> String {
+        format!("{} expired messages removed", self.removed)
+    }
+}

@@ -1,0 +1,268 @@
+//! What operators see and steer: per-destination metrics and backlog (read
+//! from the bus), per-object progress, the failed list and its retry, and
+//! pause / resume. The HTTP API and the CLI are thin layers over this.
+
+use serde::{Deserialize, Serialize};
+use strata_meta::{DestinationReport, ReplicationStatus};
+
+use super::metrics::Totals;
+use super::{Replication, Task, data_topic};
+use crate::state::{FailedEntry, Pause};
+use crate::{EngineError, Result};
+
+/// Most pending tasks read per partition to size a backlog: beyond it the
+/// figures are a floor (`capped`).
+const BACKLOG_SCAN: usize = 100_000;
+
+/// Tasks a destination has yet to finish.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Backlog {
+    pub objects: u64,
+    pub bytes: u64,
+    /// When the oldest pending change was committed at the source.
+    pub oldest_ms: Option<i64>,
+    /// True when the backlog was too long to read whole.
+    pub capped: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DestinationMetrics {
+    pub location: String,
+    pub paused: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_at_ms: Option<i64>,
+    pub backlog: Backlog,
+    /// Age of the oldest pending change: the recovery point objective.
+    pub rpo_seconds: f64,
+    /// Entries in the failed list now.
+    pub failed_entries: u64,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+/// One version's replication, destination by destination.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ObjectProgress {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub status: String,
+    pub destinations: Vec<DestinationProgress>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DestinationProgress {
+    pub location: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub bytes_sent: u64,
+    pub bytes_total: u64,
+}
+
+/// A failed entry an operator asks to retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryTarget {
+    pub location: String,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+}
+
+impl Replication {
+    /// Whether a destination is paused now; a scheduled resume whose time
+    /// came is carried out here.
+    pub fn is_paused(&self, location: &str) -> Result<bool> {
+        match self.state.pause(location)? {
+            Some(Pause {
+                resume_at_ms: Some(at),
+            }) if at <= crate::now_ms() => {
+                self.state.set_pause(location, None)?;
+                tracing::info!(location, "replication resumed as scheduled");
+                Ok(false)
+            }
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
+    }
+
+    fn known(&self, location: &str) -> Result<()> {
+        if self.strata.locations.contains(location) {
+            Ok(())
+        } else {
+            Err(EngineError::Invalid(format!("no such location: {location}")))
+        }
+    }
+
+    pub fn pause(&self, location: &str) -> Result<()> {
+        self.known(location)?;
+        self.state
+            .set_pause(location, Some(&Pause { resume_at_ms: None }))
+    }
+
+    /// Resumes now (None) or pauses until `at_ms`.
+    pub fn resume(&self, location: &str, at_ms: Option<i64>) -> Result<()> {
+        self.known(location)?;
+        match at_ms {
+            None => self.state.set_pause(location, None),
+            Some(at) => self.state.set_pause(
+                location,
+                Some(&Pause {
+                    resume_at_ms: Some(at),
+                }),
+            ),
+        }
+    }
+
+    pub fn backlog(&self, location: &str) -> Result<Backlog> {
+        let topic = data_topic(location);
+        let group = topic.as_str();
+        let mut backlog = Backlog::default();
+        for partition in 0..self.bus.partitions() {
+            let from = self.bus.committed(group, &topic, partition)?;
+            let end = self.bus.end_offset(&topic, partition)?;
+            if end <= from {
+                continue;
+            }
+            let pending = self.bus.fetch(&topic, partition, from, BACKLOG_SCAN)?;
+            backlog.capped |= (end - from) as usize > pending.len();
+            for message in pending {
+                let Ok(task) = serde_json::from_slice::<Task>(&message.payload) else {
+                    continue;
+                };
+                backlog.objects += 1;
+                backlog.bytes += task.size;
+                backlog.oldest_ms = Some(backlog.oldest_ms.map_or(task.at_ms, |o| o.min(task.at_ms)));
+            }
+        }
+        Ok(backlog)
+    }
+
+    pub fn metrics(&self, location: &str) -> Result<DestinationMetrics> {
+        self.known(location)?;
+        let backlog = self.backlog(location)?;
+        let pause = self.state.pause(location)?;
+        let rpo_seconds = backlog
+            .oldest_ms
+            .map_or(0.0, |oldest| (crate::now_ms() - oldest).max(0) as f64 / 1000.0);
+        Ok(DestinationMetrics {
+            location: location.to_string(),
+            paused: pause.is_some(),
+            resume_at_ms: pause.and_then(|p| p.resume_at_ms),
+            rpo_seconds,
+            failed_entries: self
+                .state
+                .failed_counts()?
+                .get(location)
+                .copied()
+                .unwrap_or(0),
+            totals: self.metrics.totals(location),
+            backlog,
+        })
+    }
+
+    /// Every destination's metrics.
+    pub fn all_metrics(&self) -> Result<Vec<DestinationMetrics>> {
+        self.destinations()
+            .iter()
+            .map(|l| self.metrics(l))
+            .collect()
+    }
+
+    pub fn failed(
+        &self,
+        location: Option<&str>,
+        after: Option<&RetryTarget>,
+        limit: usize,
+    ) -> Result<Vec<FailedEntry>> {
+        let after = after.map(|a| FailedEntry {
+            location: a.location.clone(),
+            bucket: a.bucket.clone(),
+            key: a.key.clone(),
+            version_id: a.version_id.clone(),
+            round: 0,
+            size: 0,
+            error: String::new(),
+            attempts: 0,
+            failed_ms: 0,
+        });
+        self.state.list_failed(location, after.as_ref(), limit)
+    }
+
+    /// Sends failed entries again: each leaves the failed list, goes back to
+    /// PENDING and to its destination's queue. Returns the entries retried
+    /// (targets not in the failed list are skipped).
+    pub async fn retry(&self, targets: &[RetryTarget]) -> Result<Vec<FailedEntry>> {
+        let mut retried = Vec::new();
+        for t in targets {
+            let Some(entry) =
+                self.state
+                    .take_failed(&t.location, &t.bucket, &t.key, &t.version_id)?
+            else {
+                continue;
+            };
+            let task = Task {
+                bucket: entry.bucket.clone(),
+                key: entry.key.clone(),
+                version_id: entry.version_id.clone(),
+                round: entry.round,
+                size: entry.size,
+                at_ms: crate::now_ms(),
+            };
+            let pending = DestinationReport {
+                location: entry.location.clone(),
+                round: entry.round,
+                status: ReplicationStatus::Pending,
+                error: None,
+            };
+            self.publish_status(&task, pending).await?;
+            self.publish_task(&entry.location, &task).await?;
+            retried.push(entry);
+        }
+        Ok(retried)
+    }
+
+    pub fn progress(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectProgress> {
+        let meta = &self.strata.meta;
+        let record = match version_id {
+            Some(id) => meta.get_version(bucket, key, id)?,
+            None => meta.latest_version(bucket, key)?,
+        }
+        .ok_or_else(|| EngineError::Invalid(format!("no such version of {bucket}/{key}")))?;
+        let version_id = record.version_name().to_string();
+        let replication = record.replication.clone();
+        let destinations = replication
+            .iter()
+            .flat_map(|r| &r.destinations)
+            .map(|d| {
+                let task = Task {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    version_id: version_id.clone(),
+                    round: d.round,
+                    size: record.size,
+                    at_ms: 0,
+                };
+                let done = d.status == ReplicationStatus::Completed;
+                let (sent, total) = self
+                    .metrics
+                    .in_flight(&d.location, &task)
+                    .unwrap_or((if done { record.size } else { 0 }, record.size));
+                DestinationProgress {
+                    location: d.location.clone(),
+                    status: d.status.as_str().to_string(),
+                    error: d.error.clone(),
+                    bytes_sent: sent,
+                    bytes_total: total,
+                }
+            })
+            .collect();
+        Ok(ObjectProgress {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version_id,
+            status: replication.map_or("NONE", |r| r.status.as_str()).to_string(),
+            destinations,
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! A data processor: one per destination, consuming that destination's
+//! topic. Each task copies one version (retrying with backoff), reports
+//! PROCESSING and then COMPLETED or FAILED, and failures join the failed list.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use strata_meta::{DestinationReport, ObjectRecord, ReplicationStatus};
+
+use super::{Replication, Task, copy::send_version, data_topic};
+use crate::Result;
+use crate::bus::Delivered;
+use crate::state::FailedEntry;
+use crate::worker::{Worker, WorkerState};
+
+/// Tasks taken from a partition per unit of work.
+const BATCH: usize = 32;
+/// Longest an idle processor waits before looking again.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+pub struct DataProcessor {
+    replication: Arc<Replication>,
+    location: String,
+    topic: String,
+    done: u64,
+    paused: bool,
+}
+
+impl DataProcessor {
+    pub fn new(replication: Arc<Replication>, location: &str) -> Self {
+        Self {
+            replication,
+            location: location.to_string(),
+            topic: data_topic(location),
+            done: 0,
+            paused: false,
+        }
+    }
+
+    /// The processor's consumer group: the topic's own name.
+    fn group(&self) -> &str {
+        &self.topic
+    }
+
+    /// Works through one partition's batch in order; commits what it did.
+    async fn partition(&self, partition: u32) -> Result<usize> {
+        let bus = &self.replication.bus;
+        let from = bus.committed(self.group(), &self.topic, partition)?;
+        let batch = bus.fetch(&self.topic, partition, from, BATCH)?;
+        let mut next = from;
+        let mut done = 0;
+        for message in &batch {
+            if self.replication.is_paused(&self.location)? {
+                break;
+            }
+            self.handle(message).await?;
+            next = message.offset + 1;
+            done += 1;
+        }
+        if next > from {
+            bus.commit(self.group(), &self.topic, partition, next).await?;
+        }
+        Ok(done)
+    }
+
+    async fn handle(&self, message: &Delivered) -> Result<()> {
+        let task: Task = match serde_json::from_slice(&message.payload) {
+            Ok(task) => task,
+            Err(e) => {
+                tracing::error!(topic = %self.topic, offset = message.offset, error = %e, "skipping an unreadable replication task");
+                return Ok(());
+            }
+        };
+        let meta = &self.replication.strata.meta;
+        let record = match meta.get_version(&task.bucket, &task.key, &task.version_id) {
+            Ok(Some(record)) => record,
+            // Deleted for good since (or its bucket went): nothing to send.
+            Ok(None)
+            | Err(strata_meta::MetaError::NoSuchBucket | strata_meta::MetaError::InvalidVersionId) => {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(state) = record
+            .replication
+            .as_ref()
+            .and_then(|r| r.destination(&self.location))
+        else {
+            return Ok(());
+        };
+        // A newer round supersedes this task; a finished round needs nothing.
+        let finished = state.round == task.round && state.status == ReplicationStatus::Completed;
+        if state.round > task.round || finished {
+            return Ok(());
+        }
+        self.report(&task, ReplicationStatus::Processing, None).await?;
+        self.send_with_retries(&task, &record).await
+    }
+
+    async fn send_with_retries(&self, task: &Task, record: &ObjectRecord) -> Result<()> {
+        let replication = &self.replication;
+        let backend = replication.strata.locations.get(&self.location)?.clone();
+        let policy = replication.retry;
+        let metrics = &replication.metrics;
+        let mut attempt = 0;
+        loop {
+            let progress = |sent| metrics.progress(&self.location, task, sent);
+            let sent = send_version(
+                &replication.strata,
+                &**backend,
+                &task.bucket,
+                &task.key,
+                record,
+                &progress,
+            )
+            .await;
+            metrics.progress_done(&self.location, task);
+            match sent {
+                Ok(bytes) => {
+                    metrics.completed(&self.location, bytes, task.at_ms);
+                    return self.report(task, ReplicationStatus::Completed, None).await;
+                }
+                Err(e) if attempt + 1 < policy.attempts => {
+                    tracing::debug!(location = %self.location, key = %task.key, attempt, error = %e, "replication attempt failed; retrying");
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    let error = format!("{}: {e}", self.location);
+                    tracing::warn!(location = %self.location, bucket = %task.bucket, key = %task.key, version = %task.version_id, error = %e, "replication failed after retries");
+                    metrics.failed(&self.location, task.size);
+                    replication.state.add_failed(&FailedEntry {
+                        location: self.location.clone(),
+                        bucket: task.bucket.clone(),
+                        key: task.key.clone(),
+                        version_id: task.version_id.clone(),
+                        round: task.round,
+                        size: task.size,
+                        error: error.clone(),
+                        attempts: attempt + 1,
+                        failed_ms: crate::now_ms(),
+                    })?;
+                    return self
+                        .report(task, ReplicationStatus::Failed, Some(error))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn report(
+        &self,
+        task: &Task,
+        status: ReplicationStatus,
+        error: Option<String>,
+    ) -> Result<()> {
+        let report = DestinationReport {
+            location: self.location.clone(),
+            round: task.round,
+            status,
+            error,
+        };
+        self.replication.publish_status(task, report).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for DataProcessor {
+    fn name(&self) -> String {
+        format!("replication-data {}", self.location)
+    }
+
+    async fn work(&mut self) -> Result<WorkerState> {
+        self.paused = self.replication.is_paused(&self.location)?;
+        if self.paused {
+            return Ok(WorkerState::Paused);
+        }
+        let partitions = self.replication.bus.partitions();
+        let this = &*self;
+        let results = join_all((0..partitions).map(|p| this.partition(p))).await;
+        let mut done = 0;
+        for result in results {
+            done += result?;
+        }
+        self.done += done as u64;
+        Ok(if done > 0 {
+            WorkerState::Busy
+        } else {
+            WorkerState::Idle
+        })
+    }
+
+    async fn wait_for_work(&mut self) {
+        if self.paused {
+            // Resumed by the operator, or by a schedule: looked at each second.
+            return tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let bus = &self.replication.bus;
+        let waits = (0..bus.partitions()).map(|p| {
+            let from = bus.committed(self.group(), &self.topic, p).unwrap_or(0);
+            Box::pin(bus.wait(&self.topic, p, from, IDLE_WAIT))
+        });
+        futures::future::select_all(waits).await;
+    }
+
+    fn progress(&self) -> String {
+        let paused = if self.paused { ", paused" } else { "" };
+        format!("{} tasks done{paused}", self.done)
+    }
+}

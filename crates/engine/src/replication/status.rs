@@ -1,0 +1,109 @@
+//! The status processor: writes data processors' reports back to the source
+//! versions. Reports about one version in a batch are merged (a PROCESSING
+//! then COMPLETED becomes one write), and the batch's writes share commits.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use strata_meta::{DestinationReport, MetaError, VersionUpdate};
+
+use super::{Replication, STATUS_TOPIC, StatusMessage};
+use crate::Result;
+use crate::worker::{Worker, WorkerState};
+
+const BATCH: usize = 512;
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+const GROUP: &str = STATUS_TOPIC;
+
+pub struct StatusProcessor {
+    replication: Arc<Replication>,
+    applied: u64,
+}
+
+impl StatusProcessor {
+    pub fn new(replication: Arc<Replication>) -> Self {
+        Self {
+            replication,
+            applied: 0,
+        }
+    }
+
+    async fn partition(&self, partition: u32) -> Result<usize> {
+        let bus = &self.replication.bus;
+        let from = bus.committed(GROUP, STATUS_TOPIC, partition)?;
+        let batch = bus.fetch(STATUS_TOPIC, partition, from, BATCH)?;
+        let Some(last) = batch.last().map(|m| m.offset) else {
+            return Ok(0);
+        };
+        // Latest report per (version, destination), in arrival order.
+        type Version = (String, String, String);
+        let mut merged: BTreeMap<Version, BTreeMap<String, DestinationReport>> = BTreeMap::new();
+        for message in &batch {
+            let Ok(status) = serde_json::from_slice::<StatusMessage>(&message.payload) else {
+                tracing::error!(offset = message.offset, "skipping an unreadable status report");
+                continue;
+            };
+            merged
+                .entry((status.bucket, status.key, status.version_id))
+                .or_default()
+                .insert(status.report.location.clone(), status.report);
+        }
+        let meta = &self.replication.strata.meta;
+        let writes = merged.into_iter().map(|((bucket, key, version), reports)| {
+            let update = VersionUpdate::Replication(reports.into_values().collect());
+            async move {
+                match meta.update_version(&bucket, &key, Some(&version), update).await {
+                    // The version (or its bucket) went meanwhile: nothing to record.
+                    Ok(_)
+                    | Err(
+                        MetaError::NoSuchVersion | MetaError::NoSuchKey | MetaError::NoSuchBucket,
+                    ) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        });
+        for result in join_all(writes).await {
+            result?;
+        }
+        bus.commit(GROUP, STATUS_TOPIC, partition, last + 1).await?;
+        Ok(batch.len())
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for StatusProcessor {
+    fn name(&self) -> String {
+        "replication-status".into()
+    }
+
+    async fn work(&mut self) -> Result<WorkerState> {
+        let partitions = self.replication.bus.partitions();
+        let this = &*self;
+        let results = join_all((0..partitions).map(|p| this.partition(p))).await;
+        let mut applied = 0;
+        for result in results {
+            applied += result?;
+        }
+        self.applied += applied as u64;
+        Ok(if applied > 0 {
+            WorkerState::Busy
+        } else {
+            WorkerState::Idle
+        })
+    }
+
+    async fn wait_for_work(&mut self) {
+        let bus = &self.replication.bus;
+        let waits = (0..bus.partitions()).map(|p| {
+            let from = bus.committed(GROUP, STATUS_TOPIC, p).unwrap_or(0);
+            Box::pin(bus.wait(STATUS_TOPIC, p, from, IDLE_WAIT))
+        });
+        futures::future::select_all(waits).await;
+    }
+
+    fn progress(&self) -> String {
+        format!("{} reports applied", self.applied)
+    }
+}

@@ -1,0 +1,233 @@
+//! The engine's own small durable state, in `engine.redb` beside the
+//! metadata: checkpoints, failed replication entries, paused destinations.
+//! Objects' metadata never goes here: the metadata store owns it.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::{EngineError, Result};
+
+const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints");
+/// (location, bucket, key, version id) -> FailedEntry as JSON.
+const FAILED: TableDefinition<(&str, &str, &str, &str), &[u8]> = TableDefinition::new("failed");
+/// location -> Pause as JSON.
+const PAUSES: TableDefinition<&str, &[u8]> = TableDefinition::new("pauses");
+/// job name -> the job's own progress document (JSON).
+const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+
+/// A version one destination could not get after every retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedEntry {
+    pub location: String,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub round: u32,
+    pub size: u64,
+    pub error: String,
+    pub attempts: u32,
+    pub failed_ms: i64,
+}
+
+/// A destination an operator paused, perhaps until a set time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_at_ms: Option<i64>,
+}
+
+pub struct EngineState {
+    db: Database,
+}
+
+fn storage(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Storage(e.to_string())
+}
+
+impl EngineState {
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Database::create(path).map_err(storage)?;
+        let txn = db.begin_write().map_err(storage)?;
+        {
+            txn.open_table(CHECKPOINTS).map_err(storage)?;
+            txn.open_table(FAILED).map_err(storage)?;
+            txn.open_table(PAUSES).map_err(storage)?;
+            txn.open_table(JOBS).map_err(storage)?;
+        }
+        txn.commit().map_err(storage)?;
+        Ok(Self { db })
+    }
+
+    fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<()>) -> Result<()> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        f(&txn)?;
+        txn.commit().map_err(storage)
+    }
+
+    pub fn checkpoint(&self, name: &str) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(CHECKPOINTS).map_err(storage)?;
+        Ok(table.get(name).map_err(storage)?.map_or(0, |v| v.value()))
+    }
+
+    pub fn save_checkpoint(&self, name: &str, value: u64) -> Result<()> {
+        self.write(|txn| {
+            txn.open_table(CHECKPOINTS)
+                .map_err(storage)?
+                .insert(name, value)
+                .map_err(storage)?;
+            Ok(())
+        })
+    }
+
+    pub fn add_failed(&self, entry: &FailedEntry) -> Result<()> {
+        let json = serde_json::to_vec(entry)?;
+        self.write(|txn| {
+            txn.open_table(FAILED)
+                .map_err(storage)?
+                .insert(
+                    (
+                        entry.location.as_str(),
+                        entry.bucket.as_str(),
+                        entry.key.as_str(),
+                        entry.version_id.as_str(),
+                    ),
+                    json.as_slice(),
+                )
+                .map_err(storage)?;
+            Ok(())
+        })
+    }
+
+    /// Removes and returns a failed entry (None when it is not listed).
+    pub fn take_failed(
+        &self,
+        location: &str,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<FailedEntry>> {
+        let mut taken = None;
+        self.write(|txn| {
+            let mut table = txn.open_table(FAILED).map_err(storage)?;
+            if let Some(v) = table
+                .remove((location, bucket, key, version_id))
+                .map_err(storage)?
+            {
+                taken = Some(serde_json::from_slice(v.value())?);
+            }
+            Ok(())
+        })?;
+        Ok(taken)
+    }
+
+    /// Failed entries in (location, bucket, key, version) order, strictly
+    /// after `after`, at most `limit`; `location` narrows to one destination.
+    pub fn list_failed(
+        &self,
+        location: Option<&str>,
+        after: Option<&FailedEntry>,
+        limit: usize,
+    ) -> Result<Vec<FailedEntry>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(FAILED).map_err(storage)?;
+        let start = after.map(|a| {
+            (
+                a.location.as_str(),
+                a.bucket.as_str(),
+                a.key.as_str(),
+                a.version_id.as_str(),
+            )
+        });
+        let range = match (start, location) {
+            (Some(s), _) => table.range(s..).map_err(storage)?,
+            (None, Some(l)) => table.range((l, "", "", "")..).map_err(storage)?,
+            (None, None) => table.iter().map_err(storage)?,
+        };
+        let mut out = Vec::new();
+        for row in range {
+            let (k, v) = row.map_err(storage)?;
+            if start.is_some_and(|s| k.value() == s) {
+                continue;
+            }
+            if location.is_some_and(|l| k.value().0 != l) || out.len() == limit {
+                break;
+            }
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// How many entries failed, per destination.
+    pub fn failed_counts(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(FAILED).map_err(storage)?;
+        let mut counts = std::collections::BTreeMap::new();
+        for row in table.iter().map_err(storage)? {
+            let (k, _) = row.map_err(storage)?;
+            *counts.entry(k.value().0.to_string()).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
+    pub fn pause(&self, location: &str) -> Result<Option<Pause>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(PAUSES).map_err(storage)?;
+        table
+            .get(location)
+            .map_err(storage)?
+            .map(|v| serde_json::from_slice(v.value()).map_err(EngineError::from))
+            .transpose()
+    }
+
+    /// Pauses (Some) or resumes (None) a destination.
+    pub fn set_pause(&self, location: &str, pause: Option<&Pause>) -> Result<()> {
+        let json = pause.map(serde_json::to_vec).transpose()?;
+        self.write(|txn| {
+            let mut table = txn.open_table(PAUSES).map_err(storage)?;
+            match &json {
+                Some(j) => table.insert(location, j.as_slice()).map_err(storage)?,
+                None => table.remove(location).map_err(storage)?,
+            };
+            Ok(())
+        })
+    }
+
+    pub fn job<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(JOBS).map_err(storage)?;
+        table
+            .get(name)
+            .map_err(storage)?
+            .map(|v| serde_json::from_slice(v.value()).map_err(EngineError::from))
+            .transpose()
+    }
+
+    /// Every job whose name starts with `prefix`, with its document.
+    pub fn jobs<T: serde::de::DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(JOBS).map_err(storage)?;
+        let mut out = Vec::new();
+        for row in table.range(prefix..).map_err(storage)? {
+            let (k, v) = row.map_err(storage)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_string(), serde_json::from_slice(v.value())?));
+        }
+        Ok(out)
+    }
+
+    pub fn save_job<T: Serialize>(&self, name: &str, document: &T) -> Result<()> {
+        let json = serde_json::to_vec(document)?;
+        self.write(|txn| {
+            txn.open_table(JOBS)
+                .map_err(storage)?
+                .insert(name, json.as_slice())
+                .map_err(storage)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! The bus: partitioned, durable topics between the populator and the
+//! processors. Only the trait and its types live here; implementations
+//! (embedded now, Kafka later) must pass `conformance`.
+
+use crate::Result;
+
+/// A message to publish: its key picks the partition, so one object's
+/// messages (keyed `bucket/key`) stay in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// A message as a consumer reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub partition: u32,
+    pub offset: u64,
+    pub key: String,
+    pub payload: Vec<u8>,
+    /// When it was published (ms since the epoch).
+    pub published_ms: i64,
+}
+
+/// Partitioned topics with consumer groups. Offsets of a partition start at
+/// 0 and grow by one per message; a group's committed offset is the next
+/// offset it has yet to process (0 when it never committed).
+#[async_trait::async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Partitions per topic (the same for every topic).
+    fn partitions(&self) -> u32;
+    /// The partition `key` belongs to: stable across restarts and versions.
+    fn partition_of(&self, key: &str) -> u32 {
+        partition_of(key, self.partitions())
+    }
+    /// Appends the messages durably, each to its key's partition, keeping
+    /// their order within a partition. Returns once they survive a crash.
+    async fn publish(&self, topic: &str, messages: Vec<Outgoing>) -> Result<()>;
+    /// Up to `max` messages of a partition from offset `from`, oldest first.
+    /// Messages removed by retention are skipped.
+    fn fetch(&self, topic: &str, partition: u32, from: u64, max: usize) -> Result<Vec<Delivered>>;
+    /// The offset the next message of the partition will get.
+    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64>;
+    /// The group's committed offset of a partition.
+    fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<u64>;
+    /// Records that the group processed every message before `next`.
+    async fn commit(&self, group: &str, topic: &str, partition: u32, next: u64) -> Result<()>;
+    /// Waits until the partition has a message at or after `from`, or the
+    /// timeout passes (whichever comes first; no error on timeout).
+    async fn wait(&self, topic: &str, partition: u32, from: u64, timeout: std::time::Duration);
+    /// Removes messages published before `before_ms` (retention), whether or
+    /// not groups processed them. Returns how many went.
+    async fn expire(&self, before_ms: i64) -> Result<u64>;
+    /// Topics that have ever had a message.
+    fn topics(&self) -> Result<Vec<String>>;
+}
+
+/// FNV-1a of the key, modulo the partition count: stable by construction,
+/// unlike std's hasher.
+pub fn partition_of(key: &str, partitions: u32) -> u32 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % u64::from(partitions.max(1))) as u32
+}

@@ -2,6 +2,10 @@
 //! processors. Only the trait and its types live here; implementations
 //! (embedded now, Kafka later) must pass `conformance`.
 
+mod embedded;
+
+pub use embedded::EmbeddedBus;
+
 use crate::Result;
 
 /// A message to publish: its key picks the partition, so one object's

@@ -1,10 +1,24 @@
 //! The engine's integration tests (its one test binary): the embedded bus
-//! across a reopen and a crash.
+//! against the bus conformance suite, across a reopen and a crash.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_engine::bus::{Bus, EmbeddedBus, Outgoing};
+use strata_engine::bus::{Bus, EmbeddedBus, Outgoing, conformance};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_bus_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), 4).unwrap();
+    conformance::run_all(&bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_bus_with_one_partition_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), 1).unwrap();
+    conformance::run_all(&bus).await;
+}
 
 fn msg(key: &str, payload: &str) -> Outgoing {
     Outgoing {

@@ -2,6 +2,7 @@
 //! processors. Only the trait and its types live here; implementations
 //! (embedded now, Kafka later) must pass `conformance`.
 
+pub mod conformance;
 mod embedded;
 
 pub use embedded::EmbeddedBus;

@@ -1,8 +1,8 @@
 //! The engine's integration tests (its one test binary): the embedded bus
-//! against the bus conformance suite, across a reopen and a crash.
+//! against the bus conformance suite, across a reopen, and its throughput.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strata_engine::bus::{Bus, EmbeddedBus, Outgoing, conformance};
 
@@ -162,4 +162,73 @@ async fn crash_child() {
     // Past the offset flush interval, with no publish to carry the commit.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     std::process::abort();
+}
+
+/// Publish throughput, printed: `cargo test -p strata-engine --test engine
+/// -- --ignored --nocapture publish_throughput`. No timed assertions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn publish_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(EmbeddedBus::open(&dir.path().join("bus.redb"), 16).unwrap());
+    let payload = vec![b'x'; 200];
+    let batch = |n: usize, round: usize| -> Vec<Outgoing> {
+        (0..n)
+            .map(|i| Outgoing {
+                key: format!("bucket/object-{round}-{i}"),
+                payload: payload.clone(),
+            })
+            .collect()
+    };
+
+    // One publisher, one message per call: one fsync per message.
+    let calls = 300;
+    let t = Instant::now();
+    for round in 0..calls {
+        bus.publish("bench1", batch(1, round)).await.unwrap();
+    }
+    let rate = calls as f64 / t.elapsed().as_secs_f64();
+    eprintln!(
+        "batch of 1, 1 publisher:    {rate:>9.0} msg/s ({:.2} ms/publish)",
+        1000.0 / rate
+    );
+
+    // One publisher, 100 messages per call.
+    let calls = 100;
+    let t = Instant::now();
+    for round in 0..calls {
+        bus.publish("bench100", batch(100, round)).await.unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "batch of 100, 1 publisher:  {:>9.0} msg/s ({:.2} ms/publish)",
+        (calls * 100) as f64 / secs,
+        secs * 1000.0 / calls as f64
+    );
+
+    // Many publishers of single messages: group commit shares the fsyncs.
+    for publishers in [16, 64] {
+        let per = 100;
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..publishers)
+            .map(|p| {
+                let bus = bus.clone();
+                let payload = payload.clone();
+                tokio::spawn(async move {
+                    for i in 0..per {
+                        let m = Outgoing {
+                            key: format!("bucket/object-{p}-{i}"),
+                            payload: payload.clone(),
+                        };
+                        bus.publish("bench-concurrent", vec![m]).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let rate = (publishers * per) as f64 / t.elapsed().as_secs_f64();
+        eprintln!("batch of 1, {publishers} publishers: {rate:>9.0} msg/s");
+    }
 }

@@ -16,8 +16,21 @@ pub enum EngineError {
     Invalid(String),
 }
 
-impl From<redb::Error> for EngineError {
-    fn from(e: redb::Error) -> Self {
-        EngineError::Storage(e.to_string())
-    }
+macro_rules! storage_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for EngineError {
+            fn from(e: $t) -> Self {
+                EngineError::Storage(e.to_string())
+            }
+        }
+    )*};
 }
+storage_error_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);

@@ -1,0 +1,234 @@
+//! The engine's integration tests (its one test binary): the embedded bus
+//! against the bus conformance suite, across a reopen, and its throughput.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strata_engine::bus::{Bus, EmbeddedBus, Outgoing, conformance};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_bus_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), 4).unwrap();
+    conformance::run_all(&bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_bus_with_one_partition_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), 1).unwrap();
+    conformance::run_all(&bus).await;
+}
+
+fn msg(key: &str, payload: &str) -> Outgoing {
+    Outgoing {
+        key: key.into(),
+        payload: payload.as_bytes().to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_offsets_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.redb");
+    let ends: Vec<u64>;
+    {
+        let bus = Arc::new(EmbeddedBus::open(&path, 4).unwrap());
+        // Publishers on several tasks share group commits.
+        let publishers: Vec<_> = (0..40)
+            .map(|i| {
+                let bus = bus.clone();
+                tokio::spawn(async move {
+                    bus.publish("t", vec![msg(&format!("k{}", i % 8), &format!("m{i}"))])
+                        .await
+                })
+            })
+            .collect();
+        for p in publishers {
+            p.await.unwrap().unwrap();
+        }
+        bus.commit("g", "t", 1, 3).await.unwrap();
+        bus.commit("g", "t", 2, 1).await.unwrap();
+        bus.commit("h", "t", 1, 2).await.unwrap();
+        ends = (0..4).map(|p| bus.end_offset("t", p).unwrap()).collect();
+        assert_eq!(ends.iter().sum::<u64>(), 40);
+    }
+    let bus = EmbeddedBus::open(&path, 4).unwrap();
+    assert_eq!(bus.topics().unwrap(), vec!["t".to_string()]);
+    let mut payloads = Vec::new();
+    for p in 0..4 {
+        assert_eq!(bus.end_offset("t", p).unwrap(), ends[p as usize]);
+        let all = bus.fetch("t", p, 0, 100).unwrap();
+        assert_eq!(all.len() as u64, ends[p as usize]);
+        payloads.extend(all.into_iter().map(|m| m.payload));
+    }
+    payloads.sort();
+    let mut expected: Vec<Vec<u8>> = (0..40).map(|i| format!("m{i}").into_bytes()).collect();
+    expected.sort();
+    assert_eq!(payloads, expected);
+    // Offset commits (written without an fsync of their own) survive a clean close.
+    assert_eq!(bus.committed("g", "t", 1).unwrap(), 3);
+    assert_eq!(bus.committed("g", "t", 2).unwrap(), 1);
+    assert_eq!(bus.committed("h", "t", 1).unwrap(), 2);
+    assert_eq!(bus.committed("g", "t", 0).unwrap(), 0);
+    // Offsets continue where they were.
+    let key = (0..)
+        .map(|i| format!("x{i}"))
+        .find(|k| bus.partition_of(k) == 0)
+        .unwrap();
+    bus.publish("t", vec![msg(&key, "after")]).await.unwrap();
+    let last = bus.fetch("t", 0, ends[0], 10).unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(
+        (last[0].offset, &last[0].payload[..]),
+        (ends[0], &b"after"[..])
+    );
+    drop(bus);
+
+    // The partition count is the stored one: another count is refused.
+    let err = EmbeddedBus::open(&path, 8)
+        .err()
+        .expect("8 partitions refused");
+    assert!(err.to_string().contains("has 4 partitions"), "{err}");
+    assert!(EmbeddedBus::open(&path, 0).is_err());
+    assert!(EmbeddedBus::open(&path, 4).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_partitions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), 2).unwrap();
+    assert!(bus.fetch("t", 2, 0, 1).is_err());
+    assert!(bus.end_offset("t", 2).is_err());
+    assert!(bus.committed("g", "t", 2).is_err());
+    assert!(bus.commit("g", "t", 2, 1).await.is_err());
+    assert!(bus.publish("", vec![msg("k", "v")]).await.is_err());
+}
+
+/// Set for the child process of `survives_a_crash`: the bus file it writes.
+const CRASH_ENV: &str = "STRATA_ENGINE_CRASH_BUS";
+
+/// Publishes are on disk when acknowledged, and offset commits (which skip
+/// their own fsync) reach it within about a second: a child process writes,
+/// then aborts without closing anything, and the parent reopens its file.
+#[test]
+fn survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.redb");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--ignored", "--nocapture"])
+        .env(CRASH_ENV, &path)
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child must die by abort, not pass");
+    assert!(path.exists(), "the child never wrote its bus: {status:?}");
+    let bus = EmbeddedBus::open(&path, 2).unwrap();
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| bus.partition_of(k) == 0)
+        .unwrap();
+    let all = bus.fetch("t", 0, 0, 100).unwrap();
+    let payloads: Vec<&[u8]> = all.iter().map(|m| &m.payload[..]).collect();
+    assert_eq!(
+        payloads,
+        vec![&b"one"[..], b"two"],
+        "acknowledged publishes survive"
+    );
+    assert!(all.iter().all(|m| m.key == key));
+    assert_eq!(bus.end_offset("t", 0).unwrap(), 2);
+    assert_eq!(
+        bus.committed("g", "t", 0).unwrap(),
+        2,
+        "a commit a second old survives"
+    );
+}
+
+/// The child of `survives_a_crash`; does nothing when run on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn crash_child() {
+    let Some(path) = std::env::var_os(CRASH_ENV) else {
+        return;
+    };
+    let bus = EmbeddedBus::open(std::path::Path::new(&path), 2).unwrap();
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| bus.partition_of(k) == 0)
+        .unwrap();
+    bus.publish("t", vec![msg(&key, "one"), msg(&key, "two")])
+        .await
+        .unwrap();
+    bus.commit("g", "t", 0, 2).await.unwrap();
+    // Past the offset flush interval, with no publish to carry the commit.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    std::process::abort();
+}
+
+/// Publish throughput, printed: `cargo test -p strata-engine --test engine
+/// -- --ignored --nocapture publish_throughput`. No timed assertions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn publish_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(EmbeddedBus::open(&dir.path().join("bus.redb"), 16).unwrap());
+    let payload = vec![b'x'; 200];
+    let batch = |n: usize, round: usize| -> Vec<Outgoing> {
+        (0..n)
+            .map(|i| Outgoing {
+                key: format!("bucket/object-{round}-{i}"),
+                payload: payload.clone(),
+            })
+            .collect()
+    };
+
+    // One publisher, one message per call: one fsync per message.
+    let calls = 300;
+    let t = Instant::now();
+    for round in 0..calls {
+        bus.publish("bench1", batch(1, round)).await.unwrap();
+    }
+    let rate = calls as f64 / t.elapsed().as_secs_f64();
+    eprintln!(
+        "batch of 1, 1 publisher:    {rate:>9.0} msg/s ({:.2} ms/publish)",
+        1000.0 / rate
+    );
+
+    // One publisher, 100 messages per call.
+    let calls = 100;
+    let t = Instant::now();
+    for round in 0..calls {
+        bus.publish("bench100", batch(100, round)).await.unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "batch of 100, 1 publisher:  {:>9.0} msg/s ({:.2} ms/publish)",
+        (calls * 100) as f64 / secs,
+        secs * 1000.0 / calls as f64
+    );
+
+    // Many publishers of single messages: group commit shares the fsyncs.
+    for publishers in [16, 64] {
+        let per = 100;
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..publishers)
+            .map(|p| {
+                let bus = bus.clone();
+                let payload = payload.clone();
+                tokio::spawn(async move {
+                    for i in 0..per {
+                        let m = Outgoing {
+                            key: format!("bucket/object-{p}-{i}"),
+                            payload: payload.clone(),
+                        };
+                        bus.publish("bench-concurrent", vec![m]).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let rate = (publishers * per) as f64 / t.elapsed().as_secs_f64();
+        eprintln!("batch of 1, {publishers} publishers: {rate:>9.0} msg/s");
+    }
+}

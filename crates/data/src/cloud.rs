@@ -622,7 +622,144 @@ impl Drop for CloudWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn backend(kind: &'static str, bucket_match: bool) -> CloudBackend {
+        CloudBackend::new(
+            kind,
+            Arc::new(InMemory::new()),
+            &Some("/replica/".into()),
+            bucket_match,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_conformance_suite_passes_over_object_stores_memory() {
+        crate::conformance::run(&backend("s3", false)).await;
+        crate::conformance::run(&backend("azure", true)).await;
+    }
+
+    #[test]
+    fn copies_keep_their_exact_name_or_are_refused() {
+        let b = backend("s3", false);
+        assert_eq!(b.copy_key("bk", "a/b c"), "replica/bk/a/b c");
+        assert_eq!(backend("s3", true).copy_key("bk", "a/b c"), "replica/a/b c");
+        let exact = b.copy_path("bk", "odd ?#%2F[]~.txt").unwrap();
+        assert_eq!(exact.as_ref(), "replica/bk/odd ?#%2F[]~.txt");
+        let long = "k".repeat(MAX_COPY_NAME - "replica/bk/".len());
+        assert!(b.copy_path("bk", &long).is_ok());
+        for key in [
+            "a//b",
+            "a/",
+            "/a",
+            "x/../y",
+            "./z",
+            "a\nb",
+            "",
+            &format!("{long}k"),
+        ] {
+            assert!(
+                matches!(b.copy_path("bk", key), Err(DataError::InvalidKey(_))),
+                "{key:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn attributes_a_backend_cannot_store_are_refused_up_front() {
+        let with = |f: &dyn Fn(&mut CopyAttributes)| {
+            let mut a = CopyAttributes::default();
+            f(&mut a);
+            a
+        };
+        let meta = |pairs: &[(&str, &str)]| {
+            with(&|a| {
+                a.metadata = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+        };
+        let tags = |pairs: &[(&str, &str)]| {
+            with(&|a| {
+                a.tags = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+        };
+        let eleven: Vec<(String, String)> =
+            (0..11).map(|i| (format!("k{i}"), String::new())).collect();
+        let eleven: Vec<(&str, &str)> = eleven
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (s3, azure) = (backend("s3", true), backend("azure", true));
+        let refused = |b: &CloudBackend, a: &CopyAttributes| {
+            matches!(b.put_attributes(a), Err(DataError::InvalidAttributes(_)))
+        };
+        for b in [&s3, &azure] {
+            assert!(refused(b, &meta(&[("name", "ünïcode")])));
+            assert!(refused(b, &meta(&[("name", "line\nbreak")])));
+            assert!(refused(b, &meta(&[("Name", "1"), ("name", "2")])));
+            assert!(refused(b, &with(&|a| a.content_type = Some("ü".into()))));
+            assert!(refused(b, &tags(&eleven)));
+            assert!(refused(b, &tags(&[("", "v")])));
+            assert!(!refused(b, &meta(&[("multi-part", "v"), ("x_y", "w")])));
+        }
+        assert!(refused(&s3, &meta(&[("a b", "v")])));
+        assert!(!refused(&s3, &meta(&[("1st.name", "v")])));
+        assert!(!refused(&s3, &tags(&[("who", "me@example.com")])));
+        for name in ["1st", "a.b", "a b"] {
+            assert!(refused(&azure, &meta(&[(name, "v")])), "{name}");
+        }
+        assert!(refused(&azure, &meta(&[("a-b", "1"), ("a_b", "2")])));
+        assert!(refused(&azure, &tags(&[("who", "me@example.com")])));
+        // refused before any byte is sent
+        let err = azure
+            .create_copy("bk", "k", &meta(&[("a.b", "v")]))
+            .await
+            .map(|_| ());
+        assert!(matches!(err, Err(DataError::InvalidAttributes(_))));
+    }
+
+    #[tokio::test]
+    async fn azure_metadata_names_map_hyphens_to_underscores_and_back() {
+        let b = backend("azure", true);
+        let (attributes, _) = b
+            .put_attributes(&CopyAttributes {
+                metadata: [("multi-part".to_string(), "v".to_string())].into(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(
+            attributes
+                .get(&Attribute::Metadata("multi_part".into()))
+                .is_some()
+        );
+        let mut w = b
+            .create_copy(
+                "bk",
+                "k",
+                &CopyAttributes {
+                    metadata: [
+                        ("multi-part".to_string(), "v".to_string()),
+                        ("own_underscore".to_string(), "w".to_string()),
+                    ]
+                    .into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        w.write(Bytes::from_static(b"x")).await.unwrap();
+        w.commit().await.unwrap();
+        let (_, read) = b.head_copy("bk", "k").await.unwrap().unwrap();
+        // An underscore of the name's own comes back as a hyphen (documented).
+        let names: Vec<&str> = read.metadata.keys().map(String::as_str).collect();
+        assert_eq!(names, ["multi-part", "own-underscore"]);
+    }
 
     #[test]
     fn query_strings_never_reach_messages() {

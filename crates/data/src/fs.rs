@@ -562,4 +562,86 @@ mod tests {
             Err(DataError::InvalidKey(_))
         ));
     }
+
+    #[test]
+    fn copy_names_are_escaped_into_the_copies_tree() {
+        let rel = |bucket: &str, key: &str| copy_relpath(bucket, key).unwrap();
+        assert_eq!(
+            rel("my.bucket", "dir/Übel file.txt"),
+            Path::new("copies/my%2Ebucket/dir%2F%C3%9Cbel%20file%2Etxt")
+        );
+        // nothing climbs out of the tree, nor is absolute, hidden or a sidecar
+        for key in [
+            "..",
+            ".",
+            "/",
+            "/etc/passwd",
+            "../../x",
+            "a/../../b",
+            "x.attrs",
+            "\\..\\",
+        ] {
+            let path = rel("b", key);
+            assert_eq!(path.components().count(), 3, "{key:?}: {path:?}");
+            for part in path.iter().skip(1) {
+                let part = part.to_str().unwrap();
+                assert!(!part.contains(['/', '.', '\\']), "{key:?}: {part:?}");
+            }
+        }
+        // distinct keys, distinct paths, even ignoring case
+        let keys = ["a", "a/", "a//", "a%2F", "A", "a.", "a%", "a%25"];
+        let paths: std::collections::HashSet<String> = keys
+            .iter()
+            .map(|k| rel("b", k).to_string_lossy().to_lowercase())
+            .collect();
+        assert_eq!(paths.len(), keys.len());
+        // long keys are cut into components a file system takes
+        let long = "ü".repeat(500);
+        let path = rel("b", &long);
+        let parts: Vec<&str> = path.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(parts.len(), 2 + 3000usize.div_ceil(COPY_NAME_CHUNK));
+        for part in &parts[2..parts.len() - 1] {
+            assert!(part.len() <= 255 && part.ends_with(".more"), "{part}");
+        }
+        let joined: String = parts[2..]
+            .iter()
+            .map(|p| p.trim_end_matches(".more"))
+            .collect();
+        assert_eq!(joined, escape(&long));
+        // no key or bucket, no copy
+        assert!(copy_relpath("b", "").is_err());
+        assert!(copy_relpath("", "k").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_copy_torn_by_a_crash_reads_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FsBackend::open(dir.path()).unwrap();
+        let attributes = CopyAttributes {
+            content_type: Some("text/plain".into()),
+            ..Default::default()
+        };
+        let mut w = backend.create_copy("b", "k", &attributes).await.unwrap();
+        w.write(Bytes::from_static(b"12345")).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(
+            backend.head_copy("b", "k").await.unwrap(),
+            Some((5, attributes))
+        );
+        assert!(dir.path().join("copies/b/k.attrs").is_file());
+        // the sidecar of a longer replacement landed, its bytes did not
+        let sidecar = dir.path().join("copies/b/k.attrs");
+        let json = std::fs::read_to_string(&sidecar).unwrap();
+        std::fs::write(&sidecar, json.replace("\"size\":5", "\"size\":6")).unwrap();
+        assert_eq!(backend.head_copy("b", "k").await.unwrap(), None);
+        // a damaged sidecar is an error, not a copy without attributes
+        std::fs::write(&sidecar, b"{").unwrap();
+        assert!(backend.head_copy("b", "k").await.is_err());
+        backend.delete_copy("b", "k").await.unwrap();
+        assert!(!sidecar.exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
 }

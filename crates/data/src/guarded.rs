@@ -357,4 +357,32 @@ mod tests {
             BREAKER_THRESHOLD as usize
         );
     }
+
+    #[tokio::test]
+    async fn copies_are_guarded_too() {
+        let g = guarded(Arc::default());
+        assert_eq!(g.copy_key("b", "k"), "b/k");
+        let hang = g
+            .create_copy("b", "k", &CopyAttributes::default())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(hang.contains("create copy timed out"), "{hang}");
+        let err = g.delete_copy("b", "k").await.unwrap_err().to_string();
+        assert!(err.contains("location flaky: HTTP 503"), "{err}");
+        let read: Result<Vec<Bytes>> = g.read_copy("b", "k").await.unwrap().try_collect().await;
+        let err = read.unwrap_err().to_string();
+        assert!(err.contains("read stalled"), "{err}");
+        // Refused attributes are the caller's problem, not the location's:
+        // they never open the breaker.
+        for _ in 0..2 * BREAKER_THRESHOLD {
+            assert!(matches!(
+                g.head_copy("b", "k").await,
+                Err(DataError::InvalidAttributes(_))
+            ));
+        }
+        let err = g.delete_copy("b", "k").await.unwrap_err().to_string();
+        assert!(err.contains("HTTP 503"), "{err}");
+    }
 }

@@ -1,6 +1,17 @@
 //! The `s3` and `azure` locations through `object_store`: blobs named after their object,
 //! large writes streamed as multipart uploads or staged blocks. Never buffers more than 3 parts.
+//!
+//! Object copies are named `<prefix>[<bucket>/]<key>` exactly, with their content headers
+//! and user metadata as the backend's own (`x-amz-meta-*`, `x-ms-meta-*`) and their tags
+//! as object or blob index tags. object_store 0.12 can send tags but not read them back,
+//! so `head_copy` returns none here (`reads_copy_tags` is false).
+//!
+//! Azure metadata names must be C# identifiers: a copy's metadata name has each `-`
+//! written as `_`, and each `_` read back as `-`. Names that had `_` of their own so
+//! come back with `-`; names that are not identifiers even then (a leading digit, a
+//! `.`) are refused. Both backends return metadata names lowercased.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +22,12 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig,
-    WriteMultipart,
+    Attribute, Attributes, BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, RetryConfig, TagSet, WriteMultipart,
 };
 
 use crate::spec::{AzureSpec, S3Spec, Tuning};
-use crate::{BlobName, BlobWriter, ByteStream, DataBackend, DataError, Result};
+use crate::{BlobName, BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
 
 /// Part size of streamed writes; also the most a small blob buffers before
 /// it becomes a multipart upload.
@@ -26,6 +37,10 @@ const PARTS_IN_FLIGHT: usize = 2;
 /// Longest backend name Strata builds from an object key; longer ones fall
 /// back to the unique part alone (S3 and Azure stop at 1024).
 const MAX_NAME: usize = 1000;
+/// Longest name of an object copy, which has no shorter fallback.
+const MAX_COPY_NAME: usize = 1024;
+/// Most tags an object (S3) or blob (Azure) may have.
+const MAX_TAGS: usize = 10;
 
 pub struct CloudBackend {
     kind: &'static str,
@@ -169,6 +184,141 @@ impl CloudBackend {
     fn path(&self, key: &str) -> Result<Path> {
         Path::parse(key).map_err(|_| DataError::InvalidKey(key.to_string()))
     }
+
+    fn is_azure(&self) -> bool {
+        self.kind == "azure"
+    }
+
+    /// The path of a copy, named exactly `copy_key`: `InvalidKey` when
+    /// object_store cannot carry that name unchanged (empty, `.` or `..`
+    /// segments, a leading or trailing `/`, control characters) or it is too
+    /// long. An altered name could collide with another object's copy.
+    fn copy_path(&self, bucket: &str, key: &str) -> Result<Path> {
+        let name = self.copy_key(bucket, key);
+        match Path::parse(&name) {
+            Ok(path)
+                if path.as_ref() == name && !name.is_empty() && name.len() <= MAX_COPY_NAME =>
+            {
+                Ok(path)
+            }
+            _ => Err(DataError::InvalidKey(name)),
+        }
+    }
+
+    /// A copy's attributes and tags as object_store sends them, checked first:
+    /// a refusal is a clear `InvalidAttributes`, never a backend's 400 (which
+    /// would count against the location's breaker).
+    fn put_attributes(&self, copy: &CopyAttributes) -> Result<(Attributes, TagSet)> {
+        let mut attributes = Attributes::new();
+        let headers = [
+            (Attribute::ContentType, &copy.content_type),
+            (Attribute::ContentEncoding, &copy.content_encoding),
+            (Attribute::ContentDisposition, &copy.content_disposition),
+            (Attribute::ContentLanguage, &copy.content_language),
+            (Attribute::CacheControl, &copy.cache_control),
+        ];
+        for (attribute, value) in headers {
+            if let Some(value) = value {
+                header_value_ok(&format!("{attribute:?}"), value)?;
+                attributes.insert(attribute, value.clone().into());
+            }
+        }
+        let mut names = HashSet::new();
+        for (name, value) in &copy.metadata {
+            let stored = if self.is_azure() {
+                azure_metadata_name(name)?
+            } else {
+                s3_metadata_name(name)?
+            };
+            // Both backends compare names without case.
+            if !names.insert(stored.to_ascii_lowercase()) {
+                return Err(DataError::InvalidAttributes(format!(
+                    "metadata name {name:?} collides with another as {} stores it",
+                    self.kind
+                )));
+            }
+            header_value_ok(&format!("metadata {name:?}"), value)?;
+            attributes.insert(Attribute::Metadata(stored.into()), value.clone().into());
+        }
+        if copy.tags.len() > MAX_TAGS {
+            return Err(DataError::InvalidAttributes(format!(
+                "{} tags (at most {MAX_TAGS})",
+                copy.tags.len()
+            )));
+        }
+        let mut tags = TagSet::default();
+        for (key, value) in &copy.tags {
+            let chars_ok = |s: &str| {
+                !self.is_azure()
+                    || s.chars().all(|c| {
+                        c.is_ascii_alphanumeric()
+                            || matches!(c, ' ' | '+' | '-' | '.' | '/' | ':' | '=' | '_')
+                    })
+            };
+            let key_len = key.chars().count();
+            if !(1..=128).contains(&key_len)
+                || value.chars().count() > 256
+                || !chars_ok(key)
+                || !chars_ok(value)
+            {
+                return Err(DataError::InvalidAttributes(format!(
+                    "tag {key:?}={value:?} cannot be stored by {}",
+                    self.kind
+                )));
+            }
+            tags.push(key, value);
+        }
+        Ok((attributes, tags))
+    }
+}
+
+/// Values go out as HTTP header values: visible ASCII, spaces and tabs.
+fn header_value_ok(what: &str, value: &str) -> Result<()> {
+    if value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(DataError::InvalidAttributes(format!(
+            "{what} has a value that is not printable ASCII"
+        )))
+    }
+}
+
+/// An S3 metadata name is an HTTP header name's tail: a token.
+fn s3_metadata_name(name: &str) -> Result<String> {
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if token {
+        Ok(name.to_string())
+    } else {
+        Err(DataError::InvalidAttributes(format!(
+            "metadata name {name:?} is not an HTTP token"
+        )))
+    }
+}
+
+/// An Azure metadata name is a C# identifier: `-` is written as `_` (and
+/// read back as `-`), anything else outside `[A-Za-z0-9_]` is refused.
+fn azure_metadata_name(name: &str) -> Result<String> {
+    let mapped = name.replace('-', "_");
+    let identifier = mapped
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && mapped
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if identifier {
+        Ok(mapped)
+    } else {
+        Err(DataError::InvalidAttributes(format!(
+            "metadata name {name:?} is not an Azure (C# identifier) name, even with - as _"
+        )))
+    }
 }
 
 fn config_error(e: object_store::Error) -> DataError {
@@ -269,6 +419,8 @@ impl DataBackend for CloudBackend {
         Ok(Box::new(CloudWriter {
             store: self.store.clone(),
             path: self.path(key)?,
+            attributes: Attributes::new(),
+            tags: TagSet::default(),
             buf: BytesMut::new(),
             upload: None,
         }))
@@ -304,11 +456,98 @@ impl DataBackend for CloudBackend {
             .await
             .map_err(backend_error)
     }
+
+    /// `<prefix>[<bucket>/]<object key>`: the object's own name, as in a
+    /// replication target bucket.
+    fn copy_key(&self, bucket: &str, key: &str) -> String {
+        if self.bucket_match {
+            format!("{}{key}", self.prefix)
+        } else {
+            format!("{}{bucket}/{key}", self.prefix)
+        }
+    }
+
+    fn reads_copy_tags(&self) -> bool {
+        false
+    }
+
+    async fn create_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        attributes: &CopyAttributes,
+    ) -> Result<Box<dyn BlobWriter>> {
+        let path = self.copy_path(bucket, key)?;
+        let (attributes, tags) = self.put_attributes(attributes)?;
+        Ok(Box::new(CloudWriter {
+            store: self.store.clone(),
+            path,
+            attributes,
+            tags,
+            buf: BytesMut::new(),
+            upload: None,
+        }))
+    }
+
+    async fn delete_copy(&self, bucket: &str, key: &str) -> Result<()> {
+        match self.store.delete(&self.copy_path(bucket, key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend_error(e)),
+        }
+    }
+
+    async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>> {
+        let path = self.copy_path(bucket, key)?;
+        let options = GetOptions {
+            head: true,
+            ..Default::default()
+        };
+        let result = match self.store.get_opts(&path, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(backend_error(e)),
+        };
+        let mut copy = CopyAttributes::default();
+        for (attribute, value) in result.attributes.iter() {
+            let value = value.to_string();
+            match attribute {
+                Attribute::ContentType => copy.content_type = Some(value),
+                Attribute::ContentEncoding => copy.content_encoding = Some(value),
+                Attribute::ContentDisposition => copy.content_disposition = Some(value),
+                Attribute::ContentLanguage => copy.content_language = Some(value),
+                Attribute::CacheControl => copy.cache_control = Some(value),
+                Attribute::Metadata(name) => {
+                    let name = if self.is_azure() {
+                        name.replace('_', "-")
+                    } else {
+                        name.to_string()
+                    };
+                    copy.metadata.insert(name, value);
+                }
+                _ => {}
+            }
+        }
+        Ok(Some((result.meta.size, copy)))
+    }
+
+    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream> {
+        let path = self.copy_path(bucket, key)?;
+        let result = self
+            .store
+            .get_opts(&path, GetOptions::default())
+            .await
+            .map_err(backend_error)?;
+        Ok(Box::pin(result.into_stream().map_err(backend_error)))
+    }
 }
 
 struct CloudWriter {
     store: Arc<dyn ObjectStore>,
     path: Path,
+    /// What an object copy carries (none for blobs): sent with the single PUT
+    /// or when the multipart upload starts.
+    attributes: Attributes,
+    tags: TagSet,
     /// Bytes of a blob still small enough for one PUT.
     buf: BytesMut,
     /// The multipart upload, once the blob outgrew one part.
@@ -328,9 +567,14 @@ impl BlobWriter for CloudWriter {
         }
         self.buf.extend_from_slice(&data);
         if self.buf.len() > PART_SIZE {
+            let options = PutMultipartOptions {
+                attributes: std::mem::take(&mut self.attributes),
+                tags: std::mem::take(&mut self.tags),
+                ..Default::default()
+            };
             let upload = self
                 .store
-                .put_multipart(&self.path)
+                .put_multipart_opts(&self.path, options)
                 .await
                 .map_err(backend_error)?;
             let mut upload = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
@@ -343,11 +587,18 @@ impl BlobWriter for CloudWriter {
     async fn commit(mut self: Box<Self>) -> Result<()> {
         match self.upload.take() {
             Some(upload) => upload.finish().await.map_err(backend_error)?,
-            None => self
-                .store
-                .put(&self.path, PutPayload::from(self.buf.split().freeze()))
-                .await
-                .map_err(backend_error)?,
+            None => {
+                let options = PutOptions {
+                    attributes: std::mem::take(&mut self.attributes),
+                    tags: std::mem::take(&mut self.tags),
+                    ..Default::default()
+                };
+                let payload = PutPayload::from(self.buf.split().freeze());
+                self.store
+                    .put_opts(&self.path, payload, options)
+                    .await
+                    .map_err(backend_error)?
+            }
         };
         Ok(())
     }
@@ -371,7 +622,144 @@ impl Drop for CloudWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn backend(kind: &'static str, bucket_match: bool) -> CloudBackend {
+        CloudBackend::new(
+            kind,
+            Arc::new(InMemory::new()),
+            &Some("/replica/".into()),
+            bucket_match,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_conformance_suite_passes_over_object_stores_memory() {
+        crate::conformance::run(&backend("s3", false)).await;
+        crate::conformance::run(&backend("azure", true)).await;
+    }
+
+    #[test]
+    fn copies_keep_their_exact_name_or_are_refused() {
+        let b = backend("s3", false);
+        assert_eq!(b.copy_key("bk", "a/b c"), "replica/bk/a/b c");
+        assert_eq!(backend("s3", true).copy_key("bk", "a/b c"), "replica/a/b c");
+        let exact = b.copy_path("bk", "odd ?#%2F[]~.txt").unwrap();
+        assert_eq!(exact.as_ref(), "replica/bk/odd ?#%2F[]~.txt");
+        let long = "k".repeat(MAX_COPY_NAME - "replica/bk/".len());
+        assert!(b.copy_path("bk", &long).is_ok());
+        for key in [
+            "a//b",
+            "a/",
+            "/a",
+            "x/../y",
+            "./z",
+            "a\nb",
+            "",
+            &format!("{long}k"),
+        ] {
+            assert!(
+                matches!(b.copy_path("bk", key), Err(DataError::InvalidKey(_))),
+                "{key:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn attributes_a_backend_cannot_store_are_refused_up_front() {
+        let with = |f: &dyn Fn(&mut CopyAttributes)| {
+            let mut a = CopyAttributes::default();
+            f(&mut a);
+            a
+        };
+        let meta = |pairs: &[(&str, &str)]| {
+            with(&|a| {
+                a.metadata = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+        };
+        let tags = |pairs: &[(&str, &str)]| {
+            with(&|a| {
+                a.tags = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+        };
+        let eleven: Vec<(String, String)> =
+            (0..11).map(|i| (format!("k{i}"), String::new())).collect();
+        let eleven: Vec<(&str, &str)> = eleven
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (s3, azure) = (backend("s3", true), backend("azure", true));
+        let refused = |b: &CloudBackend, a: &CopyAttributes| {
+            matches!(b.put_attributes(a), Err(DataError::InvalidAttributes(_)))
+        };
+        for b in [&s3, &azure] {
+            assert!(refused(b, &meta(&[("name", "ünïcode")])));
+            assert!(refused(b, &meta(&[("name", "line\nbreak")])));
+            assert!(refused(b, &meta(&[("Name", "1"), ("name", "2")])));
+            assert!(refused(b, &with(&|a| a.content_type = Some("ü".into()))));
+            assert!(refused(b, &tags(&eleven)));
+            assert!(refused(b, &tags(&[("", "v")])));
+            assert!(!refused(b, &meta(&[("multi-part", "v"), ("x_y", "w")])));
+        }
+        assert!(refused(&s3, &meta(&[("a b", "v")])));
+        assert!(!refused(&s3, &meta(&[("1st.name", "v")])));
+        assert!(!refused(&s3, &tags(&[("who", "me@example.com")])));
+        for name in ["1st", "a.b", "a b"] {
+            assert!(refused(&azure, &meta(&[(name, "v")])), "{name}");
+        }
+        assert!(refused(&azure, &meta(&[("a-b", "1"), ("a_b", "2")])));
+        assert!(refused(&azure, &tags(&[("who", "me@example.com")])));
+        // refused before any byte is sent
+        let err = azure
+            .create_copy("bk", "k", &meta(&[("a.b", "v")]))
+            .await
+            .map(|_| ());
+        assert!(matches!(err, Err(DataError::InvalidAttributes(_))));
+    }
+
+    #[tokio::test]
+    async fn azure_metadata_names_map_hyphens_to_underscores_and_back() {
+        let b = backend("azure", true);
+        let (attributes, _) = b
+            .put_attributes(&CopyAttributes {
+                metadata: [("multi-part".to_string(), "v".to_string())].into(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(
+            attributes
+                .get(&Attribute::Metadata("multi_part".into()))
+                .is_some()
+        );
+        let mut w = b
+            .create_copy(
+                "bk",
+                "k",
+                &CopyAttributes {
+                    metadata: [
+                        ("multi-part".to_string(), "v".to_string()),
+                        ("own_underscore".to_string(), "w".to_string()),
+                    ]
+                    .into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        w.write(Bytes::from_static(b"x")).await.unwrap();
+        w.commit().await.unwrap();
+        let (_, read) = b.head_copy("bk", "k").await.unwrap().unwrap();
+        // An underscore of the name's own comes back as a hyphen (documented).
+        let names: Vec<&str> = read.metadata.keys().map(String::as_str).collect();
+        assert_eq!(names, ["multi-part", "own-underscore"]);
+    }
 
     #[test]
     fn query_strings_never_reach_messages() {

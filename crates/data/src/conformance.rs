@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use futures::TryStreamExt;
 
-use crate::{BlobName, DataBackend, DataError, probe, random_hex};
+use crate::{BlobName, CopyAttributes, DataBackend, DataError, probe, random_hex};
 
 /// A blob larger than two cloud parts, so streamed multipart writes are exercised.
 const LARGE: usize = 17 << 20 | 12_345;
@@ -104,12 +104,210 @@ pub async fn run(backend: &dyn DataBackend) {
         Err(e) => panic!("copy: {e}"),
     }
 
+    copies(b, &data).await;
+
     // deletes are idempotent; a deleted blob is gone
     for k in [&big, &small, &empty] {
         b.delete(k).await.expect("delete");
         b.delete(k).await.expect("delete again");
     }
     assert!(read_fails(b, &small).await, "deleted blob still readable");
+}
+
+const BUCKET: &str = "conformance";
+
+async fn write_copy(
+    b: &dyn DataBackend,
+    key: &str,
+    attributes: &CopyAttributes,
+    data: &[u8],
+    piece: usize,
+) {
+    let mut w = b
+        .create_copy(BUCKET, key, attributes)
+        .await
+        .unwrap_or_else(|e| panic!("create copy {key}: {e}"));
+    for chunk in data.chunks(piece.max(1)) {
+        w.write(Bytes::copy_from_slice(chunk))
+            .await
+            .unwrap_or_else(|e| panic!("write copy {key}: {e}"));
+    }
+    w.commit()
+        .await
+        .unwrap_or_else(|e| panic!("commit copy {key}: {e}"));
+}
+
+async fn read_copy(b: &dyn DataBackend, key: &str) -> Vec<u8> {
+    let chunks: Vec<Bytes> = b
+        .read_copy(BUCKET, key)
+        .await
+        .unwrap_or_else(|e| panic!("read copy {key}: {e}"))
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("streaming copy {key}: {e}"));
+    chunks.concat()
+}
+
+async fn head_copy(b: &dyn DataBackend, key: &str) -> Option<(u64, CopyAttributes)> {
+    b.head_copy(BUCKET, key)
+        .await
+        .unwrap_or_else(|e| panic!("head copy {key}: {e}"))
+}
+
+/// Checks a copy's size and attributes; a content type written as none may
+/// come back as the location's default, and tags only where readable.
+async fn assert_copy(b: &dyn DataBackend, key: &str, size: usize, want: &CopyAttributes) {
+    let (got_size, mut got) = head_copy(b, key)
+        .await
+        .unwrap_or_else(|| panic!("copy {key} missing"));
+    assert_eq!(got_size, size as u64, "size of copy {key}");
+    if want.content_type.is_none() {
+        got.content_type = None;
+    }
+    if !b.reads_copy_tags() {
+        assert!(got.tags.is_empty(), "tags read back though unreadable");
+        got.tags = want.tags.clone();
+    }
+    assert_eq!(&got, want, "attributes of copy {key}");
+}
+
+fn full_attributes() -> CopyAttributes {
+    CopyAttributes {
+        content_type: Some("text/plain; charset=utf-8".into()),
+        // Not gzip at all: a client that decoded it would garble the bytes.
+        content_encoding: Some("gzip".into()),
+        content_disposition: Some("attachment; filename=\"a b.txt\"".into()),
+        content_language: Some("en-GB".into()),
+        cache_control: Some("max-age=60, private".into()),
+        metadata: [
+            ("color", "blue"),
+            ("multi-part-name", "a value, with spaces"),
+            ("empty-ish", "-"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into(),
+        tags: [("team", "data"), ("tier", "gold 1"), ("path", "a/b:c=d")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+    }
+}
+
+/// Object copies: written, read back, replaced and deleted under the
+/// object's own name, with their attributes.
+async fn copies(b: &dyn DataBackend, large: &[u8]) {
+    let run = random_hex(4);
+    let key = format!("copies-{run}/odd ünïcode?#%&+=~[x] Key.txt");
+    assert_eq!(b.copy_key(BUCKET, &key), b.copy_key(BUCKET, &key));
+    assert_ne!(b.copy_key(BUCKET, &key), b.copy_key(BUCKET, "other"));
+
+    // absent copies: none to head, deleting one succeeds
+    assert_eq!(head_copy(b, &key).await, None);
+    b.delete_copy(BUCKET, &key)
+        .await
+        .expect("delete missing copy");
+    assert!(
+        b.read_copy(BUCKET, &key).await.is_err() || copy_read_fails(b, &key).await,
+        "missing copy readable"
+    );
+
+    // create and commit, then head and read back
+    let attributes = full_attributes();
+    write_copy(b, &key, &attributes, b"hello, copy", 4).await;
+    assert_copy(b, &key, 11, &attributes).await;
+    assert_eq!(read_copy(b, &key).await, b"hello, copy");
+
+    // replacing: new bytes and attributes, none of the old left
+    let replacement = CopyAttributes {
+        content_type: None,
+        metadata: [("shade".to_string(), "green".to_string())].into(),
+        tags: [("tier".to_string(), "silver".to_string())].into(),
+        ..Default::default()
+    };
+    write_copy(b, &key, &replacement, b"replaced!", 100).await;
+    assert_copy(b, &key, 9, &replacement).await;
+    assert_eq!(read_copy(b, &key).await, b"replaced!");
+
+    // an abandoned replacement leaves the copy as it was
+    let mut w = b
+        .create_copy(BUCKET, &key, &attributes)
+        .await
+        .expect("create copy");
+    w.write(Bytes::from_static(b"never committed"))
+        .await
+        .expect("write");
+    drop(w);
+    assert_copy(b, &key, 9, &replacement).await;
+
+    // larger than one cloud part, streamed in several writes
+    let big = format!("copies-{run}/dir/large copy");
+    write_copy(b, &big, &attributes, large, 1 << 20).await;
+    assert_copy(b, &big, large.len(), &attributes).await;
+    assert!(read_copy(b, &big).await == large, "large copy read back");
+
+    // an empty copy
+    let empty = format!("copies-{run}/empty");
+    write_copy(b, &empty, &CopyAttributes::default(), b"", 1).await;
+    assert_copy(b, &empty, 0, &CopyAttributes::default()).await;
+
+    // names that differ only in ways a path might lose stay apart, or are
+    // refused when the location cannot name them exactly
+    let plain = format!("copies-{run}/name");
+    write_copy(b, &plain, &CopyAttributes::default(), b"plain", 2).await;
+    let mut written = vec![plain.clone(), key.clone(), big.clone(), empty.clone()];
+    let odd_names = ["/", "//", "/./", "/../", "/x/..", "%2F", ".", "\u{1}"]
+        .map(|tail| format!("{plain}{tail}"))
+        .into_iter()
+        .chain([format!("copies-{run}/NAME"), format!("copies-{run}//name")]);
+    for k in odd_names {
+        match b.create_copy(BUCKET, &k, &CopyAttributes::default()).await {
+            Ok(mut w) => {
+                w.write(Bytes::from(k.clone()))
+                    .await
+                    .expect("write odd copy");
+                w.commit().await.expect("commit odd copy");
+                written.push(k);
+            }
+            Err(DataError::InvalidKey(_)) => {}
+            Err(e) => panic!("create copy {k:?}: {e}"),
+        }
+    }
+    assert_eq!(read_copy(b, &plain).await, b"plain");
+    for k in &written[4..] {
+        assert_eq!(read_copy(b, k).await, k.as_bytes(), "copy {k:?}");
+    }
+    // a long name, which the fs location spreads over several directories
+    let long = format!("copies-{run}/{}end", "ü/".repeat(300));
+    match b
+        .create_copy(BUCKET, &long, &CopyAttributes::default())
+        .await
+    {
+        Ok(w) => {
+            drop(w);
+            write_copy(b, &long, &CopyAttributes::default(), b"long", 1).await;
+            assert_eq!(read_copy(b, &long).await, b"long");
+            written.push(long);
+        }
+        Err(DataError::InvalidKey(_)) => {}
+        Err(e) => panic!("create long copy: {e}"),
+    }
+
+    // deleting: gone, and deleting again succeeds
+    for k in &written {
+        b.delete_copy(BUCKET, k).await.expect("delete copy");
+        assert_eq!(head_copy(b, k).await, None, "deleted copy {k:?}");
+        b.delete_copy(BUCKET, k).await.expect("delete copy again");
+    }
+    assert!(
+        copy_read_fails(b, &key).await,
+        "deleted copy still readable"
+    );
+}
+
+async fn copy_read_fails(b: &dyn DataBackend, key: &str) -> bool {
+    match b.read_copy(BUCKET, key).await {
+        Err(_) => true,
+        Ok(s) => s.try_collect::<Vec<Bytes>>().await.is_err(),
+    }
 }
 
 /// Some backends only report a missing blob once the stream is polled.

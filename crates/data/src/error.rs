@@ -7,6 +7,9 @@ pub enum DataError {
     NotFound(String),
     #[error("invalid blob key: {0}")]
     InvalidKey(String),
+    /// Object-copy attributes this location cannot store as given.
+    #[error("invalid copy attributes: {0}")]
+    InvalidAttributes(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// The backend failed, timed out or is cut off by its circuit breaker.

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::{BlobName, BlobWriter, ByteStream, CircuitBreaker, DataBackend, DataError, Result};
+use crate::{
+    BlobName, BlobWriter, ByteStream, CircuitBreaker, CopyAttributes, DataBackend, DataError,
+    Result,
+};
 
 /// Consecutive failures that open a location's breaker.
 const BREAKER_THRESHOLD: u32 = 5;
@@ -46,9 +49,12 @@ impl Guard {
     fn settle<T>(&self, result: Result<T>) -> Result<T> {
         match &result {
             Ok(_)
-            | Err(DataError::NotFound(_) | DataError::InvalidKey(_) | DataError::Unsupported) => {
-                self.breaker().record_success()
-            }
+            | Err(
+                DataError::NotFound(_)
+                | DataError::InvalidKey(_)
+                | DataError::InvalidAttributes(_)
+                | DataError::Unsupported,
+            ) => self.breaker().record_success(),
             Err(_) => self.breaker().record_failure(Instant::now()),
         }
         result.map_err(|e| match e {
@@ -136,38 +142,7 @@ impl DataBackend for Guarded {
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
         let expected = range.end.saturating_sub(range.start);
         let inner = self.guard.call("read", self.inner.read(key, range)).await?;
-        let guard = self.guard.clone();
-        let stream = futures::stream::unfold(Some((inner, expected)), move |state| {
-            let guard = guard.clone();
-            async move {
-                let (mut inner, left) = state?;
-                let next = tokio::time::timeout(guard.timeout, inner.next()).await;
-                // A backend that sends more or fewer bytes than asked for is
-                // broken: an error, never silently wrong data.
-                let item = match next {
-                    Ok(None) if left == 0 => return None,
-                    Ok(None) => guard.settle(Err(DataError::Unavailable(format!(
-                        "read ended {left} bytes early"
-                    )))),
-                    Ok(Some(Ok(chunk))) if chunk.len() as u64 > left => guard.settle(Err(
-                        DataError::Unavailable("read returned more bytes than asked for".into()),
-                    )),
-                    Ok(Some(Ok(chunk))) => Ok(chunk),
-                    Ok(Some(Err(e))) => guard.settle(Err(e)),
-                    Err(_) => guard.settle(Err(DataError::Unavailable(format!(
-                        "read stalled for {}s",
-                        guard.timeout.as_secs_f64()
-                    )))),
-                };
-                // After an error the stream ends: a reader never sees bytes past a gap.
-                let rest = match &item {
-                    Ok(chunk) => Some((inner, left - chunk.len() as u64)),
-                    Err(_) => None,
-                };
-                Some((item, rest))
-            }
-        });
-        Ok(Box::pin(stream))
+        Ok(guard_stream(self.guard.clone(), inner, Some(expected)))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -177,6 +152,91 @@ impl DataBackend for Guarded {
     async fn copy(&self, from: &str, to: &str) -> Result<()> {
         self.guard.call("copy", self.inner.copy(from, to)).await
     }
+
+    fn copy_key(&self, bucket: &str, key: &str) -> String {
+        self.inner.copy_key(bucket, key)
+    }
+
+    fn reads_copy_tags(&self) -> bool {
+        self.inner.reads_copy_tags()
+    }
+
+    async fn create_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        attributes: &CopyAttributes,
+    ) -> Result<Box<dyn BlobWriter>> {
+        let inner = self
+            .guard
+            .call(
+                "create copy",
+                self.inner.create_copy(bucket, key, attributes),
+            )
+            .await?;
+        Ok(Box::new(GuardedWriter {
+            inner,
+            guard: self.guard.clone(),
+        }))
+    }
+
+    async fn delete_copy(&self, bucket: &str, key: &str) -> Result<()> {
+        self.guard
+            .call("delete copy", self.inner.delete_copy(bucket, key))
+            .await
+    }
+
+    async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>> {
+        self.guard
+            .call("head copy", self.inner.head_copy(bucket, key))
+            .await
+    }
+
+    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream> {
+        let inner = self
+            .guard
+            .call("read copy", self.inner.read_copy(bucket, key))
+            .await?;
+        Ok(guard_stream(self.guard.clone(), inner, None))
+    }
+}
+
+/// A read's stream behind the guard: each wait for a chunk is bounded, and
+/// when the length is known (`expected`) more or fewer bytes are an error.
+fn guard_stream(guard: Arc<Guard>, inner: ByteStream, expected: Option<u64>) -> ByteStream {
+    let stream = futures::stream::unfold(Some((inner, expected)), move |state| {
+        let guard = guard.clone();
+        async move {
+            let (mut inner, left) = state?;
+            let next = tokio::time::timeout(guard.timeout, inner.next()).await;
+            // A backend that sends more or fewer bytes than asked for is
+            // broken: an error, never silently wrong data.
+            let item = match next {
+                Ok(None) if left.is_none_or(|left| left == 0) => return None,
+                Ok(None) => guard.settle(Err(DataError::Unavailable(format!(
+                    "read ended {} bytes early",
+                    left.unwrap_or_default()
+                )))),
+                Ok(Some(Ok(chunk))) if left.is_some_and(|left| chunk.len() as u64 > left) => guard
+                    .settle(Err(DataError::Unavailable(
+                        "read returned more bytes than asked for".into(),
+                    ))),
+                Ok(Some(Ok(chunk))) => Ok(chunk),
+                Ok(Some(Err(e))) => guard.settle(Err(e)),
+                Err(_) => guard.settle(Err(DataError::Unavailable(format!(
+                    "read stalled for {}s",
+                    guard.timeout.as_secs_f64()
+                )))),
+            };
+            // After an error the stream ends: a reader never sees bytes past a gap.
+            let rest = match &item {
+                Ok(chunk) => Some((inner, left.map(|left| left - chunk.len() as u64))),
+                Err(_) => None,
+            };
+            Some((item, rest))
+        }
+    });
+    Box::pin(stream)
 }
 
 struct GuardedWriter {
@@ -227,6 +287,33 @@ mod tests {
         async fn delete(&self, _key: &str) -> Result<()> {
             Ok(())
         }
+        fn copy_key(&self, bucket: &str, key: &str) -> String {
+            format!("{bucket}/{key}")
+        }
+        async fn create_copy(
+            &self,
+            _bucket: &str,
+            _key: &str,
+            _attributes: &CopyAttributes,
+        ) -> Result<Box<dyn BlobWriter>> {
+            std::future::pending().await
+        }
+        async fn delete_copy(&self, _bucket: &str, _key: &str) -> Result<()> {
+            Err(DataError::Unavailable("HTTP 503".into()))
+        }
+        async fn head_copy(
+            &self,
+            _bucket: &str,
+            _key: &str,
+        ) -> Result<Option<(u64, CopyAttributes)>> {
+            Err(DataError::InvalidAttributes("refused".into()))
+        }
+        async fn read_copy(&self, _bucket: &str, _key: &str) -> Result<ByteStream> {
+            // Stalls after its first chunk.
+            let chunk = Bytes::from_static(b"abc");
+            let first = futures::stream::once(async move { Ok(chunk) });
+            Ok(Box::pin(first.chain(futures::stream::pending())))
+        }
     }
 
     fn guarded(inner: Arc<Broken>) -> Guarded {
@@ -269,5 +356,33 @@ mod tests {
             inner.calls.load(Ordering::SeqCst),
             BREAKER_THRESHOLD as usize
         );
+    }
+
+    #[tokio::test]
+    async fn copies_are_guarded_too() {
+        let g = guarded(Arc::default());
+        assert_eq!(g.copy_key("b", "k"), "b/k");
+        let hang = g
+            .create_copy("b", "k", &CopyAttributes::default())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(hang.contains("create copy timed out"), "{hang}");
+        let err = g.delete_copy("b", "k").await.unwrap_err().to_string();
+        assert!(err.contains("location flaky: HTTP 503"), "{err}");
+        let read: Result<Vec<Bytes>> = g.read_copy("b", "k").await.unwrap().try_collect().await;
+        let err = read.unwrap_err().to_string();
+        assert!(err.contains("read stalled"), "{err}");
+        // Refused attributes are the caller's problem, not the location's:
+        // they never open the breaker.
+        for _ in 0..2 * BREAKER_THRESHOLD {
+            assert!(matches!(
+                g.head_copy("b", "k").await,
+                Err(DataError::InvalidAttributes(_))
+            ));
+        }
+        let err = g.delete_copy("b", "k").await.unwrap_err().to_string();
+        assert!(err.contains("HTTP 503"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ mod guarded;
 mod mem;
 mod spec;
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::pin::Pin;
 
@@ -41,7 +42,26 @@ pub struct BlobName<'a> {
     pub unique: &'a str,
 }
 
-/// One location's blob store.
+/// What an object copy carries besides its bytes: the object's content
+/// headers, user metadata and tags, as S3 replication writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CopyAttributes {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    /// User metadata, names without the `x-amz-meta-` prefix. Give names in
+    /// lowercase: S3 lowercases them, and cloud locations return them so.
+    pub metadata: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One location's blob store, and the home of object copies: the second kind
+/// of write, an object kept under its own name with its attributes (what S3
+/// replication writes to a target bucket). In a cloud location both share the
+/// bucket's namespace, told apart by the blob names' `@<unique>` suffix.
 #[async_trait::async_trait]
 pub trait DataBackend: Send + Sync + 'static {
     /// The location type: `fs`, `mem`, `s3`, `azure`.
@@ -72,13 +92,43 @@ pub trait DataBackend: Send + Sync + 'static {
     async fn copy(&self, _from: &str, _to: &str) -> Result<()> {
         Err(DataError::Unsupported)
     }
+
+    /// The name an object copy of `bucket/key` gets in this location (for
+    /// logs and status; the copy methods take `bucket` and `key`).
+    fn copy_key(&self, bucket: &str, key: &str) -> String;
+    /// Whether `head_copy` reads tags back. When false, tags are still
+    /// written but `head_copy` returns none: callers must not compare them.
+    fn reads_copy_tags(&self) -> bool {
+        true
+    }
+    /// Starts writing the copy of `bucket/key`. Once the writer commits, the
+    /// copy replaces any previous one, bytes and attributes together; an
+    /// abandoned writer leaves the previous copy (or none) as it was.
+    /// Attributes the location cannot store are `InvalidAttributes`, and a key
+    /// it cannot name exactly is `InvalidKey`, both before any byte is sent.
+    async fn create_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        attributes: &CopyAttributes,
+    ) -> Result<Box<dyn BlobWriter>>;
+    /// Removes the copy of `bucket/key`; removing a missing copy succeeds.
+    async fn delete_copy(&self, bucket: &str, key: &str) -> Result<()>;
+    /// The size and attributes of the copy of `bucket/key`, `None` when there
+    /// is none: for tests, and for replication to verify a copy. A location
+    /// may report a content type the copy was written without (S3's
+    /// `binary/octet-stream`, Azure's `application/octet-stream`).
+    async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>>;
+    /// Streams the whole copy of `bucket/key`; `NotFound` when there is none
+    /// (some locations only say so once the stream is polled).
+    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream>;
 }
 
 /// An open blob being written.
 #[async_trait::async_trait]
 pub trait BlobWriter: Send {
     async fn write(&mut self, data: Bytes) -> Result<()>;
-    /// Makes the blob durable and visible under its key.
+    /// Makes the blob (or object copy) durable and visible under its key.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 

@@ -1,26 +1,42 @@
-//! The `mem` location: blobs in process memory. For tests and ephemeral
-//! servers; everything is gone when the process stops.
+//! The `mem` location: blobs and object copies in process memory. For tests
+//! and ephemeral servers; everything is gone when the process stops.
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{BlobWriter, ByteStream, DataBackend, DataError, Result};
+use crate::{BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
+
+/// Object copies by (bucket, key).
+type Copies = HashMap<(String, String), (Bytes, CopyAttributes)>;
 
 #[derive(Default, Clone)]
 pub struct MemBackend {
     blobs: Arc<Mutex<HashMap<String, Bytes>>>,
+    copies: Arc<Mutex<Copies>>,
+}
+
+/// A panic while holding one of the locks cannot leave its map half-updated.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl MemBackend {
-    fn blobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bytes>> {
-        // A panic while holding the lock cannot leave the map half-updated.
-        self.blobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn blobs(&self) -> MutexGuard<'_, HashMap<String, Bytes>> {
+        lock(&self.blobs)
     }
+
+    fn copies(&self) -> MutexGuard<'_, Copies> {
+        lock(&self.copies)
+    }
+}
+
+fn once(bytes: Bytes) -> ByteStream {
+    Box::pin(futures::stream::once(async move { Ok(bytes) }))
 }
 
 #[async_trait::async_trait]
@@ -36,7 +52,7 @@ impl DataBackend for MemBackend {
     async fn create(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
         Ok(Box::new(MemWriter {
             backend: self.clone(),
-            key: key.to_string(),
+            target: Target::Blob(key.to_string()),
             buf: BytesMut::new(),
         }))
     }
@@ -49,19 +65,62 @@ impl DataBackend for MemBackend {
             .ok_or_else(|| DataError::NotFound(key.to_string()))?;
         let end = (range.end as usize).min(blob.len());
         let start = (range.start as usize).min(end);
-        let slice = blob.slice(start..end);
-        Ok(Box::pin(futures::stream::once(async move { Ok(slice) })))
+        Ok(once(blob.slice(start..end)))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         self.blobs().remove(key);
         Ok(())
     }
+
+    /// `<bucket>/<key>`: copies live apart from blobs.
+    fn copy_key(&self, bucket: &str, key: &str) -> String {
+        format!("{bucket}/{key}")
+    }
+
+    async fn create_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        attributes: &CopyAttributes,
+    ) -> Result<Box<dyn BlobWriter>> {
+        Ok(Box::new(MemWriter {
+            backend: self.clone(),
+            target: Target::Copy((bucket.to_string(), key.to_string()), attributes.clone()),
+            buf: BytesMut::new(),
+        }))
+    }
+
+    async fn delete_copy(&self, bucket: &str, key: &str) -> Result<()> {
+        self.copies().remove(&(bucket.to_string(), key.to_string()));
+        Ok(())
+    }
+
+    async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>> {
+        Ok(self
+            .copies()
+            .get(&(bucket.to_string(), key.to_string()))
+            .map(|(bytes, attributes)| (bytes.len() as u64, attributes.clone())))
+    }
+
+    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream> {
+        let (bytes, _) = self
+            .copies()
+            .get(&(bucket.to_string(), key.to_string()))
+            .cloned()
+            .ok_or_else(|| DataError::NotFound(self.copy_key(bucket, key)))?;
+        Ok(once(bytes))
+    }
+}
+
+enum Target {
+    Blob(String),
+    Copy((String, String), CopyAttributes),
 }
 
 struct MemWriter {
     backend: MemBackend,
-    key: String,
+    target: Target,
     buf: BytesMut,
 }
 
@@ -73,7 +132,15 @@ impl BlobWriter for MemWriter {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.backend.blobs().insert(self.key, self.buf.freeze());
+        let bytes = self.buf.freeze();
+        match self.target {
+            Target::Blob(key) => {
+                self.backend.blobs().insert(key, bytes);
+            }
+            Target::Copy(name, attributes) => {
+                self.backend.copies().insert(name, (bytes, attributes));
+            }
+        }
         Ok(())
     }
 }

@@ -5,7 +5,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use strata_data::LocationSpec;
+use bytes::Bytes;
+use strata_data::{CopyAttributes, DataBackend, LocationSpec};
 
 /// A peer process, killed when the test ends.
 struct Peer(Child);
@@ -51,6 +52,63 @@ fn python(code: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Runs a Python snippet with arguments; its standard output.
+fn python_output(code: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .args(["-c", code])
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "python snippet failed");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Names (in the peer) and sizes of the copies `peer_check` writes, small
+/// and larger than one part: object_store cannot read tags back, so the
+/// peer's own client checks what the location wrote.
+const PEER_CHECKS: [(&str, usize); 2] = [
+    ("peer-check/odd ünïcode?#%&+.txt", 5),
+    ("peer-check/large", 9 << 20),
+];
+
+fn peer_attributes() -> CopyAttributes {
+    CopyAttributes {
+        content_type: Some("text/csv".into()),
+        metadata: [("multi-part-name".to_string(), "v 1".to_string())].into(),
+        tags: [("team", "data"), ("tier", "gold 1")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+        ..Default::default()
+    }
+}
+
+/// Writes the `PEER_CHECKS` copies of bucket `b`; returns their names in the peer.
+async fn write_peer_checks(backend: &dyn DataBackend) -> Vec<String> {
+    let mut names = Vec::new();
+    for (key, size) in PEER_CHECKS {
+        let mut w = backend
+            .create_copy("b", key, &peer_attributes())
+            .await
+            .expect("create copy");
+        for chunk in vec![7u8; size].chunks(1 << 20) {
+            w.write(Bytes::copy_from_slice(chunk)).await.expect("write");
+        }
+        w.commit().await.expect("commit");
+        names.push(backend.copy_key("b", key));
+    }
+    names
+}
+
+/// What the peer's client reported for one copy: its JSON line.
+fn expect_peer_report(report: &str, size: usize, metadata_name: &str) {
+    let want = format!(
+        "{{\"size\": {size}, \"type\": \"text/csv\", \"metadata\": {{\"{metadata_name}\": \"v 1\"}}, \
+         \"tags\": {{\"team\": \"data\", \"tier\": \"gold 1\"}}}}"
+    );
+    assert_eq!(report.trim(), want);
+}
+
 #[tokio::test]
 async fn s3_location_against_moto() {
     if !found("moto_server") {
@@ -80,6 +138,28 @@ async fn s3_location_against_moto() {
         .expect("spec");
         let backend = spec.open("moto").expect("open");
         strata_data::conformance::run(&*backend).await;
+    }
+    let spec: LocationSpec = toml::from_str(&format!(
+        "type = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"target\"\npath_style = true\n\
+         access_key = \"a\"\nsecret_key = \"b\"\nprefix = \"replica\"\nbucket_match = false\n"
+    ))
+    .expect("spec");
+    let backend = spec.open("moto").expect("open");
+    for ((key, size), name) in PEER_CHECKS.iter().zip(write_peer_checks(&*backend).await) {
+        assert!(name.starts_with("replica/b/peer-check/"), "{name}");
+        let report = python_output(
+            &format!(
+                "import boto3, json, sys; c = boto3.client('s3', endpoint_url='{endpoint}', \
+                 aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); \
+                 h = c.head_object(Bucket='target', Key=sys.argv[1]); \
+                 t = c.get_object_tagging(Bucket='target', Key=sys.argv[1])['TagSet']; \
+                 print(json.dumps({{'size': h['ContentLength'], 'type': h['ContentType'], \
+                 'metadata': h['Metadata'], 'tags': dict(sorted((x['Key'], x['Value']) for x in t))}}))"
+            ),
+            &[&name],
+        );
+        expect_peer_report(&report, *size, "multi-part-name");
+        backend.delete_copy("b", key).await.expect("delete");
     }
 }
 
@@ -115,11 +195,33 @@ async fn azure_location_against_azurite() {
         eprintln!("SKIPPED: could not create the container (pip install azure-storage-blob)");
         return;
     }
-    let spec: LocationSpec = toml::from_str(&format!(
-        "type = \"azure\"\nendpoint = \"{endpoint}\"\naccount = \"devstoreaccount1\"\n\
-         container = \"target\"\naccess_key = \"{KEY}\"\n"
-    ))
-    .expect("spec");
-    let backend = spec.open("azurite").expect("open");
-    strata_data::conformance::run(&*backend).await;
+    let open = |bucket_match: bool| {
+        let spec: LocationSpec = toml::from_str(&format!(
+            "type = \"azure\"\nendpoint = \"{endpoint}\"\naccount = \"devstoreaccount1\"\n\
+             container = \"target\"\naccess_key = \"{KEY}\"\nbucket_match = {bucket_match}\n"
+        ))
+        .expect("spec");
+        spec.open("azurite").expect("open")
+    };
+    for bucket_match in [true, false] {
+        strata_data::conformance::run(&*open(bucket_match)).await;
+    }
+    let backend = open(false);
+    for ((key, size), name) in PEER_CHECKS.iter().zip(write_peer_checks(&*backend).await) {
+        assert!(name.starts_with("b/peer-check/"), "{name}");
+        let report = python_output(
+            &format!(
+                "import json, sys; from azure.storage.blob import BlobServiceClient as C; \
+                 c = C(account_url='{endpoint}', credential={{'account_name': 'devstoreaccount1', \
+                 'account_key': '{KEY}'}}).get_blob_client('target', sys.argv[1]); \
+                 p = c.get_blob_properties(); \
+                 print(json.dumps({{'size': p.size, 'type': p.content_settings.content_type, \
+                 'metadata': p.metadata, 'tags': dict(sorted(c.get_blob_tags().items()))}}))"
+            ),
+            &[&name],
+        );
+        // Azure metadata names are identifiers: `-` is stored as `_`.
+        expect_peer_report(&report, *size, "multi_part_name");
+        backend.delete_copy("b", key).await.expect("delete");
+    }
 }

@@ -48,6 +48,8 @@ pub struct CloudBackend {
     /// Normalised: empty or ending in `/`.
     prefix: String,
     bucket_match: bool,
+    /// Another Strata site (see `S3Spec::strata`).
+    strata_site: bool,
 }
 
 fn client_options(endpoint: Option<&str>) -> ClientOptions {
@@ -92,6 +94,7 @@ impl CloudBackend {
             store,
             prefix: normalise_prefix(prefix),
             bucket_match,
+            strata_site: false,
         }
     }
 
@@ -134,12 +137,10 @@ impl CloudBackend {
             builder = builder.with_config(s3_key("aws_sse_kms_key_id")?, key);
         }
         let store = builder.build().map_err(config_error)?;
-        Ok(Self::new(
-            "s3",
-            Arc::new(store),
-            &spec.prefix,
-            spec.bucket_match,
-        ))
+        Ok(Self {
+            strata_site: spec.strata,
+            ..Self::new("s3", Arc::new(store), &spec.prefix, spec.bucket_match)
+        })
     }
 
     pub fn azure(
@@ -378,6 +379,10 @@ fn redact(message: &str) -> String {
 impl DataBackend for CloudBackend {
     fn kind(&self) -> &'static str {
         self.kind
+    }
+
+    fn keeps_versions(&self) -> bool {
+        self.strata_site
     }
 
     /// `<prefix>[<bucket>/]<object key>@<unique>`: readable by the backend's

@@ -123,6 +123,10 @@ impl DataBackend for Guarded {
         self.inner.allows_inline()
     }
 
+    fn keeps_versions(&self) -> bool {
+        self.inner.keeps_versions()
+    }
+
     fn supports_copy(&self) -> bool {
         self.inner.supports_copy()
     }

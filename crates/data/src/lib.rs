@@ -96,6 +96,11 @@ pub trait DataBackend: Send + Sync + 'static {
     /// The name an object copy of `bucket/key` gets in this location (for
     /// logs and status; the copy methods take `bucket` and `key`).
     fn copy_key(&self, bucket: &str, key: &str) -> String;
+    /// Whether this location is another Strata site: it keeps a replica's
+    /// version id and delete markers (sent as `scal-*` metadata) itself.
+    fn keeps_versions(&self) -> bool {
+        false
+    }
     /// Whether `head_copy` reads tags back. When false, tags are still
     /// written but `head_copy` returns none: callers must not compare them.
     fn reads_copy_tags(&self) -> bool {

@@ -95,6 +95,10 @@ pub struct S3Spec {
     /// A prefix inside the target bucket for everything Strata writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// The endpoint is another Strata site: replicas sent there keep their
+    /// version ids and delete markers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strata: bool,
     /// Passed through on every write: `AES256`, `aws:kms` or `aws:kms:dsse`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_side_encryption: Option<String>,

@@ -82,10 +82,12 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().trim_start_matches(PREFIX).to_string();
     let query = req.uri().query().map(str::to_string);
-    let body = match req.into_body().collect().await {
-        Ok(b) if b.to_bytes().len() <= MAX_BODY => b.to_bytes(),
-        Ok(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "EntityTooLarge", "body too large"),
-        Err(e) => return error(StatusCode::BAD_REQUEST, "IncompleteBody", &e.to_string()),
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()),
     };
     let segments: Vec<String> = path
         .split('/')

@@ -108,7 +108,7 @@ impl DataProcessor {
             let progress = |sent| metrics.progress(&self.location, task, sent);
             let sent = send_version(
                 &replication.strata,
-                &**backend,
+                &*backend,
                 &task.bucket,
                 &task.key,
                 record,

@@ -97,7 +97,9 @@ impl Api {
         if !status.is_success() {
             anyhow::bail!(
                 "{status}: {}",
-                value["message"].as_str().unwrap_or("the server refused the request")
+                value["message"]
+                    .as_str()
+                    .unwrap_or("the server refused the request")
             );
         }
         Ok(value)
@@ -105,7 +107,10 @@ impl Api {
 }
 
 fn print(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 pub async fn run(args: ReplicationArgs) -> anyhow::Result<()> {
@@ -153,11 +158,18 @@ pub async fn run(args: ReplicationArgs) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("name one entry (LOCATION BUCKET KEY VERSION) or give --all");
             };
-            let retried = api.call(Method::POST, "crr/failed", Some(Value::Array(items))).await?;
-            println!("{} entries sent again", retried.as_array().map_or(0, Vec::len));
+            let retried = api
+                .call(Method::POST, "crr/failed", Some(Value::Array(items)))
+                .await?;
+            println!(
+                "{} entries sent again",
+                retried.as_array().map_or(0, Vec::len)
+            );
         }
         ReplicationCommand::Pause { location } => {
-            let path = location.map_or("crr/pause".into(), |l| format!("crr/pause/{}", urlencoding::encode(&l)));
+            let path = location.map_or("crr/pause".into(), |l| {
+                format!("crr/pause/{}", urlencoding::encode(&l))
+            });
             print(&api.call(Method::POST, &path, None).await?);
         }
         ReplicationCommand::Resume { location, in_hours } => {
@@ -218,12 +230,15 @@ async fn follow_backfill(api: &Api, path: &str, started: &Value) -> anyhow::Resu
     }
     bar.finish();
     let backlog = |m: &Value| -> (u64, u64) {
-        m.as_array().into_iter().flatten().fold((0, 0), |(o, b), d| {
-            (
-                o + d["backlog"]["objects"].as_u64().unwrap_or(0),
-                b + d["backlog"]["bytes"].as_u64().unwrap_or(0),
-            )
-        })
+        m.as_array()
+            .into_iter()
+            .flatten()
+            .fold((0, 0), |(o, b), d| {
+                (
+                    o + d["backlog"]["objects"].as_u64().unwrap_or(0),
+                    b + d["backlog"]["bytes"].as_u64().unwrap_or(0),
+                )
+            })
     };
     let (_, first_bytes) = backlog(&api.call(Method::GET, "metrics/crr/all", None).await?);
     let drain = ProgressBar::new(first_bytes);

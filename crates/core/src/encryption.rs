@@ -107,7 +107,10 @@ impl Keyring {
     /// from the master key, so whoever holds the key (the `strata` CLI on
     /// the server's machine) can compute it and nobody else can.
     pub fn operator_token(&self) -> String {
-        hex_simd::encode_to_string(hmac(&self.master, b"operator-api"), hex_simd::AsciiCase::Lower)
+        hex_simd::encode_to_string(
+            hmac(&self.master, b"operator-api"),
+            hex_simd::AsciiCase::Lower,
+        )
     }
 
     /// A fresh data key for a new object or upload, and how to find it again.

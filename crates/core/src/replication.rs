@@ -127,7 +127,12 @@ impl Strata {
 
     /// The destinations the bucket's rules name for an existing version
     /// (what a backfill binds it to).
-    pub fn replication_destinations(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Vec<String>> {
+    pub fn replication_destinations(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+    ) -> Result<Vec<String>> {
         let rules = self.replication_rules(bucket)?;
         let matching = rules.iter().filter(|r| {
             if record.delete_marker {
@@ -136,7 +141,10 @@ impl Strata {
                 r.matches(key, &record.tags)
             }
         });
-        Ok(destinations(matching).into_iter().map(str::to_string).collect())
+        Ok(destinations(matching)
+            .into_iter()
+            .map(str::to_string)
+            .collect())
     }
 
     /// The replication state a delete marker for `key` is created with.

@@ -19,7 +19,9 @@ use strata_core::Strata;
 
 use crate::bus::{Bus, EmbeddedBus};
 use crate::extension::Extension;
-use crate::replication::{Backfill, DataProcessor, Replication, ReplicationExtension, RetryPolicy, StatusProcessor};
+use crate::replication::{
+    Backfill, DataProcessor, Replication, ReplicationExtension, RetryPolicy, StatusProcessor,
+};
 use crate::state::EngineState;
 use crate::worker::{Worker, WorkerState, Workers};
 
@@ -66,12 +68,21 @@ impl Engine {
         settings: &EngineSettings,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self> {
-        let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(&data_dir.join("bus.redb"), settings.partitions)?);
+        let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(
+            &data_dir.join("bus.redb"),
+            settings.partitions,
+        )?);
         let state = Arc::new(EngineState::open(&data_dir.join("engine.redb"))?);
-        let replication = Replication::new(strata.clone(), bus.clone(), state.clone(), settings.retry);
+        let replication =
+            Replication::new(strata.clone(), bus.clone(), state.clone(), settings.retry);
         let workers = Workers::new(stop);
         let extensions: Vec<Arc<dyn Extension>> = vec![Arc::new(ReplicationExtension)];
-        workers.spawn(populator::Populator::new(strata.meta.clone(), bus.clone(), state, extensions)?);
+        workers.spawn(populator::Populator::new(
+            strata.meta.clone(),
+            bus.clone(),
+            state,
+            extensions,
+        )?);
         workers.spawn(StatusProcessor::new(replication.clone()));
         for location in replication.destinations() {
             workers.spawn(DataProcessor::new(replication.clone(), &location));
@@ -93,13 +104,13 @@ impl Engine {
     /// Starts (or resumes) a bucket's backfill in the background.
     pub fn backfill(&self, bucket: &str) -> Result<replication::BackfillProgress> {
         let progress = self.replication.start_backfill(bucket)?;
-        let running = self
-            .workers
-            .list()
-            .iter()
-            .any(|w| w.name == Backfill::new(self.replication.clone(), bucket).name() && w.state != WorkerState::Done);
+        let running = self.workers.list().iter().any(|w| {
+            w.name == Backfill::new(self.replication.clone(), bucket).name()
+                && w.state != WorkerState::Done
+        });
         if !running {
-            self.workers.spawn(Backfill::new(self.replication.clone(), bucket));
+            self.workers
+                .spawn(Backfill::new(self.replication.clone(), bucket));
         }
         Ok(progress)
     }

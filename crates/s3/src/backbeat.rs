@@ -199,12 +199,22 @@ async fn route(
             ok(&statuses(engine, rest.first().copied())?)
         }
         (&Method::POST, ["crr", "backfill", bucket]) => ok(&engine.backfill(bucket)?),
-        (&Method::GET, ["crr", "backfill", bucket]) => match replication.backfill_progress(bucket)? {
-            Some(progress) => ok(&progress),
-            None => error(StatusCode::NOT_FOUND, "NoSuchBackfill", "no backfill of this bucket"),
-        },
+        (&Method::GET, ["crr", "backfill", bucket]) => {
+            match replication.backfill_progress(bucket)? {
+                Some(progress) => ok(&progress),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchBackfill",
+                    "no backfill of this bucket",
+                ),
+            }
+        }
         (&Method::GET, ["workers"]) => ok(&engine.workers.list()),
-        _ => error(StatusCode::NOT_FOUND, "NotFound", "no such operator API route"),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "no such operator API route",
+        ),
     })
 }
 
@@ -233,12 +243,17 @@ fn statuses(
             continue;
         }
         let paused = engine.replication.is_paused(&location)?;
-        out.insert(location, if paused { "disabled" } else { "enabled" }.to_string());
+        out.insert(
+            location,
+            if paused { "disabled" } else { "enabled" }.to_string(),
+        );
     }
     if let Some(o) = only
         && out.is_empty()
     {
-        return Err(strata_engine::EngineError::Invalid(format!("no such location: {o}")));
+        return Err(strata_engine::EngineError::Invalid(format!(
+            "no such location: {o}"
+        )));
     }
     Ok(out)
 }
@@ -247,15 +262,22 @@ fn statuses(
 pub fn prometheus(engine: &Engine) -> Response<ResponseBody> {
     let metrics = match engine.replication.all_metrics() {
         Ok(m) => m,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &e.to_string()),
-    };
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, values: &mut dyn Iterator<Item = (String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in values {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                &e.to_string(),
+            );
         }
     };
+    let mut out = String::new();
+    let mut family =
+        |name: &str, kind: &str, help: &str, values: &mut dyn Iterator<Item = (String, f64)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in values {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        };
     let per = |f: &dyn Fn(&strata_engine::replication::DestinationMetrics) -> f64| {
         metrics
             .iter()
@@ -263,25 +285,86 @@ pub fn prometheus(engine: &Engine) -> Response<ResponseBody> {
             .collect::<Vec<_>>()
             .into_iter()
     };
-    family("s3_replication_backlog_objects", "gauge", "Versions waiting to be replicated to the location.", &mut per(&|m| m.backlog.objects as f64));
-    family("s3_replication_backlog_bytes", "gauge", "Bytes waiting to be replicated to the location.", &mut per(&|m| m.backlog.bytes as f64));
-    family("s3_replication_rpo_seconds", "gauge", "Age of the oldest change not yet replicated to the location.", &mut per(&|m| m.rpo_seconds));
-    family("s3_replication_completed_objects_total", "counter", "Versions replicated to the location since start.", &mut per(&|m| m.totals.completed_objects as f64));
-    family("s3_replication_completed_bytes_total", "counter", "Bytes replicated to the location since start.", &mut per(&|m| m.totals.completed_bytes as f64));
-    family("s3_replication_failed_objects_total", "counter", "Versions that failed to replicate to the location since start.", &mut per(&|m| m.totals.failed_objects as f64));
-    family("s3_replication_failed_bytes_total", "counter", "Bytes of versions that failed to replicate since start.", &mut per(&|m| m.totals.failed_bytes as f64));
-    family("s3_replication_failed_entries", "gauge", "Entries in the location's failed list.", &mut per(&|m| m.failed_entries as f64));
-    family("s3_replication_throughput_objects_per_second", "gauge", "Versions replicated per second over the last minute.", &mut per(&|m| m.totals.objects_per_second));
-    family("s3_replication_throughput_bytes_per_second", "gauge", "Bytes replicated per second over the last minute.", &mut per(&|m| m.totals.bytes_per_second));
-    family("s3_replication_paused", "gauge", "1 while replication to the location is paused.", &mut per(&|m| f64::from(u8::from(m.paused))));
+    family(
+        "s3_replication_backlog_objects",
+        "gauge",
+        "Versions waiting to be replicated to the location.",
+        &mut per(&|m| m.backlog.objects as f64),
+    );
+    family(
+        "s3_replication_backlog_bytes",
+        "gauge",
+        "Bytes waiting to be replicated to the location.",
+        &mut per(&|m| m.backlog.bytes as f64),
+    );
+    family(
+        "s3_replication_rpo_seconds",
+        "gauge",
+        "Age of the oldest change not yet replicated to the location.",
+        &mut per(&|m| m.rpo_seconds),
+    );
+    family(
+        "s3_replication_completed_objects_total",
+        "counter",
+        "Versions replicated to the location since start.",
+        &mut per(&|m| m.totals.completed_objects as f64),
+    );
+    family(
+        "s3_replication_completed_bytes_total",
+        "counter",
+        "Bytes replicated to the location since start.",
+        &mut per(&|m| m.totals.completed_bytes as f64),
+    );
+    family(
+        "s3_replication_failed_objects_total",
+        "counter",
+        "Versions that failed to replicate to the location since start.",
+        &mut per(&|m| m.totals.failed_objects as f64),
+    );
+    family(
+        "s3_replication_failed_bytes_total",
+        "counter",
+        "Bytes of versions that failed to replicate since start.",
+        &mut per(&|m| m.totals.failed_bytes as f64),
+    );
+    family(
+        "s3_replication_failed_entries",
+        "gauge",
+        "Entries in the location's failed list.",
+        &mut per(&|m| m.failed_entries as f64),
+    );
+    family(
+        "s3_replication_throughput_objects_per_second",
+        "gauge",
+        "Versions replicated per second over the last minute.",
+        &mut per(&|m| m.totals.objects_per_second),
+    );
+    family(
+        "s3_replication_throughput_bytes_per_second",
+        "gauge",
+        "Bytes replicated per second over the last minute.",
+        &mut per(&|m| m.totals.bytes_per_second),
+    );
+    family(
+        "s3_replication_paused",
+        "gauge",
+        "1 while replication to the location is paused.",
+        &mut per(&|m| f64::from(u8::from(m.paused))),
+    );
     let workers = engine.workers.list();
     family(
         "strata_worker_errors_total",
         "counter",
         "Failed units of work of each background worker.",
-        &mut workers.iter().map(|w| (format!("worker=\"{}\"", w.name), w.errors as f64)),
+        &mut workers
+            .iter()
+            .map(|w| (format!("worker=\"{}\"", w.name), w.errors as f64)),
     );
-    full(StatusCode::OK, "text/plain; version=0.0.4", Bytes::from(out))
+    full(
+        StatusCode::OK,
+        "text/plain; version=0.0.4",
+        Bytes::from(out),
+    )
 }
 
 /// Lets `route` answer any serializable value through one closure.

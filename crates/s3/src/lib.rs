@@ -3,9 +3,9 @@
 //! codes. It never touches metadata or data storage directly.
 
 mod access;
-mod backbeat;
 mod acl;
 mod auth;
+mod backbeat;
 mod bucket_config;
 mod config_convert;
 mod convert;

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use strata_meta::{
-    DestinationReport, ListQuery, ReplicationStatus, VersionQuery, VersionUpdate,
-};
+use strata_meta::{DestinationReport, ListQuery, ReplicationStatus, VersionQuery, VersionUpdate};
 
 use super::{Replication, Task};
 use crate::Result;
@@ -44,7 +42,9 @@ impl Replication {
     /// queues what is new.
     pub fn start_backfill(&self, bucket: &str) -> Result<BackfillProgress> {
         if self.strata.meta.get_bucket(bucket)?.is_none() {
-            return Err(crate::EngineError::Invalid(format!("no such bucket: {bucket}")));
+            return Err(crate::EngineError::Invalid(format!(
+                "no such bucket: {bucket}"
+            )));
         }
         if let Some(progress) = self.state.job::<BackfillProgress>(&job_name(bucket))?
             && !progress.done

@@ -90,7 +90,9 @@ impl Replication {
         if self.strata.locations.contains(location) {
             Ok(())
         } else {
-            Err(EngineError::Invalid(format!("no such location: {location}")))
+            Err(EngineError::Invalid(format!(
+                "no such location: {location}"
+            )))
         }
     }
 
@@ -132,7 +134,8 @@ impl Replication {
                 };
                 backlog.objects += 1;
                 backlog.bytes += task.size;
-                backlog.oldest_ms = Some(backlog.oldest_ms.map_or(task.at_ms, |o| o.min(task.at_ms)));
+                backlog.oldest_ms =
+                    Some(backlog.oldest_ms.map_or(task.at_ms, |o| o.min(task.at_ms)));
             }
         }
         Ok(backlog)
@@ -142,9 +145,9 @@ impl Replication {
         self.known(location)?;
         let backlog = self.backlog(location)?;
         let pause = self.state.pause(location)?;
-        let rpo_seconds = backlog
-            .oldest_ms
-            .map_or(0.0, |oldest| (crate::now_ms() - oldest).max(0) as f64 / 1000.0);
+        let rpo_seconds = backlog.oldest_ms.map_or(0.0, |oldest| {
+            (crate::now_ms() - oldest).max(0) as f64 / 1000.0
+        });
         Ok(DestinationMetrics {
             location: location.to_string(),
             paused: pause.is_some(),
@@ -222,7 +225,12 @@ impl Replication {
         Ok(retried)
     }
 
-    pub fn progress(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectProgress> {
+    pub fn progress(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectProgress> {
         let meta = &self.strata.meta;
         let record = match version_id {
             Some(id) => meta.get_version(bucket, key, id)?,
@@ -261,7 +269,9 @@ impl Replication {
             bucket: bucket.to_string(),
             key: key.to_string(),
             version_id,
-            status: replication.map_or("NONE", |r| r.status.as_str()).to_string(),
+            status: replication
+                .map_or("NONE", |r| r.status.as_str())
+                .to_string(),
             destinations,
         })
     }

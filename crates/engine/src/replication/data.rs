@@ -59,7 +59,8 @@ impl DataProcessor {
             done += 1;
         }
         if next > from {
-            bus.commit(self.group(), &self.topic, partition, next).await?;
+            bus.commit(self.group(), &self.topic, partition, next)
+                .await?;
         }
         Ok(done)
     }
@@ -77,7 +78,9 @@ impl DataProcessor {
             Ok(Some(record)) => record,
             // Deleted for good since (or its bucket went): nothing to send.
             Ok(None)
-            | Err(strata_meta::MetaError::NoSuchBucket | strata_meta::MetaError::InvalidVersionId) => {
+            | Err(
+                strata_meta::MetaError::NoSuchBucket | strata_meta::MetaError::InvalidVersionId,
+            ) => {
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
@@ -94,7 +97,8 @@ impl DataProcessor {
         if state.round > task.round || finished {
             return Ok(());
         }
-        self.report(&task, ReplicationStatus::Processing, None).await?;
+        self.report(&task, ReplicationStatus::Processing, None)
+            .await?;
         self.send_with_retries(&task, &record).await
     }
 

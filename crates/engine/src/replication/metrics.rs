@@ -138,8 +138,7 @@ impl Metrics {
         let mut delays: Vec<u64> = c.delays_ms.iter().copied().collect();
         delays.sort_unstable();
         let percentile = |p: f64| {
-            (!delays.is_empty())
-                .then(|| delays[((delays.len() - 1) as f64 * p).round() as usize])
+            (!delays.is_empty()).then(|| delays[((delays.len() - 1) as f64 * p).round() as usize])
         };
         Totals {
             completed_objects: c.completed_objects,

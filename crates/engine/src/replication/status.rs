@@ -42,7 +42,10 @@ impl StatusProcessor {
         let mut merged: BTreeMap<Version, BTreeMap<String, DestinationReport>> = BTreeMap::new();
         for message in &batch {
             let Ok(status) = serde_json::from_slice::<StatusMessage>(&message.payload) else {
-                tracing::error!(offset = message.offset, "skipping an unreadable status report");
+                tracing::error!(
+                    offset = message.offset,
+                    "skipping an unreadable status report"
+                );
                 continue;
             };
             merged
@@ -54,7 +57,10 @@ impl StatusProcessor {
         let writes = merged.into_iter().map(|((bucket, key, version), reports)| {
             let update = VersionUpdate::Replication(reports.into_values().collect());
             async move {
-                match meta.update_version(&bucket, &key, Some(&version), update).await {
+                match meta
+                    .update_version(&bucket, &key, Some(&version), update)
+                    .await
+                {
                     // The version (or its bucket) went meanwhile: nothing to record.
                     Ok(_)
                     | Err(

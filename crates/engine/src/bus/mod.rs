@@ -69,3 +69,13 @@ pub fn partition_of(key: &str, partitions: u32) -> u32 {
     });
     (hash % u64::from(partitions.max(1))) as u32
 }
+
+/// Waits until any partition of `topic` has a message the group has not
+/// committed yet, or the timeout passes: how an idle consumer sleeps.
+pub async fn wait_any(bus: &dyn Bus, group: &str, topic: &str, timeout: std::time::Duration) {
+    let waits = (0..bus.partitions()).map(|p| {
+        let from = bus.committed(group, topic, p).unwrap_or(0);
+        Box::pin(bus.wait(topic, p, from, timeout))
+    });
+    futures::future::select_all(waits).await;
+}

@@ -200,12 +200,7 @@ impl Worker for DataProcessor {
             // Resumed by the operator, or by a schedule: looked at each second.
             return tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        let bus = &self.replication.bus;
-        let waits = (0..bus.partitions()).map(|p| {
-            let from = bus.committed(self.group(), &self.topic, p).unwrap_or(0);
-            Box::pin(bus.wait(&self.topic, p, from, IDLE_WAIT))
-        });
-        futures::future::select_all(waits).await;
+        crate::bus::wait_any(&*self.replication.bus, self.group(), &self.topic, IDLE_WAIT).await;
     }
 
     fn progress(&self) -> String {

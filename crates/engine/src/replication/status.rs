@@ -101,12 +101,7 @@ impl Worker for StatusProcessor {
     }
 
     async fn wait_for_work(&mut self) {
-        let bus = &self.replication.bus;
-        let waits = (0..bus.partitions()).map(|p| {
-            let from = bus.committed(GROUP, STATUS_TOPIC, p).unwrap_or(0);
-            Box::pin(bus.wait(STATUS_TOPIC, p, from, IDLE_WAIT))
-        });
-        futures::future::select_all(waits).await;
+        crate::bus::wait_any(&*self.replication.bus, GROUP, STATUS_TOPIC, IDLE_WAIT).await;
     }
 
     fn progress(&self) -> String {

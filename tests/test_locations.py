@@ -87,7 +87,7 @@ def azurite(tmp_root):
     from azure.storage.blob import BlobServiceClient
 
     port = free_port()
-    data = tmp_root / "azurite"
+    data = tmp_root / f"azurite-{uuid.uuid4().hex[:8]}"  # one per module that uses it
     data.mkdir()
     peer = Peer(["azurite-blob", "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data),
                  "--skipApiVersionCheck"], port, tmp_root / "azurite.log").start()

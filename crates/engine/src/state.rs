@@ -42,42 +42,35 @@ pub struct EngineState {
     db: Database,
 }
 
-fn storage(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Storage(e.to_string())
-}
-
 impl EngineState {
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(storage)?;
-        let txn = db.begin_write().map_err(storage)?;
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
         {
-            txn.open_table(CHECKPOINTS).map_err(storage)?;
-            txn.open_table(FAILED).map_err(storage)?;
-            txn.open_table(PAUSES).map_err(storage)?;
-            txn.open_table(JOBS).map_err(storage)?;
+            txn.open_table(CHECKPOINTS)?;
+            txn.open_table(FAILED)?;
+            txn.open_table(PAUSES)?;
+            txn.open_table(JOBS)?;
         }
-        txn.commit().map_err(storage)?;
+        txn.commit()?;
         Ok(Self { db })
     }
 
     fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<()>) -> Result<()> {
-        let txn = self.db.begin_write().map_err(storage)?;
+        let txn = self.db.begin_write()?;
         f(&txn)?;
-        txn.commit().map_err(storage)
+        Ok(txn.commit()?)
     }
 
     pub fn checkpoint(&self, name: &str) -> Result<u64> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(CHECKPOINTS).map_err(storage)?;
-        Ok(table.get(name).map_err(storage)?.map_or(0, |v| v.value()))
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CHECKPOINTS)?;
+        Ok(table.get(name)?.map_or(0, |v| v.value()))
     }
 
     pub fn save_checkpoint(&self, name: &str, value: u64) -> Result<()> {
         self.write(|txn| {
-            txn.open_table(CHECKPOINTS)
-                .map_err(storage)?
-                .insert(name, value)
-                .map_err(storage)?;
+            txn.open_table(CHECKPOINTS)?.insert(name, value)?;
             Ok(())
         })
     }
@@ -85,18 +78,15 @@ impl EngineState {
     pub fn add_failed(&self, entry: &FailedEntry) -> Result<()> {
         let json = serde_json::to_vec(entry)?;
         self.write(|txn| {
-            txn.open_table(FAILED)
-                .map_err(storage)?
-                .insert(
-                    (
-                        entry.location.as_str(),
-                        entry.bucket.as_str(),
-                        entry.key.as_str(),
-                        entry.version_id.as_str(),
-                    ),
-                    json.as_slice(),
-                )
-                .map_err(storage)?;
+            txn.open_table(FAILED)?.insert(
+                (
+                    entry.location.as_str(),
+                    entry.bucket.as_str(),
+                    entry.key.as_str(),
+                    entry.version_id.as_str(),
+                ),
+                json.as_slice(),
+            )?;
             Ok(())
         })
     }
@@ -111,11 +101,8 @@ impl EngineState {
     ) -> Result<Option<FailedEntry>> {
         let mut taken = None;
         self.write(|txn| {
-            let mut table = txn.open_table(FAILED).map_err(storage)?;
-            if let Some(v) = table
-                .remove((location, bucket, key, version_id))
-                .map_err(storage)?
-            {
+            let mut table = txn.open_table(FAILED)?;
+            if let Some(v) = table.remove((location, bucket, key, version_id))? {
                 taken = Some(serde_json::from_slice(v.value())?);
             }
             Ok(())
@@ -131,8 +118,8 @@ impl EngineState {
         after: Option<&FailedEntry>,
         limit: usize,
     ) -> Result<Vec<FailedEntry>> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(FAILED).map_err(storage)?;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FAILED)?;
         let start = after.map(|a| {
             (
                 a.location.as_str(),
@@ -142,13 +129,13 @@ impl EngineState {
             )
         });
         let range = match (start, location) {
-            (Some(s), _) => table.range(s..).map_err(storage)?,
-            (None, Some(l)) => table.range((l, "", "", "")..).map_err(storage)?,
-            (None, None) => table.iter().map_err(storage)?,
+            (Some(s), _) => table.range(s..)?,
+            (None, Some(l)) => table.range((l, "", "", "")..)?,
+            (None, None) => table.iter()?,
         };
         let mut out = Vec::new();
         for row in range {
-            let (k, v) = row.map_err(storage)?;
+            let (k, v) = row?;
             if start.is_some_and(|s| k.value() == s) {
                 continue;
             }
@@ -162,22 +149,21 @@ impl EngineState {
 
     /// How many entries failed, per destination.
     pub fn failed_counts(&self) -> Result<std::collections::BTreeMap<String, u64>> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(FAILED).map_err(storage)?;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FAILED)?;
         let mut counts = std::collections::BTreeMap::new();
-        for row in table.iter().map_err(storage)? {
-            let (k, _) = row.map_err(storage)?;
+        for row in table.iter()? {
+            let (k, _) = row?;
             *counts.entry(k.value().0.to_string()).or_insert(0) += 1;
         }
         Ok(counts)
     }
 
     pub fn pause(&self, location: &str) -> Result<Option<Pause>> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(PAUSES).map_err(storage)?;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PAUSES)?;
         table
-            .get(location)
-            .map_err(storage)?
+            .get(location)?
             .map(|v| serde_json::from_slice(v.value()).map_err(EngineError::from))
             .transpose()
     }
@@ -186,32 +172,31 @@ impl EngineState {
     pub fn set_pause(&self, location: &str, pause: Option<&Pause>) -> Result<()> {
         let json = pause.map(serde_json::to_vec).transpose()?;
         self.write(|txn| {
-            let mut table = txn.open_table(PAUSES).map_err(storage)?;
+            let mut table = txn.open_table(PAUSES)?;
             match &json {
-                Some(j) => table.insert(location, j.as_slice()).map_err(storage)?,
-                None => table.remove(location).map_err(storage)?,
+                Some(j) => table.insert(location, j.as_slice())?,
+                None => table.remove(location)?,
             };
             Ok(())
         })
     }
 
     pub fn job<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(JOBS).map_err(storage)?;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(JOBS)?;
         table
-            .get(name)
-            .map_err(storage)?
+            .get(name)?
             .map(|v| serde_json::from_slice(v.value()).map_err(EngineError::from))
             .transpose()
     }
 
     /// Every job whose name starts with `prefix`, with its document.
     pub fn jobs<T: serde::de::DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(JOBS).map_err(storage)?;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(JOBS)?;
         let mut out = Vec::new();
-        for row in table.range(prefix..).map_err(storage)? {
-            let (k, v) = row.map_err(storage)?;
+        for row in table.range(prefix..)? {
+            let (k, v) = row?;
             if !k.value().starts_with(prefix) {
                 break;
             }
@@ -223,10 +208,7 @@ impl EngineState {
     pub fn save_job<T: Serialize>(&self, name: &str, document: &T) -> Result<()> {
         let json = serde_json::to_vec(document)?;
         self.write(|txn| {
-            txn.open_table(JOBS)
-                .map_err(storage)?
-                .insert(name, json.as_slice())
-                .map_err(storage)?;
+            txn.open_table(JOBS)?.insert(name, json.as_slice())?;
             Ok(())
         })
     }

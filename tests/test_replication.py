@@ -92,7 +92,13 @@ access_key = "moto"
 secret_key = "moto-secret"
 timeout_secs = 5
 breaker_cooldown_secs = 1
-""".replace("{moto}", moto.endpoint)))
+
+[[location]]
+name = "staging"
+type = "fs"
+path = "{staging}"
+transient = true
+""".replace("{moto}", moto.endpoint).replace("{staging}", str(tmp_root / "staging"))))
     s = Server(tmp_root / "site-a", extra_env={"STRATA_CONFIG": str(config)}).start()
     yield s
     s.stop()
@@ -264,6 +270,71 @@ def test_backfill_replicates_what_predates_the_rule(site_a, site_b):
     for key, vid in vids.items():
         wait_status(a, name, key, vid)
         assert b.head_object(Bucket=REPLICAS, Key=key, VersionId=vid)["ReplicationStatus"] == "REPLICA"
+
+
+def stored_blobs(location_dir):
+    return [p for p in (location_dir / "blobs").rglob("*") if p.is_file()]
+
+
+def test_transient_source_lets_go_once_replicated(tmp_root, site_a, site_b, moto):
+    """A bucket on a transient location: once every destination holds a
+    version, the local bytes go and reads are served by the preferred
+    destination's copy of that very version, even after newer versions."""
+    a, b = site_a.client(), site_b.client()
+    name = "transient-" + uuid.uuid4().hex[:8]
+    a.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "staging"})
+    a.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    a.put_bucket_replication(Bucket=name, ReplicationConfiguration={"Role": "r", "Rules": [
+        {"ID": "r", "Status": "Enabled", "Prefix": "",
+         "Destination": {"Bucket": "arn:aws:s3:::" + REPLICAS, "StorageClass": "moto,site-b:preferred_read"}}]})
+    key = f"{name}/doc"
+    small, large = b"first version", os.urandom(3 * MiB)
+    kept = len(stored_blobs(tmp_root / "staging"))  # other tests' blobs
+    v1 = a.put_object(Bucket=name, Key=key, Body=small)["VersionId"]
+    v2 = a.put_object(Bucket=name, Key=key, Body=large, ContentType="application/x-big")["VersionId"]
+    for vid in (v1, v2):
+        wait_status(a, name, key, vid)
+    def let_go():
+        assert len(stored_blobs(tmp_root / "staging")) == kept
+    eventually(let_go, 40)
+
+    # Served by site B's copies, whole and in ranges, each version its own bytes.
+    assert a.get_object(Bucket=name, Key=key, VersionId=v1)["Body"].read() == small
+    got = a.get_object(Bucket=name, Key=key)
+    assert got["VersionId"] == v2 and got["ContentType"] == "application/x-big"
+    assert got["Body"].read() == large
+    part = a.get_object(Bucket=name, Key=key, Range="bytes=1000000-1000099")["Body"].read()
+    assert part == large[1000000:1000100]
+    # A newer version replaces the current copies; older ones still read.
+    v3 = a.put_object(Bucket=name, Key=key, Body=b"third")["VersionId"]
+    wait_status(a, name, key, v3)
+    assert moto.client().get_object(Bucket=TARGET, Key=key)["Body"].read() == b"third"
+    assert a.get_object(Bucket=name, Key=key, VersionId=v2)["Body"].read() == large
+    assert a.get_object(Bucket=name, Key=key, VersionId=v1)["Body"].read() == small
+    # Deleting a source version leaves the destination's replica alone.
+    a.delete_object(Bucket=name, Key=key, VersionId=v1)
+    assert b.get_object(Bucket=REPLICAS, Key=key, VersionId=v1)["Body"].read() == small
+
+
+def test_transient_source_keeps_bytes_no_destination_can_pin(tmp_root, site_a, moto):
+    """moto's bucket keeps no versions: a newer version would replace the only
+    copy of an older one, so the transient source keeps its bytes."""
+    a = site_a.client()
+    name = "transient-" + uuid.uuid4().hex[:8]
+    a.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "staging"})
+    a.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    a.put_bucket_replication(Bucket=name, ReplicationConfiguration={"Role": "r", "Rules": [
+        {"ID": "r", "Status": "Enabled", "Prefix": "",
+         "Destination": {"Bucket": "arn:aws:s3:::" + REPLICAS, "StorageClass": "moto"}}]})
+    key = f"{name}/kept"
+    body = os.urandom(2 * MiB)
+    before = len(stored_blobs(tmp_root / "staging"))
+    vid = a.put_object(Bucket=name, Key=key, Body=body)["VersionId"]
+    wait_status(a, name, key, vid)
+    a.put_object(Bucket=name, Key=key, Body=b"newer")
+    time.sleep(1)
+    assert len(stored_blobs(tmp_root / "staging")) == before + 1
+    assert a.get_object(Bucket=name, Key=key, VersionId=vid)["Body"].read() == body
 
 
 def test_operator_api_and_metrics(site_a):

@@ -106,6 +106,9 @@ pub fn open_all(declared: &[Declared], default: Option<&str>) -> anyhow::Result<
     for (name, backend) in backends {
         locations.add(name, backend);
     }
+    for d in declared.iter().filter(|d| d.spec.transient) {
+        locations.mark_transient(&d.name);
+    }
     Ok(locations)
 }
 

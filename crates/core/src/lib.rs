@@ -21,6 +21,7 @@ pub mod placement;
 pub mod replication;
 pub mod tags;
 mod time;
+pub mod transient;
 
 use std::sync::Arc;
 

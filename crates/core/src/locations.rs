@@ -1,6 +1,6 @@
 //! The named locations data can be written to, and which one is the default.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use strata_data::DataBackend;
@@ -10,6 +10,9 @@ use crate::{Error, Result};
 pub struct Locations {
     default: String,
     backends: BTreeMap<String, Arc<dyn DataBackend>>,
+    /// Locations that keep a replicating version's bytes only until every
+    /// destination holds a copy (see `Strata::release_transient`).
+    transient: BTreeSet<String>,
 }
 
 impl Locations {
@@ -19,7 +22,16 @@ impl Locations {
         Self {
             default: default.to_string(),
             backends,
+            transient: BTreeSet::new(),
         }
+    }
+
+    pub fn mark_transient(&mut self, name: &str) {
+        self.transient.insert(name.to_string());
+    }
+
+    pub fn is_transient(&self, name: &str) -> bool {
+        self.transient.contains(name)
     }
 
     pub fn add(&mut self, name: &str, backend: Arc<dyn DataBackend>) {

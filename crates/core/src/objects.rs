@@ -800,6 +800,15 @@ async fn read_chunk(
 ) -> strata_data::Result<ByteStream> {
     match blob {
         BlobRef::Stored(key) => backend.read(&key, within).await,
+        BlobRef::Copy {
+            bucket,
+            key,
+            version,
+        } => {
+            backend
+                .read_copy(&bucket, &key, Some(&version), Some(within))
+                .await
+        }
         BlobRef::Inline(id) => {
             let bytes = meta
                 .read_inline(&id)

@@ -89,7 +89,7 @@ fn pending(locations: Vec<&str>) -> Option<Replication> {
 }
 
 impl Strata {
-    fn replication_rules(&self, bucket: &str) -> Result<Vec<ReplicationRule>> {
+    pub(crate) fn replication_rules(&self, bucket: &str) -> Result<Vec<ReplicationRule>> {
         let config: Option<ReplicationConfiguration> = self.bucket_document(bucket)?;
         Ok(config
             .map(|c| {

@@ -535,11 +535,22 @@ impl DataBackend for CloudBackend {
         Ok(Some((result.meta.size, copy)))
     }
 
-    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream> {
+    async fn read_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream> {
         let path = self.copy_path(bucket, key)?;
+        let options = GetOptions {
+            version: version.map(str::to_string),
+            range: range.map(Into::into),
+            ..Default::default()
+        };
         let result = self
             .store
-            .get_opts(&path, GetOptions::default())
+            .get_opts(&path, options)
             .await
             .map_err(backend_error)?;
         Ok(Box::pin(result.into_stream().map_err(backend_error)))
@@ -589,8 +600,8 @@ impl BlobWriter for CloudWriter {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<()> {
-        match self.upload.take() {
+    async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+        let put = match self.upload.take() {
             Some(upload) => upload.finish().await.map_err(backend_error)?,
             None => {
                 let options = PutOptions {
@@ -605,7 +616,7 @@ impl BlobWriter for CloudWriter {
                     .map_err(backend_error)?
             }
         };
-        Ok(())
+        Ok(put.version)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The one conformance suite every `DataBackend` must pass (fs, mem, s3,
 //! azure), run by each backend's tests. It only uses the public trait.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 use futures::TryStreamExt;
 
@@ -122,7 +124,7 @@ async fn write_copy(
     attributes: &CopyAttributes,
     data: &[u8],
     piece: usize,
-) {
+) -> Option<String> {
     let mut w = b
         .create_copy(BUCKET, key, attributes)
         .await
@@ -134,12 +136,21 @@ async fn write_copy(
     }
     w.commit()
         .await
-        .unwrap_or_else(|e| panic!("commit copy {key}: {e}"));
+        .unwrap_or_else(|e| panic!("commit copy {key}: {e}"))
 }
 
 async fn read_copy(b: &dyn DataBackend, key: &str) -> Vec<u8> {
+    read_copy_at(b, key, None, None).await
+}
+
+async fn read_copy_at(
+    b: &dyn DataBackend,
+    key: &str,
+    version: Option<&str>,
+    range: Option<Range<u64>>,
+) -> Vec<u8> {
     let chunks: Vec<Bytes> = b
-        .read_copy(BUCKET, key)
+        .read_copy(BUCKET, key, version, range)
         .await
         .unwrap_or_else(|e| panic!("read copy {key}: {e}"))
         .try_collect()
@@ -206,15 +217,16 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
         .await
         .expect("delete missing copy");
     assert!(
-        b.read_copy(BUCKET, &key).await.is_err() || copy_read_fails(b, &key).await,
+        copy_read_fails(b, &key, None).await,
         "missing copy readable"
     );
 
     // create and commit, then head and read back
     let attributes = full_attributes();
-    write_copy(b, &key, &attributes, b"hello, copy", 4).await;
+    let first = write_copy(b, &key, &attributes, b"hello, copy", 4).await;
     assert_copy(b, &key, 11, &attributes).await;
     assert_eq!(read_copy(b, &key).await, b"hello, copy");
+    assert_eq!(read_copy_at(b, &key, None, Some(7..11)).await, b"copy");
 
     // replacing: new bytes and attributes, none of the old left
     let replacement = CopyAttributes {
@@ -223,9 +235,26 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
         tags: [("tier".to_string(), "silver".to_string())].into(),
         ..Default::default()
     };
-    write_copy(b, &key, &replacement, b"replaced!", 100).await;
+    let second = write_copy(b, &key, &replacement, b"replaced!", 100).await;
     assert_copy(b, &key, 9, &replacement).await;
     assert_eq!(read_copy(b, &key).await, b"replaced!");
+    // a location that versions its copies still reads the replaced one by
+    // the version its commit named
+    match (&first, &second) {
+        (Some(first), Some(second)) => {
+            assert_ne!(first, second, "two copies, one version");
+            assert_eq!(
+                read_copy_at(b, &key, Some(first), Some(0..5)).await,
+                b"hello"
+            );
+            assert_eq!(
+                read_copy_at(b, &key, Some(second), None).await,
+                b"replaced!"
+            );
+        }
+        (None, None) => {}
+        _ => panic!("only one of two copies got a version"),
+    }
 
     // an abandoned replacement leaves the copy as it was
     let mut w = b
@@ -243,6 +272,12 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
     write_copy(b, &big, &attributes, large, 1 << 20).await;
     assert_copy(b, &big, large.len(), &attributes).await;
     assert!(read_copy(b, &big).await == large, "large copy read back");
+    let across = (5 << 20) - 3..(5 << 20) + 5;
+    assert!(
+        read_copy_at(b, &big, None, Some(across.clone())).await
+            == large[across.start as usize..across.end as usize],
+        "a range of the large copy"
+    );
 
     // an empty copy
     let empty = format!("copies-{run}/empty");
@@ -298,13 +333,13 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
         b.delete_copy(BUCKET, k).await.expect("delete copy again");
     }
     assert!(
-        copy_read_fails(b, &key).await,
+        copy_read_fails(b, &key, None).await,
         "deleted copy still readable"
     );
 }
 
-async fn copy_read_fails(b: &dyn DataBackend, key: &str) -> bool {
-    match b.read_copy(BUCKET, key).await {
+async fn copy_read_fails(b: &dyn DataBackend, key: &str, version: Option<&str>) -> bool {
+    match b.read_copy(BUCKET, key, version, None).await {
         Err(_) => true,
         Ok(s) => s.try_collect::<Vec<Bytes>>().await.is_err(),
     }

@@ -234,40 +234,7 @@ impl DataBackend for FsBackend {
     }
 
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
-        let path = self.blob_path(key)?;
-        let key = key.to_string();
-        let start = range.start;
-        let file = blocking(move || {
-            let mut file = File::open(&path)?;
-            file.seek(SeekFrom::Start(start))?;
-            Ok(file)
-        })
-        .await
-        .map_err(not_found_as(key))?;
-        let remaining = range.end.saturating_sub(range.start);
-        let stream =
-            futures::stream::try_unfold((file, remaining), |(mut file, remaining)| async move {
-                if remaining == 0 {
-                    return Ok(None);
-                }
-                let want = remaining.min(READ_CHUNK as u64) as usize;
-                let (file, chunk) = blocking(move || {
-                    // read_to_end fills spare capacity without zeroing it first.
-                    let mut buf = Vec::with_capacity(want);
-                    (&mut file).take(want as u64).read_to_end(&mut buf)?;
-                    if buf.len() < want {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "blob shorter than expected",
-                        ));
-                    }
-                    Ok((file, Bytes::from(buf)))
-                })
-                .await?;
-                let left = remaining - chunk.len() as u64;
-                Ok(Some((chunk, (file, left))))
-            });
-        Ok(Box::pin(stream))
+        read_file(self.blob_path(key)?, key.to_string(), Some(range)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -339,29 +306,60 @@ impl DataBackend for FsBackend {
         .await
     }
 
-    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream> {
-        let path = self.copy_paths(bucket, key)?.bytes;
-        let file = blocking(move || File::open(&path))
-            .await
-            .map_err(not_found_as(self.copy_key(bucket, key)))?;
-        let stream = futures::stream::try_unfold(Some(file), |file| async move {
-            let Some(mut file) = file else {
-                return Ok(None);
-            };
-            let (file, chunk) = blocking(move || {
-                let mut buf = Vec::with_capacity(READ_CHUNK);
-                (&mut file).take(READ_CHUNK as u64).read_to_end(&mut buf)?;
-                Ok((file, buf))
-            })
-            .await?;
-            if chunk.is_empty() {
+    async fn read_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream> {
+        let name = self.copy_key(bucket, key);
+        if version.is_some() {
+            // Copies here keep no versions: a pinned one cannot be this one.
+            return Err(DataError::NotFound(name));
+        }
+        read_file(self.copy_paths(bucket, key)?.bytes, name, range).await
+    }
+}
+
+/// Streams `range` of the file at `path` (None: all of it); `NotFound`
+/// naming `name` when there is no such file.
+async fn read_file(path: PathBuf, name: String, range: Option<Range<u64>>) -> Result<ByteStream> {
+    let (file, range) = blocking(move || {
+        let mut file = File::open(&path)?;
+        let range = match range {
+            Some(range) => range,
+            None => 0..file.metadata()?.len(),
+        };
+        file.seek(SeekFrom::Start(range.start))?;
+        Ok((file, range))
+    })
+    .await
+    .map_err(not_found_as(name))?;
+    let remaining = range.end.saturating_sub(range.start);
+    let stream =
+        futures::stream::try_unfold((file, remaining), |(mut file, remaining)| async move {
+            if remaining == 0 {
                 return Ok(None);
             }
-            let more = (chunk.len() == READ_CHUNK).then_some(file);
-            Ok(Some((Bytes::from(chunk), more)))
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let (file, chunk) = blocking(move || {
+                // read_to_end fills spare capacity without zeroing it first.
+                let mut buf = Vec::with_capacity(want);
+                (&mut file).take(want as u64).read_to_end(&mut buf)?;
+                if buf.len() < want {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "blob shorter than expected",
+                    ));
+                }
+                Ok((file, Bytes::from(buf)))
+            })
+            .await?;
+            let left = remaining - chunk.len() as u64;
+            Ok(Some((chunk, (file, left))))
         });
-        Ok(Box::pin(stream))
-    }
+    Ok(Box::pin(stream))
 }
 
 /// What committing an object copy does besides moving its bytes into place.
@@ -455,7 +453,7 @@ impl BlobWriter for FsWriter {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<()> {
+    async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
         self.flush_buffer().await?;
         let file = self
             .file
@@ -477,7 +475,7 @@ impl BlobWriter for FsWriter {
         })
         .await?;
         self.committed = true;
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -196,12 +196,17 @@ impl DataBackend for Guarded {
             .await
     }
 
-    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream> {
-        let inner = self
-            .guard
-            .call("read copy", self.inner.read_copy(bucket, key))
-            .await?;
-        Ok(guard_stream(self.guard.clone(), inner, None))
+    async fn read_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream> {
+        let expected = range.as_ref().map(|r| r.end - r.start);
+        let read = self.inner.read_copy(bucket, key, version, range);
+        let inner = self.guard.call("read copy", read).await?;
+        Ok(guard_stream(self.guard.clone(), inner, expected))
     }
 }
 
@@ -254,7 +259,7 @@ impl BlobWriter for GuardedWriter {
         self.guard.call("write", self.inner.write(data)).await
     }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
+    async fn commit(self: Box<Self>) -> Result<Option<String>> {
         let GuardedWriter { inner, guard } = *self;
         guard.call("commit", inner.commit()).await
     }
@@ -312,7 +317,13 @@ mod tests {
         ) -> Result<Option<(u64, CopyAttributes)>> {
             Err(DataError::InvalidAttributes("refused".into()))
         }
-        async fn read_copy(&self, _bucket: &str, _key: &str) -> Result<ByteStream> {
+        async fn read_copy(
+            &self,
+            _bucket: &str,
+            _key: &str,
+            _version: Option<&str>,
+            _range: Option<Range<u64>>,
+        ) -> Result<ByteStream> {
             // Stalls after its first chunk.
             let chunk = Bytes::from_static(b"abc");
             let first = futures::stream::once(async move { Ok(chunk) });
@@ -375,7 +386,12 @@ mod tests {
         assert!(hang.contains("create copy timed out"), "{hang}");
         let err = g.delete_copy("b", "k").await.unwrap_err().to_string();
         assert!(err.contains("location flaky: HTTP 503"), "{err}");
-        let read: Result<Vec<Bytes>> = g.read_copy("b", "k").await.unwrap().try_collect().await;
+        let read: Result<Vec<Bytes>> = g
+            .read_copy("b", "k", None, None)
+            .await
+            .unwrap()
+            .try_collect()
+            .await;
         let err = read.unwrap_err().to_string();
         assert!(err.contains("read stalled"), "{err}");
         // Refused attributes are the caller's problem, not the location's:

@@ -124,9 +124,17 @@ pub trait DataBackend: Send + Sync + 'static {
     /// may report a content type the copy was written without (S3's
     /// `binary/octet-stream`, Azure's `application/octet-stream`).
     async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>>;
-    /// Streams the whole copy of `bucket/key`; `NotFound` when there is none
-    /// (some locations only say so once the stream is polled).
-    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream>;
+    /// Streams `range` (None: all) of the copy of `bucket/key`: its current
+    /// one, or with `version` the one a writer's commit named (only
+    /// meaningful where commits name versions). `NotFound` when there is
+    /// none (some locations only say so once the stream is polled).
+    async fn read_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream>;
 }
 
 /// An open blob being written.
@@ -134,7 +142,10 @@ pub trait DataBackend: Send + Sync + 'static {
 pub trait BlobWriter: Send {
     async fn write(&mut self, data: Bytes) -> Result<()>;
     /// Makes the blob (or object copy) durable and visible under its key.
-    async fn commit(self: Box<Self>) -> Result<()>;
+    /// Returns the version the location gave it when it keeps versions (a
+    /// versioned S3 bucket, a Strata site, Azure with blob versioning): an
+    /// object copy stays readable by it after later copies replace it.
+    async fn commit(self: Box<Self>) -> Result<Option<String>>;
 }
 
 /// Proves a location works end to end: writes, reads back and deletes a

@@ -103,13 +103,27 @@ impl DataBackend for MemBackend {
             .map(|(bytes, attributes)| (bytes.len() as u64, attributes.clone())))
     }
 
-    async fn read_copy(&self, bucket: &str, key: &str) -> Result<ByteStream> {
+    async fn read_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream> {
+        let not_found = || DataError::NotFound(self.copy_key(bucket, key));
+        if version.is_some() {
+            return Err(not_found());
+        }
         let (bytes, _) = self
             .copies()
             .get(&(bucket.to_string(), key.to_string()))
             .cloned()
-            .ok_or_else(|| DataError::NotFound(self.copy_key(bucket, key)))?;
-        Ok(once(bytes))
+            .ok_or_else(not_found)?;
+        let range = range.unwrap_or(0..bytes.len() as u64);
+        if range.end > bytes.len() as u64 || range.start > range.end {
+            return Err(not_found());
+        }
+        Ok(once(bytes.slice(range.start as usize..range.end as usize)))
     }
 }
 
@@ -131,7 +145,7 @@ impl BlobWriter for MemWriter {
         Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
+    async fn commit(self: Box<Self>) -> Result<Option<String>> {
         let bytes = self.buf.freeze();
         match self.target {
             Target::Blob(key) => {
@@ -141,6 +155,6 @@ impl BlobWriter for MemWriter {
                 self.backend.copies().insert(name, (bytes, attributes));
             }
         }
-        Ok(())
+        Ok(None)
     }
 }

@@ -130,9 +130,15 @@ async fn s3_location_against_moto() {
         "import boto3; boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='a', \
          aws_secret_access_key='b', region_name='us-east-1').create_bucket(Bucket='target')"
     )));
-    for bucket_match in [true, false] {
+    // A versioned bucket: copies get versions, and older ones stay readable.
+    assert!(python(&format!(
+        "import boto3; c = boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='a', \
+         aws_secret_access_key='b', region_name='us-east-1'); c.create_bucket(Bucket='versioned'); \
+         c.put_bucket_versioning(Bucket='versioned', VersioningConfiguration={{'Status': 'Enabled'}})"
+    )));
+    for (bucket, bucket_match) in [("target", true), ("target", false), ("versioned", true)] {
         let spec: LocationSpec = toml::from_str(&format!(
-            "type = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"target\"\npath_style = true\n\
+            "type = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"{bucket}\"\npath_style = true\n\
              access_key = \"a\"\nsecret_key = \"b\"\nbucket_match = {bucket_match}\n"
         ))
         .expect("spec");

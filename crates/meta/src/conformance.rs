@@ -837,6 +837,80 @@ async fn locations(store: &dyn MetadataStore) {
 /// Replication state rides on versions: reports update it in place, stale
 /// rounds are ignored, metadata changes start a new round, and replicas keep
 /// the id their source gave them.
+/// A version whose bytes move to a destination's copy: its own blob becomes
+/// garbage, its inline bytes go, and the copy is never collected with it.
+async fn relocation(store: &dyn MetadataStore) {
+    let stored = store
+        .put_object(put("rep", "moved", object("m1", Some("moved-blob"))))
+        .await
+        .unwrap()
+        .record;
+    let inline = store
+        .put_object(put("rep", "moved-inline", object("m2", None)))
+        .await
+        .unwrap()
+        .record;
+    let copy = |key: &str, version: &str| DataLocator {
+        location: "east".into(),
+        chunks: vec![Chunk {
+            size: 3,
+            blob: BlobRef::Copy {
+                bucket: "rep".into(),
+                key: key.into(),
+                version: version.into(),
+            },
+        }],
+    };
+    let moved = store
+        .update_version(
+            "rep",
+            "moved",
+            stored.version_id.as_deref(),
+            VersionUpdate::Relocate(copy("moved", "e1")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.data, copy("moved", "e1"));
+    let got = store.get_object("rep", "moved").unwrap().unwrap();
+    assert_eq!(
+        got.data,
+        copy("moved", "e1"),
+        "the current version moved too"
+    );
+    let garbage = store.list_garbage(1000).unwrap();
+    assert!(
+        garbage.contains(&BlobAddr {
+            location: "loc".into(),
+            key: "moved-blob".into()
+        }),
+        "the version's own blob is garbage once it moved"
+    );
+    store
+        .update_version(
+            "rep",
+            "moved-inline",
+            inline.version_id.as_deref(),
+            VersionUpdate::Relocate(copy("moved-inline", "e2")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.read_inline("inline-m2").unwrap(), None);
+    let entries = store.read_journal(0, usize::MAX).unwrap();
+    assert_eq!(entries.last().unwrap().change, Some(Change::Relocated));
+    store
+        .delete_object(del("rep", "moved", stored.version_id.as_deref()))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .list_garbage(1000)
+            .unwrap()
+            .iter()
+            .any(|b| b.location == "east"),
+        "a destination's copy is not this store's garbage"
+    );
+}
+
 async fn replication(store: &dyn MetadataStore) {
     store.create_bucket(bucket("rep", "o")).await.unwrap();
     store
@@ -849,12 +923,7 @@ async fn replication(store: &dyn MetadataStore) {
         .unwrap()
         .record;
     let id = v.version_id.clone().unwrap();
-    let report = |location: &str, round, status| DestinationReport {
-        location: location.into(),
-        round,
-        status,
-        error: None,
-    };
+    let report = DestinationReport::new;
     let after = store
         .update_version(
             "rep",
@@ -932,6 +1001,8 @@ async fn replication(store: &dyn MetadataStore) {
         (last.op, last.change),
         (JournalOp::Update, Some(Change::Replication))
     );
+
+    relocation(store).await;
 
     // Delete markers take reports too, and stay delete markers.
     let mut marker = del("rep", "k", None);

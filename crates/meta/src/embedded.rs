@@ -260,6 +260,8 @@ fn retire(
             BlobRef::Inline(id) => {
                 inline.remove(id.as_str())?;
             }
+            // A destination's copy belongs to the destination.
+            BlobRef::Copy { .. } => {}
             BlobRef::Stored(key) => {
                 retired_blobs = true;
                 add_garbage(
@@ -693,6 +695,14 @@ fn apply_update(
             if !changed {
                 return Ok(record);
             }
+        }
+        VersionUpdate::Relocate(locator) => {
+            let before = std::mem::replace(&mut record.data, locator);
+            let old = ObjectRecord {
+                data: before,
+                ..record.clone()
+            };
+            retire(txn, &old, Some(&record))?;
         }
     }
     let json = encode(&record)?;

@@ -148,6 +148,15 @@ pub enum BlobRef {
     Inline(String),
     /// A blob of the object's location, by its backend key.
     Stored(String),
+    /// The object copy a replication destination (the locator's location)
+    /// holds, pinned to the version that location gave it: where a transient
+    /// source's version is read from once its own bytes are gone. The copy is
+    /// the destination's: never collected as this version's garbage.
+    Copy {
+        bucket: String,
+        key: String,
+        version: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,14 +180,14 @@ impl DataLocator {
                 location: self.location.clone(),
                 key: key.clone(),
             }),
-            BlobRef::Inline(_) => None,
+            BlobRef::Inline(_) | BlobRef::Copy { .. } => None,
         })
     }
 
     pub fn inline_ids(&self) -> impl Iterator<Item = &str> + '_ {
         self.chunks.iter().filter_map(|c| match &c.blob {
             BlobRef::Inline(id) => Some(id.as_str()),
-            BlobRef::Stored(_) => None,
+            BlobRef::Stored(_) | BlobRef::Copy { .. } => None,
         })
     }
 }
@@ -281,6 +290,10 @@ pub struct DestinationState {
     pub error: Option<String>,
     #[serde(default)]
     pub updated_ms: i64,
+    /// The version the destination gave its copy, when it keeps versions:
+    /// the copy stays readable by it after later versions replace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_version: Option<String>,
 }
 
 /// A replication processor's word on one destination of one version.
@@ -291,6 +304,22 @@ pub struct DestinationReport {
     pub status: ReplicationStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// With COMPLETED: the version the destination gave the copy, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_version: Option<String>,
+}
+
+impl DestinationReport {
+    /// A report without error or copy version.
+    pub fn new(location: &str, round: u32, status: ReplicationStatus) -> Self {
+        Self {
+            location: location.to_string(),
+            round,
+            status,
+            error: None,
+            copy_version: None,
+        }
+    }
 }
 
 impl Replication {
@@ -304,6 +333,7 @@ impl Replication {
                 round: 0,
                 error: None,
                 updated_ms: now_ms,
+                copy_version: None,
             })
             .collect();
         Self {
@@ -356,6 +386,7 @@ impl Replication {
                 round: report.round,
                 error: None,
                 updated_ms: now_ms,
+                copy_version: None,
             });
             self.status = overall(&self.destinations);
             return true;
@@ -372,14 +403,23 @@ impl Replication {
             || (report.round == d.round
                 && report.status == ReplicationStatus::Processing
                 && d.status == ReplicationStatus::Completed);
+        // The last completed copy stays readable until a newer one completes.
+        let copy_version = match report.status {
+            ReplicationStatus::Completed => report.copy_version.clone(),
+            _ => d.copy_version.clone(),
+        };
         if stale
-            || (d.status == report.status && d.error == report.error && d.round == report.round)
+            || (d.status == report.status
+                && d.error == report.error
+                && d.round == report.round
+                && d.copy_version == copy_version)
         {
             return false;
         }
         d.round = report.round;
         d.status = report.status;
         d.error = report.error.clone();
+        d.copy_version = copy_version;
         d.updated_ms = now_ms;
         self.status = overall(&self.destinations);
         true
@@ -499,6 +539,9 @@ pub enum VersionUpdate {
     Acl(Acl),
     /// Replication processors' reports; delete markers take them too.
     Replication(Vec<DestinationReport>),
+    /// The version's bytes are now read from elsewhere (a transient source's
+    /// destination copy): what the old locator held goes to the garbage.
+    Relocate(DataLocator),
 }
 
 impl VersionUpdate {
@@ -510,6 +553,7 @@ impl VersionUpdate {
             VersionUpdate::LegalHold(_) => Change::LegalHold,
             VersionUpdate::Acl(_) => Change::Acl,
             VersionUpdate::Replication(_) => Change::Replication,
+            VersionUpdate::Relocate(_) => Change::Relocated,
         }
     }
 }
@@ -522,6 +566,7 @@ pub enum Change {
     LegalHold,
     Acl,
     Replication,
+    Relocated,
 }
 
 /// What removing an object (or one of its versions) did.

@@ -34,13 +34,27 @@ pub struct ReplicationDestination {
     pub account: Option<String>,
 }
 
+/// Zenko's mark on the one destination a transient source's reads go to
+/// once its own bytes are gone: `StorageClass: "aws:preferred_read,azure"`.
+const PREFERRED_READ: &str = ":preferred_read";
+
 impl ReplicationDestination {
-    /// The locations this destination replicates to, in order.
-    pub fn locations(&self) -> impl Iterator<Item = &str> {
+    fn entries(&self) -> impl Iterator<Item = &str> {
         self.storage_class
             .iter()
             .flat_map(|s| s.split(','))
             .map(str::trim)
+    }
+
+    /// The locations this destination replicates to, in order.
+    pub fn locations(&self) -> impl Iterator<Item = &str> {
+        self.entries()
+            .map(|e| e.strip_suffix(PREFERRED_READ).unwrap_or(e))
+    }
+
+    /// The location marked `:preferred_read`, if any.
+    pub fn preferred_read(&self) -> Option<&str> {
+        self.entries().find_map(|e| e.strip_suffix(PREFERRED_READ))
     }
 }
 
@@ -158,6 +172,17 @@ impl ReplicationRule {
                 "Destination bucket cannot be the same as the source bucket.".into(),
             ));
         }
+        if self
+            .destination
+            .entries()
+            .filter(|e| e.ends_with(PREFERRED_READ))
+            .count()
+            > 1
+        {
+            return Err(Error::InvalidArgument(
+                "Only one destination location can be marked :preferred_read.".into(),
+            ));
+        }
         self.destination
             .locations()
             .try_for_each(|l| check_location(cx.locations, l))
@@ -191,6 +216,25 @@ mod tests {
         assert!(check(&rule(None), Versioning::Enabled).is_ok());
         assert!(matches!(
             check(&rule(Some("local,gcp")), Versioning::Enabled),
+            Err(Error::InvalidStorageClass(l)) if l == "gcp"
+        ));
+        let preferred = rule(Some("local, aws:preferred_read"));
+        assert!(check(&preferred, Versioning::Enabled).is_ok());
+        let destination = &preferred.rules[0].destination;
+        assert_eq!(
+            destination.locations().collect::<Vec<_>>(),
+            ["local", "aws"]
+        );
+        assert_eq!(destination.preferred_read(), Some("aws"));
+        assert!(matches!(
+            check(
+                &rule(Some("local:preferred_read,aws:preferred_read")),
+                Versioning::Enabled
+            ),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            check(&rule(Some("gcp:preferred_read")), Versioning::Enabled),
             Err(Error::InvalidStorageClass(l)) if l == "gcp"
         ));
         assert!(matches!(

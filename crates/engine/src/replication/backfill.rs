@@ -174,12 +174,7 @@ impl Worker for Backfill {
             }
             let reports = missing
                 .iter()
-                .map(|l| DestinationReport {
-                    location: l.clone(),
-                    round: 0,
-                    status: ReplicationStatus::Pending,
-                    error: None,
-                })
+                .map(|l| DestinationReport::new(l, 0, ReplicationStatus::Pending))
                 .collect();
             meta.update_version(
                 &self.bucket,

@@ -212,12 +212,8 @@ impl Replication {
                 size: entry.size,
                 at_ms: crate::now_ms(),
             };
-            let pending = DestinationReport {
-                location: entry.location.clone(),
-                round: entry.round,
-                status: ReplicationStatus::Pending,
-                error: None,
-            };
+            let pending =
+                DestinationReport::new(&entry.location, entry.round, ReplicationStatus::Pending);
             self.publish_status(&task, pending).await?;
             self.publish_task(&entry.location, &task).await?;
             retried.push(entry);

@@ -13,9 +13,16 @@ use strata_meta::{ObjectRecord, ReplicationStatus};
 
 use crate::Result;
 
+/// What sending a version did.
+pub struct Sent {
+    pub bytes: u64,
+    /// The version the destination gave its copy, when it keeps versions.
+    pub copy_version: Option<String>,
+}
+
 /// Copies `record` (a version of `bucket/key`) to `destination`, telling
-/// `on_progress` the bytes sent so far; returns the bytes sent. Sending the same version again replaces the copy with the
-/// same bytes: redelivery is harmless.
+/// `on_progress` the bytes sent so far. Sending the same version again
+/// replaces the copy with the same bytes: redelivery is harmless.
 pub async fn send_version(
     strata: &Strata,
     destination: &dyn DataBackend,
@@ -23,7 +30,7 @@ pub async fn send_version(
     key: &str,
     record: &ObjectRecord,
     on_progress: &(dyn Fn(u64) + Sync),
-) -> Result<u64> {
+) -> Result<Sent> {
     if record.delete_marker {
         return send_delete_marker(destination, bucket, key, record).await;
     }
@@ -37,8 +44,11 @@ pub async fn send_version(
         writer.write(chunk).await?;
         on_progress(sent);
     }
-    writer.commit().await?;
-    Ok(sent)
+    let copy_version = writer.commit().await?;
+    Ok(Sent {
+        bytes: sent,
+        copy_version,
+    })
 }
 
 /// A Strata site keeps the marker itself (an empty object it recognises);
@@ -48,7 +58,8 @@ async fn send_delete_marker(
     bucket: &str,
     key: &str,
     record: &ObjectRecord,
-) -> Result<u64> {
+) -> Result<Sent> {
+    let mut copy_version = None;
     if destination.keeps_versions() {
         let mut attributes = CopyAttributes::default();
         replica_fields(&mut attributes, record);
@@ -56,11 +67,14 @@ async fn send_delete_marker(
             .metadata
             .insert(META_DELETE_MARKER.into(), "true".into());
         let writer = destination.create_copy(bucket, key, &attributes).await?;
-        writer.commit().await?;
+        copy_version = writer.commit().await?;
     } else {
         destination.delete_copy(bucket, key).await?;
     }
-    Ok(0)
+    Ok(Sent {
+        bytes: 0,
+        copy_version,
+    })
 }
 
 fn replica_fields(attributes: &mut CopyAttributes, record: &ObjectRecord) {

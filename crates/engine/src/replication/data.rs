@@ -121,9 +121,17 @@ impl DataProcessor {
             .await;
             metrics.progress_done(&self.location, task);
             match sent {
-                Ok(bytes) => {
-                    metrics.completed(&self.location, bytes, task.at_ms);
-                    return self.report(task, ReplicationStatus::Completed, None).await;
+                Ok(sent) => {
+                    metrics.completed(&self.location, sent.bytes, task.at_ms);
+                    let report = DestinationReport {
+                        copy_version: sent.copy_version,
+                        ..DestinationReport::new(
+                            &self.location,
+                            task.round,
+                            ReplicationStatus::Completed,
+                        )
+                    };
+                    return self.replication.publish_status(task, report).await;
                 }
                 Err(e) if attempt + 1 < policy.attempts => {
                     tracing::debug!(location = %self.location, key = %task.key, attempt, error = %e, "replication attempt failed; retrying");
@@ -160,10 +168,8 @@ impl DataProcessor {
         error: Option<String>,
     ) -> Result<()> {
         let report = DestinationReport {
-            location: self.location.clone(),
-            round: task.round,
-            status,
             error,
+            ..DestinationReport::new(&self.location, task.round, status)
         };
         self.replication.publish_status(task, report).await
     }

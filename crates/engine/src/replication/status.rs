@@ -53,20 +53,31 @@ impl StatusProcessor {
                 .or_default()
                 .insert(status.report.location.clone(), status.report);
         }
-        let meta = &self.replication.strata.meta;
+        let strata = &self.replication.strata;
         let writes = merged.into_iter().map(|((bucket, key, version), reports)| {
             let update = VersionUpdate::Replication(reports.into_values().collect());
             async move {
-                match meta
+                let record = match strata
+                    .meta
                     .update_version(&bucket, &key, Some(&version), update)
                     .await
                 {
+                    Ok(record) => record,
                     // The version (or its bucket) went meanwhile: nothing to record.
-                    Ok(_)
-                    | Err(
+                    Err(
                         MetaError::NoSuchVersion | MetaError::NoSuchKey | MetaError::NoSuchBucket,
-                    ) => Ok(()),
-                    Err(e) => Err(e),
+                    ) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                // Checked on every report, not only the completing one, so a
+                // redelivery after a crash still lets the version go.
+                match strata.release_transient(&bucket, &key, &record).await {
+                    Ok(Some(location)) => {
+                        tracing::debug!(%bucket, %key, %version, %location, "transient source let its bytes go");
+                        Ok(())
+                    }
+                    Ok(None) | Err(strata_core::Error::NoSuchVersion | strata_core::Error::NoSuchKey) => Ok(()),
+                    Err(e) => Err(crate::EngineError::from(e)),
                 }
             }
         });

@@ -39,9 +39,17 @@ pub struct BenchArgs {
     /// Keys for the listing phase (ListObjectsV2 over all of them).
     #[arg(long, default_value_t = 10_000)]
     list_keys: usize,
-    /// Phases to run, comma-separated: small, large, list.
+    /// Phases to run, comma-separated: small, large, list; `put` is the
+    /// small phase's PUTs alone, `steady` PUTs 4 KiB at `--rate`.
     #[arg(long, value_delimiter = ',', default_value = "small,large,list")]
     phases: Vec<String>,
+    /// PUTs per second of the steady phase (the load a replication or
+    /// RPO measurement runs under).
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Duration of the steady phase.
+    #[arg(long, default_value_t = 20)]
+    seconds: u32,
 }
 
 struct Bench {
@@ -147,12 +155,14 @@ impl Bench {
         Ok(sent + received)
     }
 
-    /// Runs `ops` operations of `f` at `concurrency`, timing each.
+    /// Runs `ops` operations of `f` at `concurrency`, timing each; with a
+    /// `rate`, operation i starts no earlier than i/rate seconds in.
     async fn phase<F, Fut>(
         self: &Arc<Self>,
         name: &str,
         ops: usize,
         concurrency: usize,
+        rate: Option<u32>,
         f: F,
     ) -> anyhow::Result<Phase>
     where
@@ -172,6 +182,10 @@ impl Bench {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= ops {
                             return Ok::<_, anyhow::Error>((latencies, bytes));
+                        }
+                        if let Some(rate) = rate {
+                            let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
+                            tokio::time::sleep_until(due.into()).await;
                         }
                         let t = Instant::now();
                         bytes += f(bench.clone(), i).await?;
@@ -254,32 +268,53 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.endpoint, args.bucket
     );
     let phases: Vec<&str> = args.phases.iter().map(String::as_str).collect();
-    if phases.contains(&"small") {
-        let body = Bytes::from(vec![7u8; 4096]);
-        let n = args.small_ops;
+    let small_body = Bytes::from(vec![7u8; 4096]);
+    if phases.contains(&"steady") {
+        let body = small_body.clone();
+        let ops = (args.rate * args.seconds) as usize;
+        let name = format!("PUT 4 KiB at {}/s (c=64)", args.rate);
         bench
-            .phase("PUT 4 KiB  (c=16)", n, 16, move |b, i| {
+            .phase(&name, ops, 64, Some(args.rate), move |b, i| {
                 let body = body.clone();
-                async move { b.object(Method::PUT, &format!("small/{i}"), body).await }
+                async move { b.object(Method::PUT, &format!("steady/{i}"), body).await }
             })
             .await?
             .print();
+    }
+    if phases.contains(&"small") || phases.contains(&"put") {
+        let body = small_body.clone();
         bench
-            .phase("GET 4 KiB  (c=16)", n, 16, |b, i| async move {
+            .phase(
+                "PUT 4 KiB  (c=16)",
+                args.small_ops,
+                16,
+                None,
+                move |b, i| {
+                    let body = body.clone();
+                    async move { b.object(Method::PUT, &format!("small/{i}"), body).await }
+                },
+            )
+            .await?
+            .print();
+    }
+    if phases.contains(&"small") {
+        let n = args.small_ops;
+        bench
+            .phase("GET 4 KiB  (c=16)", n, 16, None, |b, i| async move {
                 b.object(Method::GET, &format!("small/{i}"), Bytes::new())
                     .await
             })
             .await?
             .print();
         bench
-            .phase("HEAD 4 KiB (c=16)", n, 16, |b, i| async move {
+            .phase("HEAD 4 KiB (c=16)", n, 16, None, |b, i| async move {
                 b.object(Method::HEAD, &format!("small/{i}"), Bytes::new())
                     .await
             })
             .await?
             .print();
         bench
-            .phase("DELETE     (c=16)", n, 16, |b, i| async move {
+            .phase("DELETE     (c=16)", n, 16, None, |b, i| async move {
                 b.object(Method::DELETE, &format!("small/{i}"), Bytes::new())
                     .await
             })
@@ -294,21 +329,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         let n = args.large_ops;
         bench
-            .phase("PUT 64 MiB (c=4)", n, 4, move |b, i| {
+            .phase("PUT 64 MiB (c=4)", n, 4, None, move |b, i| {
                 let body = body.clone();
                 async move { b.object(Method::PUT, &format!("large/{i}"), body).await }
             })
             .await?
             .print();
         bench
-            .phase("GET 64 MiB (c=4)", n, 4, |b, i| async move {
+            .phase("GET 64 MiB (c=4)", n, 4, None, |b, i| async move {
                 b.object(Method::GET, &format!("large/{i}"), Bytes::new())
                     .await
             })
             .await?
             .print();
         bench
-            .phase("DELETE 64 MiB (c=4)", n, 4, |b, i| async move {
+            .phase("DELETE 64 MiB (c=4)", n, 4, None, |b, i| async move {
                 b.object(Method::DELETE, &format!("large/{i}"), Bytes::new())
                     .await
             })
@@ -322,6 +357,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 &format!("PUT {n} empty keys (c=16)"),
                 n,
                 16,
+                None,
                 |b, i| async move {
                     b.object(Method::PUT, &format!("list/{i:08}"), Bytes::new())
                         .await
@@ -342,7 +378,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             wall.as_secs_f64() * 1000.0 / pages as f64
         );
         bench
-            .phase("DELETE list keys (c=16)", n, 16, |b, i| async move {
+            .phase("DELETE list keys (c=16)", n, 16, None, |b, i| async move {
                 b.object(Method::DELETE, &format!("list/{i:08}"), Bytes::new())
                     .await
             })

@@ -14,6 +14,8 @@ pub enum EngineError {
     Decode(#[from] serde_json::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("engine runtime: {0}")]
+    Runtime(#[from] std::io::Error),
 }
 
 macro_rules! storage_error_from {

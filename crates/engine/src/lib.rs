@@ -7,6 +7,7 @@ mod error;
 pub mod extension;
 pub mod populator;
 pub mod replication;
+mod runtime;
 pub mod state;
 pub mod worker;
 
@@ -75,7 +76,7 @@ impl Engine {
         let state = Arc::new(EngineState::open(&data_dir.join("engine.redb"))?);
         let replication =
             Replication::new(strata.clone(), bus.clone(), state.clone(), settings.retry);
-        let workers = Workers::new(stop);
+        let workers = Workers::new(stop)?;
         let extensions: Vec<Arc<dyn Extension>> = vec![Arc::new(ReplicationExtension)];
         workers.spawn(populator::Populator::new(
             strata.meta.clone(),

@@ -51,22 +51,25 @@ pub struct WorkerStatus {
 const ERROR_PAUSE: Duration = Duration::from_millis(500);
 const MAX_ERROR_PAUSE: Duration = Duration::from_secs(60);
 
-/// The running workers. Dropping it does not stop them: `shutdown` does.
+/// The running workers, on the engine's own runtime (see `runtime`).
+/// Dropping it does not stop them: `stop` does.
 #[derive(Clone)]
 pub struct Workers {
     statuses: Arc<Mutex<BTreeMap<String, WorkerStatus>>>,
     stop: watch::Receiver<bool>,
     handles: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Workers {
     /// Workers that stop once `stop` turns true.
-    pub fn new(stop: watch::Receiver<bool>) -> Self {
-        Self {
+    pub fn new(stop: watch::Receiver<bool>) -> std::io::Result<Self> {
+        Ok(Self {
             statuses: Arc::default(),
+            runtime: crate::runtime::start(stop.clone())?,
             stop,
             handles: Arc::default(),
-        }
+        })
     }
 
     pub fn spawn(&self, mut worker: impl Worker) {
@@ -86,7 +89,7 @@ impl Workers {
             }
         };
         set(&|_| {});
-        let handle = tokio::spawn(async move {
+        let handle = self.runtime.spawn(async move {
             let mut pause = ERROR_PAUSE;
             while !*stop.borrow() {
                 let outcome = tokio::select! {

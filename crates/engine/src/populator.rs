@@ -18,6 +18,9 @@ const BATCH: usize = 1000;
 /// How often an idle populator looks at the journal again.
 const POLL: Duration = Duration::from_millis(10);
 const CHECKPOINT: &str = "populator";
+const TRIM_EVERY: u64 = 10_000;
+/// Entries removed per metadata transaction while trimming.
+const TRIM_BATCH: usize = 5_000;
 
 pub struct Populator {
     meta: Arc<dyn MetadataStore>,
@@ -25,6 +28,8 @@ pub struct Populator {
     state: Arc<EngineState>,
     extensions: Vec<Arc<dyn Extension>>,
     checkpoint: u64,
+    /// The journal is trimmed through here (see `trim`).
+    trimmed: u64,
     published: u64,
 }
 
@@ -42,8 +47,21 @@ impl Populator {
             state,
             extensions,
             checkpoint,
+            trimmed: 0,
             published: 0,
         })
+    }
+
+    /// The populator is the journal's one consumer: entries it has
+    /// published and checkpointed are dropped, every `TRIM_EVERY` entries,
+    /// or the journal would keep every change forever.
+    async fn trim(&mut self) -> Result<()> {
+        if self.checkpoint < self.trimmed + TRIM_EVERY {
+            return Ok(());
+        }
+        while self.meta.trim_journal(self.checkpoint, TRIM_BATCH).await? == TRIM_BATCH {}
+        self.trimmed = self.checkpoint;
+        Ok(())
     }
 }
 
@@ -70,6 +88,7 @@ impl Worker for Populator {
         }
         self.state.save_checkpoint(CHECKPOINT, last)?;
         self.checkpoint = last;
+        self.trim().await?;
         Ok(if entries.len() == BATCH {
             WorkerState::Busy
         } else {

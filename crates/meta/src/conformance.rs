@@ -342,6 +342,32 @@ async fn objects_and_journal(store: &dyn MetadataStore) {
         entries[2].seq,
         "reading resumes after a sequence number"
     );
+
+    // Trimming takes the oldest entries, `limit` at a time; numbering goes on.
+    assert_eq!(store.trim_journal(entries[1].seq, 1).await.unwrap(), 1);
+    let trimmed = store
+        .trim_journal(entries[1].seq, usize::MAX)
+        .await
+        .unwrap();
+    assert!(trimmed >= 1, "the rest up to the bound goes");
+    assert_eq!(
+        store
+            .trim_journal(entries[1].seq, usize::MAX)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.read_journal(0, 1).unwrap()[0].seq,
+        entries[2].seq,
+        "entries past the bound stay"
+    );
+    store
+        .put_object(put("obj", "after-trim", object("e4", None)))
+        .await
+        .unwrap();
+    let last = store.read_journal(entries[3].seq, usize::MAX).unwrap();
+    assert_eq!(last[0].seq, entries[3].seq + 1, "numbers are never reused");
 }
 
 fn version_names(page: &ListPage<ListedVersion>) -> Vec<(String, String, bool, bool)> {

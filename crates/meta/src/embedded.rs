@@ -1311,6 +1311,22 @@ impl MetadataStore for EmbeddedStore {
         })
     }
 
+    async fn trim_journal(&self, through: u64, limit: usize) -> Result<usize> {
+        self.write(move |txn| {
+            let mut journal = txn.open_table(JOURNAL)?;
+            let oldest = journal
+                .range(..=through)?
+                .take(limit)
+                .map(|row| Ok(row?.0.value()))
+                .collect::<Result<Vec<u64>>>()?;
+            for seq in &oldest {
+                journal.remove(seq)?;
+            }
+            Ok(oldest.len())
+        })
+        .await
+    }
+
     async fn create_location(&self, location: LocationRecord) -> Result<()> {
         self.write(move |txn| locations::create(txn, &location))
             .await

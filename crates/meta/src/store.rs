@@ -174,6 +174,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     // -- journal
     /// Entries with a sequence number greater than `after`, oldest first.
     fn read_journal(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>>;
+    /// Removes up to `limit` of the oldest entries numbered `through` or
+    /// less (what the journal's consumer has durably taken); returns how
+    /// many went. Numbers are never reused: later entries keep counting up.
+    async fn trim_journal(&self, through: u64, limit: usize) -> Result<usize>;
 
     // -- locations added by the admin CLI
     /// Adds a location; refused with `LocationExists` if the name is taken.

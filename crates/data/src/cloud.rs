@@ -349,18 +349,27 @@ fn backend_error(e: object_store::Error) -> DataError {
     }
 }
 
+/// Drops the query string of each URL in `message`: a `?` in a word holding
+/// `://`. Any other `?` stays: an error body's `<?xml …?>` is followed by the
+/// error's code (`SignatureDoesNotMatch`, `NoSuchBucket`…), the useful part.
 fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut in_query = false;
+    // Where the word being copied starts in `out`.
+    let mut word = 0;
     for c in message.chars() {
-        if c == '?' {
+        let boundary = c.is_whitespace() || matches!(c, '(' | ')' | '"' | '\'' | ',' | '<' | '>');
+        if in_query && boundary {
+            in_query = false;
+        } else if c == '?' && !in_query && out[word..].contains("://") {
             in_query = true;
             out.push_str("?…");
-        } else if in_query && (c.is_whitespace() || matches!(c, ')' | '"' | '\'' | ',')) {
-            in_query = false;
         }
         if !in_query {
             out.push(c);
+        }
+        if boundary {
+            word = out.len();
         }
     }
     // Backend error bodies can be long XML; the start says what happened.
@@ -782,5 +791,17 @@ mod tests {
         let m = redact("error sending request for url (http://h/c/b?sv=1&sig=SECRET) 403");
         assert!(!m.contains("SECRET"), "{m}");
         assert!(m.contains("403"));
+        let m = redact(
+            "Error performing PUT https://a.blob.example/c/k?sv=1&sig=SECRET in 3ms - 403 Forbidden: \
+             <?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code></Error>",
+        );
+        assert!(!m.contains("SECRET"), "{m}");
+        assert!(m.contains("k?… in 3ms"), "{m}");
+        assert!(
+            m.ends_with(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code></Error>"
+            ),
+            "an error body's code is kept: {m}"
+        );
     }
 }

@@ -349,6 +349,13 @@ fn backend_error(e: object_store::Error) -> DataError {
     }
 }
 
+/// A write's error: a write has no blob to miss, so "not found" there means
+/// the bucket or container is missing, which the full message says (S3's
+/// `NoSuchBucket`); never a `NotFound` the caller would take for a blob's.
+fn write_error(e: object_store::Error) -> DataError {
+    DataError::Unavailable(redact(&e.to_string()))
+}
+
 /// Drops the query string of each URL in `message`: a `?` in a word holding
 /// `://`. Any other `?` stays: an error body's `<?xml …?>` is followed by the
 /// error's code (`SignatureDoesNotMatch`, `NoSuchBucket`…), the useful part.
@@ -586,7 +593,7 @@ impl BlobWriter for CloudWriter {
             upload
                 .wait_for_capacity(PARTS_IN_FLIGHT)
                 .await
-                .map_err(backend_error)?;
+                .map_err(write_error)?;
             upload.put(data);
             return Ok(());
         }
@@ -601,7 +608,7 @@ impl BlobWriter for CloudWriter {
                 .store
                 .put_multipart_opts(&self.path, options)
                 .await
-                .map_err(backend_error)?;
+                .map_err(write_error)?;
             let mut upload = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
             upload.put(self.buf.split().freeze());
             self.upload = Some(upload);
@@ -611,7 +618,7 @@ impl BlobWriter for CloudWriter {
 
     async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
         let put = match self.upload.take() {
-            Some(upload) => upload.finish().await.map_err(backend_error)?,
+            Some(upload) => upload.finish().await.map_err(write_error)?,
             None => {
                 let options = PutOptions {
                     attributes: std::mem::take(&mut self.attributes),
@@ -622,7 +629,7 @@ impl BlobWriter for CloudWriter {
                 self.store
                     .put_opts(&self.path, payload, options)
                     .await
-                    .map_err(backend_error)?
+                    .map_err(write_error)?
             }
         };
         Ok(put.version)

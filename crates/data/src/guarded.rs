@@ -21,6 +21,9 @@ struct Guard {
     name: String,
     timeout: Duration,
     breaker: Mutex<CircuitBreaker>,
+    /// The latest failure's message: what a refusal by the open breaker
+    /// reports as its cause.
+    last_failure: Mutex<Option<String>>,
 }
 
 impl Guard {
@@ -31,15 +34,27 @@ impl Guard {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn last_failure(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn admit(&self) -> Result<()> {
         let now = Instant::now();
-        let mut breaker = self.breaker();
-        if breaker.allow(now) {
-            return Ok(());
-        }
-        let wait = breaker.open_for(now).unwrap_or_default();
+        let wait = {
+            let mut breaker = self.breaker();
+            if breaker.allow(now) {
+                return Ok(());
+            }
+            breaker.open_for(now).unwrap_or_default()
+        };
+        let cause = match &*self.last_failure() {
+            Some(last) => format!("; last failure: {last}"),
+            None => String::new(),
+        };
         Err(DataError::Unavailable(format!(
-            "location {} is unavailable after repeated failures (next attempt in {:.1}s)",
+            "location {} is unavailable after repeated failures (next attempt in {:.1}s){cause}",
             self.name,
             wait.as_secs_f64()
         )))
@@ -55,7 +70,10 @@ impl Guard {
                 | DataError::InvalidAttributes(_)
                 | DataError::Unsupported,
             ) => self.breaker().record_success(),
-            Err(_) => self.breaker().record_failure(Instant::now()),
+            Err(e) => {
+                self.breaker().record_failure(Instant::now());
+                *self.last_failure() = Some(e.to_string());
+            }
         }
         result.map_err(|e| match e {
             DataError::Unavailable(m) => {
@@ -104,6 +122,7 @@ impl Guarded {
                 name: name.to_string(),
                 timeout,
                 breaker: Mutex::new(CircuitBreaker::new(BREAKER_THRESHOLD, cooldown)),
+                last_failure: Mutex::new(None),
             }),
         }
     }
@@ -367,6 +386,10 @@ mod tests {
         }
         let err = g.check().await.unwrap_err().to_string();
         assert!(err.contains("unavailable after repeated failures"), "{err}");
+        assert!(
+            err.ends_with("; last failure: HTTP 500"),
+            "the cause is kept: {err}"
+        );
         assert_eq!(
             inner.calls.load(Ordering::SeqCst),
             BREAKER_THRESHOLD as usize

@@ -37,7 +37,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let declared = locations::declared(&meta, &settings.data_dir, &settings.locations)?;
     let located = locations::open_all(&declared, settings.default_location.as_deref())?;
     let strata = Arc::new(Strata::new(Arc::new(meta), located, core_settings));
-    locations::warn_unreachable(&strata.locations).await;
+    // In the background: a location that hangs must not hold up the start
+    // (each check may take the location's whole timeout).
+    let checked = strata.clone();
+    tokio::spawn(async move { locations::warn_unreachable(&checked.locations).await });
     let recovered = strata.meta.recover_open_blobs().await?;
     if recovered > 0 {
         tracing::info!(

@@ -32,7 +32,7 @@ def free_port():
 class Server:
     """A `strata server` process on its own port and data dir."""
 
-    def __init__(self, data_dir, extra_env=None):
+    def __init__(self, data_dir, extra_env=None, wait_for="/_/ready"):
         self.data_dir = pathlib.Path(data_dir)
         self.port = free_port()
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -41,6 +41,9 @@ class Server:
             f'[[account]]\nname = "alt"\naccess_key = "{ALT[0]}"\nsecret_key = "{ALT[1]}"\n'
         )
         self.extra_env = extra_env or {}
+        # The health path start() waits for: "/_/live" for a server meant to
+        # run with a location that does not answer (its /_/ready is then 503).
+        self.wait_for = wait_for
         self.proc = None
 
     @property
@@ -59,7 +62,7 @@ class Server:
             if self.proc.poll() is not None:
                 break
             try:
-                with urllib.request.urlopen(self.endpoint + "/_/ready", timeout=1) as r:
+                with urllib.request.urlopen(self.endpoint + self.wait_for, timeout=1) as r:
                     if r.status == 200:
                         return self
             except OSError:

@@ -452,7 +452,8 @@ class FaultyProxy:
                     time.sleep(30)
                     return
                 if mode == "500":
-                    reply = b"<Error><Code>InternalError</Code></Error>"
+                    reply = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+                             b"<Message>We encountered an internal error. Please try again.</Message></Error>")
                     self.send_response(500)
                 elif mode == "garbage":
                     reply = os.urandom(3000)

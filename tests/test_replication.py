@@ -4,9 +4,13 @@ Azurite (Azure) at once, driven by the background engine.
 Site A is a Strata server whose locations point at the three destinations;
 every check reads the destination with its own client.
 """
+import base64
+import hashlib
+import hmac
 import json
 import os
 import random
+import re
 import subprocess
 import threading
 import time
@@ -16,8 +20,9 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BIN, MAIN, Server, s3_client
-from test_locations import AZURE_ACCOUNT, AZURE_KEY, TARGET, azurite, eventually, moto  # noqa: F401
+from conftest import BIN, MAIN, Server, free_port, s3_client
+from test_locations import (AZURE_ACCOUNT, AZURE_KEY, TARGET, FaultyProxy, azurite, eventually,  # noqa: F401
+                            moto)
 
 MiB = 1 << 20
 REPLICAS = "replicas"  # the bucket at site B
@@ -226,7 +231,8 @@ def test_destination_failure_lists_then_retry_completes(site_a, moto):
     wait_status(a, src, key, vid, want="FAILED")
     failed = json.loads(cli(site_a, "failed", "--location", "missing"))["entries"]
     entry = next(e for e in failed if e["key"] == key)
-    assert entry["version_id"] == vid and "missing" in entry["error"]
+    assert entry["version_id"] == vid and entry["error"].startswith("missing: ")
+    assert "404 Not Found" in entry["error"] and "<Code>NoSuchBucket</Code>" in entry["error"], entry
     # The source stays available while its destination fails.
     assert a.get_object(Bucket=src, Key=key)["Body"].read() == b"x"
     moto.client().create_bucket(Bucket="created-later")
@@ -418,3 +424,230 @@ def test_kill9_during_load_loses_nothing(tmp_root, site_b, moto, azurite):
         replicas += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
     assert sorted(replicas) == sorted(versions), "site B must hold exactly the source's versions"
     site.stop()
+
+
+# Bad destinations: wrong credentials, HTTP 500 on every request, a hang.
+# They are locations of a site of their own (bad_site): the other sites stay
+# ready, and each bad location's failures and breaker are its test's.
+
+BROKEN = """
+[[location]]
+name = "wrong-key"
+type = "s3"
+endpoint = "{site_b}"
+bucket = "{replicas}"
+path_style = true
+bucket_match = true
+strata = true
+access_key = "{access_key}"
+secret_key = "not-the-secret-key"
+timeout_secs = 2
+breaker_cooldown_secs = 1
+{proxied}
+"""
+
+PROXIED = """
+[[location]]
+name = "{name}"
+type = "s3"
+endpoint = "http://127.0.0.1:{port}"
+bucket = "{target}"
+path_style = true
+bucket_match = true
+access_key = "moto"
+secret_key = "moto-secret"
+timeout_secs = {timeout}
+breaker_cooldown_secs = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def bad_site(tmp_root, site_b, moto, azurite):
+    """A site A with, besides the good destinations, three bad ones:
+    `wrong-key` (site B with a wrong secret key), `http-500` and `hangs` (moto
+    behind a proxy that answers every request with a 500, or reads it and
+    never answers). The proxies can be switched to pass requests through."""
+    proxies = {"http-500": FaultyProxy(moto.port), "hangs": FaultyProxy(moto.port)}
+    proxies["http-500"].mode, proxies["hangs"].mode = "500", "hang"
+    proxied = "".join(PROXIED.format(name=name, port=p.port, target=TARGET, timeout=2) for name, p in proxies.items())
+    config = tmp_root / "bad-site.toml"
+    config.write_text(site_a_config(site_b, moto, azurite, BROKEN.format(
+        site_b=site_b.endpoint, replicas=REPLICAS, access_key=MAIN[0], proxied=proxied)))
+    # Its /_/ready is 503 (a location does not answer), yet it serves.
+    s = Server(tmp_root / "bad-site", extra_env={"STRATA_CONFIG": str(config)}, wait_for="/_/live").start()
+    s.proxies = proxies
+    yield s
+    s.stop()
+    for p in proxies.values():
+        p.close()
+
+
+def progress(site, bucket, key, version_id):
+    """{location: (status, error)} of one version, from the operator API."""
+    master = base64.b64decode((site.data_dir / "master.key").read_text().strip())
+    token = hmac.new(master, b"operator-api", hashlib.sha256).hexdigest()
+    url = f"{site.endpoint}/_/backbeat/api/metrics/crr/all/progress/{bucket}/{key}?versionId={version_id}"
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    body = json.loads(urllib.request.urlopen(req, timeout=10).read())
+    return {d["location"]: (d["status"], d.get("error")) for d in body["destinations"]}
+
+
+def failed_entry(site, location, key):
+    entries = [e for e in json.loads(cli(site, "failed", "--location", location))["entries"] if e["key"] == key]
+    assert len(entries) == 1, entries
+    return entries[0]
+
+
+def metric(site, name, location):
+    text = urllib.request.urlopen(site.endpoint + "/metrics", timeout=10).read().decode()
+    found = re.search(rf'^{name}{{location="{location}"}} (\S+)$', text, re.M)
+    assert found, f"{name} for {location} not in /metrics"
+    return float(found.group(1))
+
+
+def assert_source_serves(client, bucket, key, body):
+    """The source answers while a destination misbehaves: the version waiting
+    for it reads back, and a new object is written and read."""
+    assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+    other = f"not-replicated-{uuid.uuid4().hex[:6]}"
+    client.put_object(Bucket=bucket, Key=other, Body=b"still here")
+    assert client.get_object(Bucket=bucket, Key=other)["Body"].read() == b"still here"
+
+
+def site_b_completed(site, bucket, key, version_id):
+    """The version's progress, once its copy at site B is COMPLETED."""
+    per = progress(site, bucket, key, version_id)
+    assert per["site-b"] == ("COMPLETED", None), per
+    return per
+
+
+def failed_keys(site, location):
+    return [e["key"] for e in json.loads(cli(site, "failed", "--location", location))["entries"]]
+
+
+def retry_once_it_answers(site, proxy, location, bucket, key, version_id):
+    """Switches the destination's proxy to pass requests, retries the failed
+    entry and waits for COMPLETED."""
+    proxy.mode = "pass"
+    try:
+        time.sleep(1.1)  # the location's breaker, if open, lets a call through again
+        assert "1 entries sent again" in cli(site, "retry", location, bucket, key, version_id)
+        wait_status(site.client(), bucket, key, version_id)
+    finally:
+        proxy.mode = {"http-500": "500", "hangs": "hang"}[location]
+    assert key not in failed_keys(site, location)
+
+
+# The rules below cover the prefix rep/ only: assert_source_serves writes
+# beside it without sending the bad destination more versions (the 500 and
+# hang tests send it one, so that its failures are that version's alone).
+
+def test_wrong_credentials_fail_that_destination_only(bad_site, site_b):
+    """A rule sends each version to site B twice over: with good keys and with
+    a wrong secret. The good copies land once each, with the same version id
+    and bytes; the others end FAILED, each with site B's refusal in its
+    message (also those the location's breaker cut short)."""
+    a, b = bad_site.client(), site_b.client()
+    src = replicated_bucket(a, "site-b,wrong-key", prefix="rep/")
+    bodies = {f"rep/{src}/creds{i}": os.urandom(1000 + i) for i in range(8)}
+    vids = {key: a.put_object(Bucket=src, Key=key, Body=body)["VersionId"] for key, body in bodies.items()}
+    for key, vid in vids.items():
+        wait_status(a, src, key, vid, want="FAILED")
+    first, first_vid = next(iter(vids.items()))
+    assert_source_serves(a, src, first, bodies[first])
+
+    for key, vid in vids.items():
+        status, error = eventually(lambda: site_b_completed(bad_site, src, key, vid))["wrong-key"]
+        assert status == "FAILED"
+        assert error.startswith("wrong-key: ") and "403 Forbidden" in error, error
+        assert "<Code>SignatureDoesNotMatch</Code>" in error, error
+        entry = failed_entry(bad_site, "wrong-key", key)
+        assert (entry["version_id"], entry["attempts"], entry["error"]) == (vid, 3, error)
+        versions = b.list_object_versions(Bucket=REPLICAS, Prefix=key)
+        assert [v["VersionId"] for v in versions.get("Versions", [])] == [vid]
+        assert b.get_object(Bucket=REPLICAS, Key=key, VersionId=vid)["Body"].read() == bodies[key]
+    assert not set(vids) & set(failed_keys(bad_site, "site-b"))
+    assert metric(bad_site, "s3_replication_failed_objects_total", "wrong-key") >= len(vids)
+    assert metric(bad_site, "s3_replication_failed_objects_total", "site-b") == 0
+
+    # Retrying while the key is still wrong fails again and leaves site B's
+    # copy alone: one version, the source's.
+    assert "1 entries sent again" in cli(bad_site, "retry", "wrong-key", src, first, first_vid)
+    eventually(lambda: failed_entry(bad_site, "wrong-key", first))
+    wait_status(a, src, first, first_vid, want="FAILED")
+    versions = b.list_object_versions(Bucket=REPLICAS, Prefix=first)
+    assert [v["VersionId"] for v in versions.get("Versions", [])] == [first_vid]
+    assert "DeleteMarkers" not in versions
+
+
+def test_a_destination_answering_500_fails_clearly_then_catches_up(bad_site, moto):
+    """A destination that answers every request with a 500 (its client
+    retries, then the engine does): FAILED with the status in the message;
+    once it answers again, a retry sends the version, nothing was lost."""
+    a = bad_site.client()
+    src = replicated_bucket(a, "http-500", prefix="rep/")
+    key = f"rep/{src}/k"
+    body = os.urandom(3000)
+    vid = a.put_object(Bucket=src, Key=key, Body=body)["VersionId"]
+    wait_status(a, src, key, vid, want="FAILED")
+    assert_source_serves(a, src, key, body)
+    status, error = progress(bad_site, src, key, vid)["http-500"]
+    assert status == "FAILED"
+    assert error.startswith("http-500: ") and "500 Internal Server Error" in error, error
+    assert failed_entry(bad_site, "http-500", key)["error"] == error
+    assert metric(bad_site, "s3_replication_failed_objects_total", "http-500") >= 1
+    with pytest.raises(ClientError):
+        moto.client().head_object(Bucket=TARGET, Key=key)
+
+    retry_once_it_answers(bad_site, bad_site.proxies["http-500"], "http-500", src, key, vid)
+    got = moto.client().get_object(Bucket=TARGET, Key=key)
+    assert got["Body"].read() == body and got["Metadata"]["scal-version-id"] == vid
+
+
+def test_a_hanging_destination_times_out_and_holds_up_nothing(bad_site, site_b, moto):
+    """A destination that takes requests and never answers: each attempt ends
+    at the location's timeout (2 s here); meanwhile the source serves and the
+    version's other destination completes."""
+    a, b = bad_site.client(), site_b.client()
+    src = replicated_bucket(a, "site-b,hangs", prefix="rep/")
+    key = f"rep/{src}/k"
+    body = os.urandom(3000)
+    vid = a.put_object(Bucket=src, Key=key, Body=body)["VersionId"]
+    # Three attempts of 2 s each: site B is done long before.
+    per = eventually(lambda: site_b_completed(bad_site, src, key, vid))
+    assert per["hangs"][0] in ("PENDING", "PROCESSING"), per
+    assert_source_serves(a, src, key, body)
+    assert b.get_object(Bucket=REPLICAS, Key=key, VersionId=vid)["Body"].read() == body
+
+    wait_status(a, src, key, vid, want="FAILED")
+    status, error = progress(bad_site, src, key, vid)["hangs"]
+    assert status == "FAILED"
+    assert error.startswith("hangs: ") and "timed out after 2s" in error, error
+    assert failed_entry(bad_site, "hangs", key)["error"] == error
+    assert metric(bad_site, "s3_replication_failed_objects_total", "hangs") >= 1
+
+    retry_once_it_answers(bad_site, bad_site.proxies["hangs"], "hangs", src, key, vid)
+    got = moto.client().get_object(Bucket=TARGET, Key=key)
+    assert got["Body"].read() == body and got["Metadata"]["scal-version-id"] == vid
+    # The retry went to the failed destination only: site B still has one copy.
+    versions = b.list_object_versions(Bucket=REPLICAS, Prefix=key)
+    assert [v["VersionId"] for v in versions.get("Versions", [])] == [vid]
+
+
+def test_a_hanging_destination_does_not_delay_the_start(tmp_root, make_server):
+    """The start-up check of a location that hangs takes its whole timeout
+    (30 s by default): it runs in the background, the server serves at once."""
+    proxy = FaultyProxy(free_port())
+    proxy.mode = "hang"
+    config = tmp_root / f"hang-start-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(PROXIED.format(name="hangs", port=proxy.port, target=TARGET, timeout=30))
+    try:
+        started = time.time()
+        site = make_server(extra_env={"STRATA_CONFIG": str(config)}, wait_for="/_/live")
+        assert time.time() - started < 15, "the server waited for the hanging location"
+        client = site.client()
+        client.create_bucket(Bucket="fine")
+        client.put_object(Bucket="fine", Key="k", Body=b"k")
+        assert client.get_object(Bucket="fine", Key="k")["Body"].read() == b"k"
+    finally:
+        proxy.close()

@@ -473,7 +473,7 @@ def bad_site(tmp_root, site_b, moto, azurite):
     config = tmp_root / "bad-site.toml"
     config.write_text(site_a_config(site_b, moto, azurite, BROKEN.format(
         site_b=site_b.endpoint, replicas=REPLICAS, access_key=MAIN[0], proxied=proxied)))
-    # Its /_/ready is 503 (a location does not answer), yet it serves.
+    # Its /_/ready names the locations that do not answer; it serves.
     s = Server(tmp_root / "bad-site", extra_env={"STRATA_CONFIG": str(config)}, wait_for="/_/live").start()
     s.proxies = proxies
     yield s
@@ -649,5 +649,10 @@ def test_a_hanging_destination_does_not_delay_the_start(tmp_root, make_server):
         client.create_bucket(Bucket="fine")
         client.put_object(Bucket="fine", Key="k", Body=b"k")
         assert client.get_object(Bucket="fine", Key="k")["Body"].read() == b"k"
+        # Ready all the same (a load balancer keeps it), naming what is wrong.
+        started = time.time()
+        ready = urllib.request.urlopen(site.endpoint + "/_/ready", timeout=10)
+        assert ready.status == 200 and time.time() - started < 5
+        assert ready.read() == b"ready; locations not answering: hangs\n"
     finally:
         proxy.close()

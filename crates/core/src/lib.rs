@@ -84,18 +84,43 @@ impl Strata {
         self.keyring.operator_token()
     }
 
-    /// Ready: metadata readable and every location answering.
-    pub async fn check_ready(&self) -> Result<()> {
+    /// Ready: metadata readable and the default location answering (what
+    /// any request may need). Other locations that do not answer are
+    /// returned, with why, rather than failing readiness: a cloud or a
+    /// replication destination that is down affects the buckets placed
+    /// there, and must not take the whole server out of a load balancer.
+    /// Locations are checked at once, each for `READY_CHECK_TIMEOUT` at most.
+    pub async fn check_ready(&self) -> Result<Vec<(String, Error)>> {
         self.meta.check()?;
-        for (name, backend) in self.locations.iter() {
-            backend
-                .check()
-                .await
-                .map_err(|e| Error::ServiceUnavailable(format!("location {name}: {e}")))?;
+        let checks = self.locations.iter().map(|(name, backend)| async move {
+            let outcome = tokio::time::timeout(READY_CHECK_TIMEOUT, backend.check()).await;
+            let failure = match outcome {
+                Ok(Ok(())) => return None,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {}s", READY_CHECK_TIMEOUT.as_secs()),
+            };
+            Some((
+                name.clone(),
+                Error::ServiceUnavailable(format!("location {name}: {failure}")),
+            ))
+        });
+        let mut degraded = Vec::new();
+        for (name, e) in futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            if name == self.locations.default_name() {
+                return Err(e);
+            }
+            degraded.push((name, e));
         }
-        Ok(())
+        Ok(degraded)
     }
 }
+
+/// How long `/_/ready` waits for a location's answer.
+const READY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A random lowercase hex string of `bytes` random bytes.
 pub(crate) fn random_hex(bytes: usize) -> String {

@@ -67,7 +67,18 @@ async fn health(strata: &Strata, path: &str) -> Response<ResponseBody> {
     match path {
         "/_/live" => text(StatusCode::OK, "live\n"),
         "/_/ready" => match strata.check_ready().await {
-            Ok(()) => text(StatusCode::OK, "ready\n"),
+            Ok(degraded) if degraded.is_empty() => text(StatusCode::OK, "ready\n"),
+            Ok(degraded) => {
+                // Names only: this route needs no credentials, and backend
+                // errors carry endpoints and bucket names.
+                let mut names = Vec::new();
+                for (name, e) in degraded {
+                    tracing::warn!(location = %name, error = %e, "location not answering");
+                    names.push(name);
+                }
+                let body = format!("ready; locations not answering: {}\n", names.join(", "));
+                full(StatusCode::OK, "text/plain", Bytes::from(body))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "not ready");
                 text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")

@@ -604,6 +604,38 @@ def test_a_destination_answering_500_fails_clearly_then_catches_up(bad_site, mot
     assert got["Body"].read() == body and got["Metadata"]["scal-version-id"] == vid
 
 
+def test_an_open_breaker_fails_no_version_by_itself(bad_site, moto):
+    """Versions meet a destination answering 500s for a few seconds. The
+    first real failures open its breaker; a version the open breaker refuses
+    was not tried, so it waits for the breaker instead of spending its
+    attempts: only versions whose own attempts all failed end FAILED, and
+    the others complete once the destination answers, with no retry by hand."""
+    a = bad_site.client()
+    src = replicated_bucket(a, "http-500", prefix="rep/")
+    proxy = bad_site.proxies["http-500"]
+    keys = [f"rep/{src}/k{i}" for i in range(12)]
+    try:
+        vids = {key: a.put_object(Bucket=src, Key=key, Body=key.encode())["VersionId"] for key in keys}
+        time.sleep(3)
+        proxy.mode = "pass"
+
+        def settled():
+            states = {key: status_of(a, src, key, vid) for key, vid in vids.items()}
+            assert set(states.values()) <= {"COMPLETED", "FAILED"}, states
+            return states
+        states = eventually(settled, 60)
+    finally:
+        proxy.mode = "500"
+    failed = [key for key, state in states.items() if state == "FAILED"]
+    assert len(failed) < len(keys), "versions refused by the breaker waited for it"
+    for key in failed:
+        error = progress(bad_site, src, key, vids[key])["http-500"][1]
+        assert "500 Internal Server Error" in error and "repeated failures" not in error, error
+    for key, vid in vids.items():
+        if key not in failed:
+            assert moto.client().head_object(Bucket=TARGET, Key=key)["Metadata"]["scal-version-id"] == vid
+
+
 def test_a_hanging_destination_times_out_and_holds_up_nothing(bad_site, site_b, moto):
     """A destination that takes requests and never answers: each attempt ends
     at the location's timeout (2 s here); meanwhile the source serves and the

@@ -12,9 +12,16 @@ pub enum DataError {
     InvalidAttributes(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// The backend failed, timed out or is cut off by its circuit breaker.
+    /// The backend failed or timed out.
     #[error("{0}")]
     Unavailable(String),
+    /// The location's circuit breaker refused the call (nothing was sent)
+    /// after repeated failures; it lets one through again in `retry_in`.
+    #[error("{message}")]
+    CircuitOpen {
+        message: String,
+        retry_in: std::time::Duration,
+    },
     /// A location declaration that cannot be used as written.
     #[error("{0}")]
     Config(String),

@@ -53,11 +53,14 @@ impl Guard {
             Some(last) => format!("; last failure: {last}"),
             None => String::new(),
         };
-        Err(DataError::Unavailable(format!(
-            "location {} is unavailable after repeated failures (next attempt in {:.1}s){cause}",
-            self.name,
-            wait.as_secs_f64()
-        )))
+        Err(DataError::CircuitOpen {
+            message: format!(
+                "location {} is unavailable after repeated failures (next attempt in {:.1}s){cause}",
+                self.name,
+                wait.as_secs_f64()
+            ),
+            retry_in: wait,
+        })
     }
 
     /// Feeds the outcome to the breaker and names the location in errors.
@@ -89,15 +92,36 @@ impl Guard {
 
     async fn call<T>(&self, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
         self.admit()?;
-        let result = tokio::time::timeout(self.timeout, fut)
+        let result = self.bounded(what, fut).await;
+        self.settle(result)
+    }
+
+    /// `call` for steps that may not reach the backend at all (opening a
+    /// writer, a write the writer only buffers): the breaker does not hold
+    /// them back and their successes prove nothing, but their failures
+    /// count. (Counted as successes, they would reset the breaker between
+    /// the failing commits of a dead destination; admitted as the one trial
+    /// of a half-open breaker, they would never report on it.)
+    async fn call_unproven<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match self.bounded(what, fut).await {
+            Ok(value) => Ok(value),
+            failed => self.settle(failed),
+        }
+    }
+
+    async fn bounded<T>(&self, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.timeout, fut)
             .await
             .unwrap_or_else(|_| {
                 Err(DataError::Unavailable(format!(
                     "{what} timed out after {}s",
                     self.timeout.as_secs_f64()
                 )))
-            });
-        self.settle(result)
+            })
     }
 }
 
@@ -155,7 +179,10 @@ impl DataBackend for Guarded {
     }
 
     async fn create(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
-        let inner = self.guard.call("create", self.inner.create(key)).await?;
+        let inner = self
+            .guard
+            .call_unproven("create", self.inner.create(key))
+            .await?;
         Ok(Box::new(GuardedWriter {
             inner,
             guard: self.guard.clone(),
@@ -192,7 +219,7 @@ impl DataBackend for Guarded {
     ) -> Result<Box<dyn BlobWriter>> {
         let inner = self
             .guard
-            .call(
+            .call_unproven(
                 "create copy",
                 self.inner.create_copy(bucket, key, attributes),
             )
@@ -275,7 +302,9 @@ struct GuardedWriter {
 #[async_trait::async_trait]
 impl BlobWriter for GuardedWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        self.guard.call("write", self.inner.write(data)).await
+        self.guard
+            .call_unproven("write", self.inner.write(data))
+            .await
     }
 
     async fn commit(self: Box<Self>) -> Result<Option<String>> {

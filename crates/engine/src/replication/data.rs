@@ -6,16 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use strata_data::DataError;
 use strata_meta::{DestinationReport, ObjectRecord, ReplicationStatus};
 
 use super::{Replication, Task, copy::send_version, data_topic};
-use crate::Result;
 use crate::bus::Delivered;
 use crate::state::FailedEntry;
 use crate::worker::{Worker, WorkerState};
+use crate::{EngineError, Result};
 
 /// Tasks taken from a partition per unit of work.
 const BATCH: usize = 32;
+/// Breaker refusals a version waits out before they count as failures.
+const MAX_REFUSALS: u32 = 100;
+const MIN_REFUSAL_WAIT: Duration = Duration::from_millis(100);
 /// Longest an idle processor waits before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
@@ -107,7 +111,7 @@ impl DataProcessor {
         let backend = replication.strata.locations.get(&self.location)?.clone();
         let policy = replication.retry;
         let metrics = &replication.metrics;
-        let mut attempt = 0;
+        let (mut attempt, mut refusals) = (0, 0);
         loop {
             let progress = |sent| metrics.progress(&self.location, task, sent);
             let sent = send_version(
@@ -132,6 +136,15 @@ impl DataProcessor {
                         )
                     };
                     return self.replication.publish_status(task, report).await;
+                }
+                // The destination's breaker is open: nothing was tried, so no
+                // attempt is spent; wait until it lets a call through. (Else
+                // a short outage would fail every version in flight at once.)
+                Err(EngineError::Data(DataError::CircuitOpen { retry_in, .. }))
+                    if refusals < MAX_REFUSALS =>
+                {
+                    refusals += 1;
+                    tokio::time::sleep(retry_in.max(MIN_REFUSAL_WAIT) + policy.backoff(0)).await;
                 }
                 Err(e) if attempt + 1 < policy.attempts => {
                     tracing::debug!(location = %self.location, key = %task.key, attempt, error = %e, "replication attempt failed; retrying");

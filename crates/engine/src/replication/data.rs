@@ -17,6 +17,8 @@ use crate::{EngineError, Result};
 
 /// Tasks taken from a partition per unit of work.
 const BATCH: usize = 32;
+/// How long a copy runs before its version is reported PROCESSING.
+const PROCESSING_AFTER: Duration = Duration::from_millis(200);
 /// Breaker refusals a version waits out before they count as failures.
 const MAX_REFUSALS: u32 = 100;
 const MIN_REFUSAL_WAIT: Duration = Duration::from_millis(100);
@@ -101,9 +103,19 @@ impl DataProcessor {
         if state.round > task.round || finished {
             return Ok(());
         }
+        // PROCESSING is for copies under way long enough to be seen: a quick
+        // one goes straight from PENDING to COMPLETED, sparing a durable bus
+        // write per version. (The send is not polled while PROCESSING is
+        // published, so its report can never overtake COMPLETED.)
+        let send = self.send_with_retries(&task, &record);
+        tokio::pin!(send);
+        tokio::select! {
+            sent = &mut send => return sent,
+            _ = tokio::time::sleep(PROCESSING_AFTER) => {}
+        }
         self.report(&task, ReplicationStatus::Processing, None)
             .await?;
-        self.send_with_retries(&task, &record).await
+        send.await
     }
 
     async fn send_with_retries(&self, task: &Task, record: &ObjectRecord) -> Result<()> {

@@ -80,7 +80,7 @@ pub struct FileConfig {
 pub struct EngineConfig {
     /// Off: no replication processing on this server [default: on].
     pub enabled: Option<bool>,
-    /// Partitions per bus topic [default: 8].
+    /// Partitions per bus topic [default: the bus's own count; 32 for a new bus].
     pub partitions: Option<u32>,
     /// Hours the bus keeps messages [default: 168].
     pub retention_hours: Option<u64>,
@@ -99,7 +99,7 @@ impl EngineConfig {
         let mut settings = strata_engine::EngineSettings::default();
         if let Some(p) = self.partitions {
             anyhow::ensure!((1..=256).contains(&p), "engine.partitions must be 1 to 256");
-            settings.partitions = p;
+            settings.partitions = Some(p);
         }
         if let Some(h) = self.retention_hours {
             settings.retention = std::time::Duration::from_secs(h.max(1) * 3600);

@@ -37,8 +37,9 @@ pub(crate) fn now_ms() -> i64 {
 /// The engine's settings (the `[engine]` table of the config file).
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    /// Partitions of every bus topic: how many objects a processor works on at once.
-    pub partitions: u32,
+    /// Partitions of every bus topic: how many objects a processor works on
+    /// at once. None: the bus's stored count, or 32 for a new one.
+    pub partitions: Option<u32>,
     /// How long the bus keeps messages, processed or not.
     pub retention: Duration,
     pub retry: RetryPolicy,
@@ -47,7 +48,7 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
-            partitions: 8,
+            partitions: None,
             retention: Duration::from_secs(7 * 24 * 3600),
             retry: RetryPolicy::default(),
         }

@@ -9,14 +9,14 @@ use strata_engine::bus::{Bus, EmbeddedBus, Outgoing, conformance};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_bus_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), 4).unwrap();
+    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), Some(4)).unwrap();
     conformance::run_all(&bus).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_bus_with_one_partition_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), 1).unwrap();
+    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), Some(1)).unwrap();
     conformance::run_all(&bus).await;
 }
 
@@ -33,7 +33,7 @@ async fn messages_and_offsets_survive_a_reopen() {
     let path = dir.path().join("bus.redb");
     let ends: Vec<u64>;
     {
-        let bus = Arc::new(EmbeddedBus::open(&path, 4).unwrap());
+        let bus = Arc::new(EmbeddedBus::open(&path, Some(4)).unwrap());
         // Publishers on several tasks share group commits.
         let publishers: Vec<_> = (0..40)
             .map(|i| {
@@ -53,7 +53,7 @@ async fn messages_and_offsets_survive_a_reopen() {
         ends = (0..4).map(|p| bus.end_offset("t", p).unwrap()).collect();
         assert_eq!(ends.iter().sum::<u64>(), 40);
     }
-    let bus = EmbeddedBus::open(&path, 4).unwrap();
+    let bus = EmbeddedBus::open(&path, Some(4)).unwrap();
     assert_eq!(bus.topics().unwrap(), vec!["t".to_string()]);
     let mut payloads = Vec::new();
     for p in 0..4 {
@@ -86,18 +86,22 @@ async fn messages_and_offsets_survive_a_reopen() {
     drop(bus);
 
     // The partition count is the stored one: another count is refused.
-    let err = EmbeddedBus::open(&path, 8)
+    let err = EmbeddedBus::open(&path, Some(8))
         .err()
         .expect("8 partitions refused");
     assert!(err.to_string().contains("has 4 partitions"), "{err}");
-    assert!(EmbeddedBus::open(&path, 0).is_err());
-    assert!(EmbeddedBus::open(&path, 4).is_ok());
+    assert!(EmbeddedBus::open(&path, Some(0)).is_err());
+    assert!(EmbeddedBus::open(&path, Some(4)).is_ok());
+    // Asking for none: the stored count, or the default for a new bus.
+    assert_eq!(EmbeddedBus::open(&path, None).unwrap().partitions(), 4);
+    let fresh = EmbeddedBus::open(&dir.path().join("fresh.redb"), None).unwrap();
+    assert_eq!(fresh.partitions(), strata_engine::bus::DEFAULT_PARTITIONS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_range_partitions_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), 2).unwrap();
+    let bus = EmbeddedBus::open(&dir.path().join("bus.redb"), Some(2)).unwrap();
     assert!(bus.fetch("t", 2, 0, 1).is_err());
     assert!(bus.end_offset("t", 2).is_err());
     assert!(bus.committed("g", "t", 2).is_err());
@@ -122,7 +126,7 @@ fn survives_a_crash() {
         .unwrap();
     assert!(!status.success(), "the child must die by abort, not pass");
     assert!(path.exists(), "the child never wrote its bus: {status:?}");
-    let bus = EmbeddedBus::open(&path, 2).unwrap();
+    let bus = EmbeddedBus::open(&path, Some(2)).unwrap();
     let key = (0..)
         .map(|i| format!("k{i}"))
         .find(|k| bus.partition_of(k) == 0)
@@ -150,7 +154,7 @@ async fn crash_child() {
     let Some(path) = std::env::var_os(CRASH_ENV) else {
         return;
     };
-    let bus = EmbeddedBus::open(std::path::Path::new(&path), 2).unwrap();
+    let bus = EmbeddedBus::open(std::path::Path::new(&path), Some(2)).unwrap();
     let key = (0..)
         .map(|i| format!("k{i}"))
         .find(|k| bus.partition_of(k) == 0)
@@ -170,7 +174,7 @@ async fn crash_child() {
 #[ignore]
 async fn publish_throughput() {
     let dir = tempfile::tempdir().unwrap();
-    let bus = Arc::new(EmbeddedBus::open(&dir.path().join("bus.redb"), 16).unwrap());
+    let bus = Arc::new(EmbeddedBus::open(&dir.path().join("bus.redb"), Some(16)).unwrap());
     let payload = vec![b'x'; 200];
     let batch = |n: usize, round: usize| -> Vec<Outgoing> {
         (0..n)

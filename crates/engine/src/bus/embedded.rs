@@ -32,6 +32,9 @@ use tokio::sync::{oneshot, watch};
 use super::{Bus, Delivered, Outgoing, partition_of};
 use crate::{EngineError, Result};
 
+/// Partitions of a new bus when none are asked for: how many objects each
+/// processor works on at once (a copy mostly waits on its destination).
+pub const DEFAULT_PARTITIONS: u32 = 32;
 /// Settings of the bus file: only `partitions` so far.
 const SETTINGS: TableDefinition<&str, u64> = TableDefinition::new("settings");
 /// (topic, partition, offset) -> (key, payload, published_ms).
@@ -120,36 +123,42 @@ impl Drop for EmbeddedBus {
 
 impl EmbeddedBus {
     /// Opens (or creates) the bus at `path` and starts its writer thread.
-    /// `partitions` is stored on creation; a later open must pass the same
-    /// count or gets `EngineError::Invalid`.
-    pub fn open(path: &Path, partitions: u32) -> Result<Self> {
-        if partitions == 0 {
+    /// The partition count is stored on creation: `partitions` (else
+    /// `DEFAULT_PARTITIONS`). A later open takes the stored count; one that
+    /// names another gets `EngineError::Invalid`.
+    pub fn open(path: &Path, partitions: Option<u32>) -> Result<Self> {
+        if partitions == Some(0) {
             return Err(EngineError::Invalid(
                 "a bus needs at least one partition".into(),
             ));
         }
         let db = Arc::new(Database::create(path)?);
         let txn = db.begin_write()?;
-        {
+        let partitions = {
             let mut settings = txn.open_table(SETTINGS)?;
             let stored = settings.get("partitions")?.map(|v| v.value());
-            match stored {
-                None => {
-                    settings.insert("partitions", u64::from(partitions))?;
+            let partitions = match (stored, partitions) {
+                (None, asked) => {
+                    let count = asked.unwrap_or(DEFAULT_PARTITIONS);
+                    settings.insert("partitions", u64::from(count))?;
+                    count
                 }
-                Some(stored) if stored == u64::from(partitions) => {}
-                Some(stored) => {
+                (Some(stored), None) => u32::try_from(stored)
+                    .map_err(|_| EngineError::Invalid(format!("bad partition count {stored}")))?,
+                (Some(stored), Some(asked)) if stored == u64::from(asked) => asked,
+                (Some(stored), Some(partitions)) => {
                     return Err(EngineError::Invalid(format!(
                         "the bus at {} has {stored} partitions, not {partitions}: \
                          changing the count would reorder keys; keep {stored} or start a new bus file",
                         path.display()
                     )));
                 }
-            }
+            };
             txn.open_table(MESSAGES)?;
             txn.open_table(ENDS)?;
             txn.open_table(COMMITTED)?;
-        }
+            partitions
+        };
         txn.commit()?;
         let watchers = Arc::new(Watchers::default());
         let (jobs, rx) = mpsc::channel::<Job>();

@@ -5,7 +5,7 @@
 pub mod conformance;
 mod embedded;
 
-pub use embedded::EmbeddedBus;
+pub use embedded::{DEFAULT_PARTITIONS, EmbeddedBus};
 
 use crate::Result;
 

@@ -118,9 +118,10 @@ def cli(site, *args, check=True):
     return out.stdout
 
 
-def replicated_bucket(client, storage_class, prefix=""):
+def replicated_bucket(client, storage_class, prefix="", location=None):
     name = "src-" + uuid.uuid4().hex[:10]
-    client.create_bucket(Bucket=name)
+    placed = {"CreateBucketConfiguration": {"LocationConstraint": location}} if location else {}
+    client.create_bucket(Bucket=name, **placed)
     client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     rule = {"ID": "r", "Status": "Enabled", "Prefix": prefix,
             "Destination": {"Bucket": "arn:aws:s3:::" + REPLICAS, "StorageClass": storage_class}}
@@ -287,12 +288,7 @@ def test_transient_source_lets_go_once_replicated(tmp_root, site_a, site_b, moto
     version, the local bytes go and reads are served by the preferred
     destination's copy of that very version, even after newer versions."""
     a, b = site_a.client(), site_b.client()
-    name = "transient-" + uuid.uuid4().hex[:8]
-    a.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "staging"})
-    a.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    a.put_bucket_replication(Bucket=name, ReplicationConfiguration={"Role": "r", "Rules": [
-        {"ID": "r", "Status": "Enabled", "Prefix": "",
-         "Destination": {"Bucket": "arn:aws:s3:::" + REPLICAS, "StorageClass": "moto,site-b:preferred_read"}}]})
+    name = replicated_bucket(a, "moto,site-b:preferred_read", location="staging")
     key = f"{name}/doc"
     small, large = b"first version", os.urandom(3 * MiB)
     kept = len(stored_blobs(tmp_root / "staging"))  # other tests' blobs
@@ -326,12 +322,7 @@ def test_transient_source_keeps_bytes_no_destination_can_pin(tmp_root, site_a, m
     """moto's bucket keeps no versions: a newer version would replace the only
     copy of an older one, so the transient source keeps its bytes."""
     a = site_a.client()
-    name = "transient-" + uuid.uuid4().hex[:8]
-    a.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "staging"})
-    a.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    a.put_bucket_replication(Bucket=name, ReplicationConfiguration={"Role": "r", "Rules": [
-        {"ID": "r", "Status": "Enabled", "Prefix": "",
-         "Destination": {"Bucket": "arn:aws:s3:::" + REPLICAS, "StorageClass": "moto"}}]})
+    name = replicated_bucket(a, "moto", location="staging")
     key = f"{name}/kept"
     body = os.urandom(2 * MiB)
     before = len(stored_blobs(tmp_root / "staging"))

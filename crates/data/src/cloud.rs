@@ -379,7 +379,15 @@ fn redact(message: &str) -> String {
             word = out.len();
         }
     }
-    // Backend error bodies can be long XML; the start says what happened.
+    // Backend error bodies can be long XML, after a URL as long as the key:
+    // the error's code goes first, so the cut below keeps it.
+    if let Some(code) = out
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_string())
+    {
+        out = format!("{code}: {out}");
+    }
     if out.len() > 400 {
         let cut = (0..=400)
             .rev()
@@ -809,6 +817,19 @@ mod tests {
                 "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code></Error>"
             ),
             "an error body's code is kept: {m}"
+        );
+        assert!(
+            m.starts_with("AuthenticationFailed: Error performing PUT"),
+            "{m}"
+        );
+        // However long the URL (it holds the key), the code survives the cut.
+        let long = redact(&format!(
+            "Error performing PUT http://h/b/{} - 403 Forbidden: <Error><Code>AccessDenied</Code></Error>",
+            "k".repeat(1000)
+        ));
+        assert!(
+            long.starts_with("AccessDenied: ") && long.ends_with('…'),
+            "{long}"
         );
     }
 }

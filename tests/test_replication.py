@@ -38,37 +38,32 @@ def site_b(tmp_root):
     s.stop()
 
 
+def s3_location(name, endpoint, bucket, keys=("moto", "moto-secret"), timeout=5, strata=False):
+    """A `[[location]]` of type s3: copies under their own key, a breaker
+    that closes again after a second."""
+    return f"""
+[[location]]
+name = "{name}"
+type = "s3"
+endpoint = "{endpoint}"
+bucket = "{bucket}"
+path_style = true
+bucket_match = true
+strata = {str(strata).lower()}
+access_key = "{keys[0]}"
+secret_key = "{keys[1]}"
+timeout_secs = {timeout}
+breaker_cooldown_secs = 1
+"""
+
+
 def site_a_config(site_b, moto, azurite, extra=""):
     return f"""
 [engine]
 replication_attempts = 3
 replication_backoff_ms = 50
-
-[[location]]
-name = "site-b"
-type = "s3"
-endpoint = "{site_b.endpoint}"
-bucket = "{REPLICAS}"
-path_style = true
-bucket_match = true
-strata = true
-access_key = "{MAIN[0]}"
-secret_key = "{MAIN[1]}"
-timeout_secs = 5
-breaker_cooldown_secs = 1
-
-[[location]]
-name = "moto"
-type = "s3"
-endpoint = "{moto.endpoint}"
-bucket = "{TARGET}"
-path_style = true
-bucket_match = true
-access_key = "moto"
-secret_key = "moto-secret"
-timeout_secs = 5
-breaker_cooldown_secs = 1
-
+{s3_location("site-b", site_b.endpoint, REPLICAS, keys=MAIN, strata=True)}
+{s3_location("moto", moto.endpoint, TARGET)}
 [[location]]
 name = "azure"
 type = "azure"
@@ -85,25 +80,13 @@ breaker_cooldown_secs = 1
 @pytest.fixture(scope="module")
 def site_a(tmp_root, site_b, moto, azurite):
     config = tmp_root / "site-a.toml"
-    config.write_text(site_a_config(site_b, moto, azurite, """
-[[location]]
-name = "missing"
-type = "s3"
-endpoint = "{moto}"
-bucket = "created-later"
-path_style = true
-bucket_match = true
-access_key = "moto"
-secret_key = "moto-secret"
-timeout_secs = 5
-breaker_cooldown_secs = 1
-
+    config.write_text(site_a_config(site_b, moto, azurite, s3_location("missing", moto.endpoint, "created-later") + f"""
 [[location]]
 name = "staging"
 type = "fs"
-path = "{staging}"
+path = "{tmp_root / 'staging'}"
 transient = true
-""".replace("{moto}", moto.endpoint).replace("{staging}", str(tmp_root / "staging"))))
+"""))
     s = Server(tmp_root / "site-a", extra_env={"STRATA_CONFIG": str(config)}).start()
     yield s
     s.stop()
@@ -421,37 +404,6 @@ def test_kill9_during_load_loses_nothing(tmp_root, site_b, moto, azurite):
 # They are locations of a site of their own (bad_site): the other sites stay
 # ready, and each bad location's failures and breaker are its test's.
 
-BROKEN = """
-[[location]]
-name = "wrong-key"
-type = "s3"
-endpoint = "{site_b}"
-bucket = "{replicas}"
-path_style = true
-bucket_match = true
-strata = true
-access_key = "{access_key}"
-secret_key = "not-the-secret-key"
-timeout_secs = 2
-breaker_cooldown_secs = 1
-{proxied}
-"""
-
-PROXIED = """
-[[location]]
-name = "{name}"
-type = "s3"
-endpoint = "http://127.0.0.1:{port}"
-bucket = "{target}"
-path_style = true
-bucket_match = true
-access_key = "moto"
-secret_key = "moto-secret"
-timeout_secs = {timeout}
-breaker_cooldown_secs = 1
-"""
-
-
 @pytest.fixture(scope="module")
 def bad_site(tmp_root, site_b, moto, azurite):
     """A site A with, besides the good destinations, three bad ones:
@@ -460,10 +412,11 @@ def bad_site(tmp_root, site_b, moto, azurite):
     never answers). The proxies can be switched to pass requests through."""
     proxies = {"http-500": FaultyProxy(moto.port), "hangs": FaultyProxy(moto.port)}
     proxies["http-500"].mode, proxies["hangs"].mode = "500", "hang"
-    proxied = "".join(PROXIED.format(name=name, port=p.port, target=TARGET, timeout=2) for name, p in proxies.items())
+    bad = s3_location("wrong-key", site_b.endpoint, REPLICAS, keys=(MAIN[0], "not-the-secret-key"),
+                      timeout=2, strata=True)
+    bad += "".join(s3_location(name, f"http://127.0.0.1:{p.port}", TARGET, timeout=2) for name, p in proxies.items())
     config = tmp_root / "bad-site.toml"
-    config.write_text(site_a_config(site_b, moto, azurite, BROKEN.format(
-        site_b=site_b.endpoint, replicas=REPLICAS, access_key=MAIN[0], proxied=proxied)))
+    config.write_text(site_a_config(site_b, moto, azurite, bad))
     # Its /_/ready names the locations that do not answer; it serves.
     s = Server(tmp_root / "bad-site", extra_env={"STRATA_CONFIG": str(config)}, wait_for="/_/live").start()
     s.proxies = proxies
@@ -663,7 +616,7 @@ def test_a_hanging_destination_does_not_delay_the_start(tmp_root, make_server):
     proxy = FaultyProxy(free_port())
     proxy.mode = "hang"
     config = tmp_root / f"hang-start-{uuid.uuid4().hex[:6]}.toml"
-    config.write_text(PROXIED.format(name="hangs", port=proxy.port, target=TARGET, timeout=30))
+    config.write_text(s3_location("hangs", f"http://127.0.0.1:{proxy.port}", TARGET, timeout=30))
     try:
         started = time.time()
         site = make_server(extra_env={"STRATA_CONFIG": str(config)}, wait_for="/_/live")

@@ -36,6 +36,17 @@ pub trait Worker: Send + 'static {
     fn progress(&self) -> String;
 }
 
+impl WorkerState {
+    /// Busy when a unit of work handled anything, else Idle.
+    pub fn after(handled: usize) -> Self {
+        if handled > 0 {
+            WorkerState::Busy
+        } else {
+            WorkerState::Idle
+        }
+    }
+}
+
 /// A worker as listings show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerStatus {

@@ -258,6 +258,79 @@ fn statuses(
     Ok(out)
 }
 
+/// One figure of a destination's metrics.
+type Figure = fn(&strata_engine::replication::DestinationMetrics) -> f64;
+
+/// The per-location Prometheus families: name, type, help, figure.
+const LOCATION_FAMILIES: &[(&str, &str, &str, Figure)] = &[
+    (
+        "s3_replication_backlog_objects",
+        "gauge",
+        "Versions waiting to be replicated to the location.",
+        |m| m.backlog.objects as f64,
+    ),
+    (
+        "s3_replication_backlog_bytes",
+        "gauge",
+        "Bytes waiting to be replicated to the location.",
+        |m| m.backlog.bytes as f64,
+    ),
+    (
+        "s3_replication_rpo_seconds",
+        "gauge",
+        "Age of the oldest change not yet replicated to the location.",
+        |m| m.rpo_seconds,
+    ),
+    (
+        "s3_replication_completed_objects_total",
+        "counter",
+        "Versions replicated to the location since start.",
+        |m| m.totals.completed_objects as f64,
+    ),
+    (
+        "s3_replication_completed_bytes_total",
+        "counter",
+        "Bytes replicated to the location since start.",
+        |m| m.totals.completed_bytes as f64,
+    ),
+    (
+        "s3_replication_failed_objects_total",
+        "counter",
+        "Versions that failed to replicate to the location since start.",
+        |m| m.totals.failed_objects as f64,
+    ),
+    (
+        "s3_replication_failed_bytes_total",
+        "counter",
+        "Bytes of versions that failed to replicate since start.",
+        |m| m.totals.failed_bytes as f64,
+    ),
+    (
+        "s3_replication_failed_entries",
+        "gauge",
+        "Entries in the location's failed list.",
+        |m| m.failed_entries as f64,
+    ),
+    (
+        "s3_replication_throughput_objects_per_second",
+        "gauge",
+        "Versions replicated per second over the last minute.",
+        |m| m.totals.objects_per_second,
+    ),
+    (
+        "s3_replication_throughput_bytes_per_second",
+        "gauge",
+        "Bytes replicated per second over the last minute.",
+        |m| m.totals.bytes_per_second,
+    ),
+    (
+        "s3_replication_paused",
+        "gauge",
+        "1 while replication to the location is paused.",
+        |m| f64::from(u8::from(m.paused)),
+    ),
+];
+
 /// Prometheus text exposition of the replication figures and the workers.
 pub fn prometheus(engine: &Engine) -> Response<ResponseBody> {
     let metrics = match engine.replication.all_metrics() {
@@ -278,79 +351,16 @@ pub fn prometheus(engine: &Engine) -> Response<ResponseBody> {
                 let _ = writeln!(out, "{name}{{{labels}}} {value}");
             }
         };
-    let per = |f: &dyn Fn(&strata_engine::replication::DestinationMetrics) -> f64| {
-        metrics
-            .iter()
-            .map(|m| (format!("location=\"{}\"", m.location), f(m)))
-            .collect::<Vec<_>>()
-            .into_iter()
-    };
-    family(
-        "s3_replication_backlog_objects",
-        "gauge",
-        "Versions waiting to be replicated to the location.",
-        &mut per(&|m| m.backlog.objects as f64),
-    );
-    family(
-        "s3_replication_backlog_bytes",
-        "gauge",
-        "Bytes waiting to be replicated to the location.",
-        &mut per(&|m| m.backlog.bytes as f64),
-    );
-    family(
-        "s3_replication_rpo_seconds",
-        "gauge",
-        "Age of the oldest change not yet replicated to the location.",
-        &mut per(&|m| m.rpo_seconds),
-    );
-    family(
-        "s3_replication_completed_objects_total",
-        "counter",
-        "Versions replicated to the location since start.",
-        &mut per(&|m| m.totals.completed_objects as f64),
-    );
-    family(
-        "s3_replication_completed_bytes_total",
-        "counter",
-        "Bytes replicated to the location since start.",
-        &mut per(&|m| m.totals.completed_bytes as f64),
-    );
-    family(
-        "s3_replication_failed_objects_total",
-        "counter",
-        "Versions that failed to replicate to the location since start.",
-        &mut per(&|m| m.totals.failed_objects as f64),
-    );
-    family(
-        "s3_replication_failed_bytes_total",
-        "counter",
-        "Bytes of versions that failed to replicate since start.",
-        &mut per(&|m| m.totals.failed_bytes as f64),
-    );
-    family(
-        "s3_replication_failed_entries",
-        "gauge",
-        "Entries in the location's failed list.",
-        &mut per(&|m| m.failed_entries as f64),
-    );
-    family(
-        "s3_replication_throughput_objects_per_second",
-        "gauge",
-        "Versions replicated per second over the last minute.",
-        &mut per(&|m| m.totals.objects_per_second),
-    );
-    family(
-        "s3_replication_throughput_bytes_per_second",
-        "gauge",
-        "Bytes replicated per second over the last minute.",
-        &mut per(&|m| m.totals.bytes_per_second),
-    );
-    family(
-        "s3_replication_paused",
-        "gauge",
-        "1 while replication to the location is paused.",
-        &mut per(&|m| f64::from(u8::from(m.paused))),
-    );
+    for (name, kind, help, figure) in LOCATION_FAMILIES {
+        family(
+            name,
+            kind,
+            help,
+            &mut metrics
+                .iter()
+                .map(|m| (format!("location=\"{}\"", m.location), figure(m))),
+        );
+    }
     let workers = engine.workers.list();
     family(
         "strata_worker_errors_total",

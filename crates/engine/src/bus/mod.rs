@@ -70,6 +70,17 @@ pub fn partition_of(key: &str, partitions: u32) -> u32 {
     (hash % u64::from(partitions.max(1))) as u32
 }
 
+/// Runs `work` on every partition at once (how a consumer takes a batch
+/// from each); returns how many messages they handled in all.
+pub async fn each_partition<F, Fut>(bus: &dyn Bus, work: F) -> Result<usize>
+where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<usize>>,
+{
+    let results = futures::future::join_all((0..bus.partitions()).map(work)).await;
+    results.into_iter().sum()
+}
+
 /// Waits until any partition of `topic` has a message the group has not
 /// committed yet, or the timeout passes: how an idle consumer sleeps.
 pub async fn wait_any(bus: &dyn Bus, group: &str, topic: &str, timeout: std::time::Duration) {

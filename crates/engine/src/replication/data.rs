@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
 use strata_data::DataError;
 use strata_meta::{DestinationReport, ObjectRecord, ReplicationStatus};
 
 use super::{Replication, Task, copy::send_version, data_topic};
-use crate::bus::Delivered;
+use crate::bus::{Delivered, each_partition};
 use crate::state::FailedEntry;
 use crate::worker::{Worker, WorkerState};
 use crate::{EngineError, Result};
@@ -211,19 +210,10 @@ impl Worker for DataProcessor {
         if self.paused {
             return Ok(WorkerState::Paused);
         }
-        let partitions = self.replication.bus.partitions();
         let this = &*self;
-        let results = join_all((0..partitions).map(|p| this.partition(p))).await;
-        let mut done = 0;
-        for result in results {
-            done += result?;
-        }
+        let done = each_partition(&*self.replication.bus, |p| this.partition(p)).await?;
         self.done += done as u64;
-        Ok(if done > 0 {
-            WorkerState::Busy
-        } else {
-            WorkerState::Idle
-        })
+        Ok(WorkerState::after(done))
     }
 
     async fn wait_for_work(&mut self) {

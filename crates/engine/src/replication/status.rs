@@ -11,6 +11,7 @@ use strata_meta::{DestinationReport, MetaError, VersionUpdate};
 
 use super::{Replication, STATUS_TOPIC, StatusMessage};
 use crate::Result;
+use crate::bus::each_partition;
 use crate::worker::{Worker, WorkerState};
 
 const BATCH: usize = 512;
@@ -96,19 +97,10 @@ impl Worker for StatusProcessor {
     }
 
     async fn work(&mut self) -> Result<WorkerState> {
-        let partitions = self.replication.bus.partitions();
         let this = &*self;
-        let results = join_all((0..partitions).map(|p| this.partition(p))).await;
-        let mut applied = 0;
-        for result in results {
-            applied += result?;
-        }
+        let applied = each_partition(&*self.replication.bus, |p| this.partition(p)).await?;
         self.applied += applied as u64;
-        Ok(if applied > 0 {
-            WorkerState::Busy
-        } else {
-            WorkerState::Idle
-        })
+        Ok(WorkerState::after(applied))
     }
 
     async fn wait_for_work(&mut self) {

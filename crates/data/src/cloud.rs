@@ -194,6 +194,29 @@ impl CloudBackend {
     /// object_store cannot carry that name unchanged (empty, `.` or `..`
     /// segments, a leading or trailing `/`, control characters) or it is too
     /// long. An altered name could collide with another object's copy.
+    /// Streams `range` (None: all) of the object at `path`, at `version`.
+    async fn get(
+        &self,
+        path: &Path,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream> {
+        if range.as_ref().is_some_and(|r| r.start >= r.end) {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let options = GetOptions {
+            version: version.map(str::to_string),
+            range: range.map(GetRange::Bounded),
+            ..Default::default()
+        };
+        let result = self
+            .store
+            .get_opts(path, options)
+            .await
+            .map_err(backend_error)?;
+        Ok(Box::pin(result.into_stream().map_err(backend_error)))
+    }
+
     fn copy_path(&self, bucket: &str, key: &str) -> Result<Path> {
         let name = self.copy_key(bucket, key);
         match Path::parse(&name) {
@@ -456,20 +479,7 @@ impl DataBackend for CloudBackend {
     }
 
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
-        if range.start >= range.end {
-            return Ok(Box::pin(futures::stream::empty()));
-        }
-        let path = self.path(key)?;
-        let options = GetOptions {
-            range: Some(GetRange::Bounded(range)),
-            ..Default::default()
-        };
-        let result = self
-            .store
-            .get_opts(&path, options)
-            .await
-            .map_err(backend_error)?;
-        Ok(Box::pin(result.into_stream().map_err(backend_error)))
+        self.get(&self.path(key)?, None, Some(range)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -566,18 +576,8 @@ impl DataBackend for CloudBackend {
         version: Option<&str>,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
-        let path = self.copy_path(bucket, key)?;
-        let options = GetOptions {
-            version: version.map(str::to_string),
-            range: range.map(Into::into),
-            ..Default::default()
-        };
-        let result = self
-            .store
-            .get_opts(&path, options)
+        self.get(&self.copy_path(bucket, key)?, version, range)
             .await
-            .map_err(backend_error)?;
-        Ok(Box::pin(result.into_stream().map_err(backend_error)))
     }
 }
 

@@ -26,6 +26,7 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, RetryConfig, TagSet, WriteMultipart,
 };
 
+use crate::assembly::{Assembler, S3Parts};
 use crate::spec::{AzureSpec, S3Spec, Tuning};
 use crate::{BlobName, BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
 
@@ -50,6 +51,8 @@ pub struct CloudBackend {
     bucket_match: bool,
     /// Another Strata site (see `S3Spec::strata`).
     strata_site: bool,
+    /// How multipart objects become one backend object (`s3`, `azure`).
+    assembler: Option<Assembler>,
 }
 
 fn client_options(endpoint: Option<&str>) -> ClientOptions {
@@ -95,6 +98,7 @@ impl CloudBackend {
             prefix: normalise_prefix(prefix),
             bucket_match,
             strata_site: false,
+            assembler: None,
         }
     }
 
@@ -136,10 +140,11 @@ impl CloudBackend {
         if let Some(key) = &spec.sse_kms_key_id {
             builder = builder.with_config(s3_key("aws_sse_kms_key_id")?, key);
         }
-        let store = builder.build().map_err(config_error)?;
+        let store = Arc::new(builder.build().map_err(config_error)?);
         Ok(Self {
             strata_site: spec.strata,
-            ..Self::new("s3", Arc::new(store), &spec.prefix, spec.bucket_match)
+            assembler: Some(Assembler::S3(S3Parts::new(spec, store.clone())?)),
+            ..Self::new("s3", store, &spec.prefix, spec.bucket_match)
         })
     }
 
@@ -173,17 +178,19 @@ impl CloudBackend {
                 ));
             }
         };
-        let store = builder.build().map_err(config_error)?;
-        Ok(Self::new(
-            "azure",
-            Arc::new(store),
-            &spec.prefix,
-            spec.bucket_match,
-        ))
+        let store = Arc::new(builder.build().map_err(config_error)?);
+        Ok(Self {
+            assembler: Some(Assembler::Azure(store.clone())),
+            ..Self::new("azure", store, &spec.prefix, spec.bucket_match)
+        })
     }
 
     fn path(&self, key: &str) -> Result<Path> {
         Path::parse(key).map_err(|_| DataError::InvalidKey(key.to_string()))
+    }
+
+    fn assembler(&self) -> Result<&Assembler> {
+        self.assembler.as_ref().ok_or(DataError::Unsupported)
     }
 
     fn is_azure(&self) -> bool {
@@ -365,7 +372,7 @@ fn url_scheme_ok(endpoint: &str) -> Result<()> {
 
 /// An object_store error as a data error: the message keeps what went wrong
 /// but never a URL's query string (a SAS token lives there).
-fn backend_error(e: object_store::Error) -> DataError {
+pub(crate) fn backend_error(e: object_store::Error) -> DataError {
     match e {
         object_store::Error::NotFound { path, .. } => DataError::NotFound(path),
         other => DataError::Unavailable(redact(&other.to_string())),
@@ -382,7 +389,7 @@ fn write_error(e: object_store::Error) -> DataError {
 /// Drops the query string of each URL in `message`: a `?` in a word holding
 /// `://`. Any other `?` stays: an error body's `<?xml …?>` is followed by the
 /// error's code (`SignatureDoesNotMatch`, `NoSuchBucket`…), the useful part.
-fn redact(message: &str) -> String {
+pub(crate) fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut in_query = false;
     // Where the word being copied starts in `out`.
@@ -494,6 +501,43 @@ impl DataBackend for CloudBackend {
             .copy(&self.path(from)?, &self.path(to)?)
             .await
             .map_err(backend_error)
+    }
+
+    fn assembles_parts(&self) -> bool {
+        self.assembler.is_some()
+    }
+
+    async fn start_assembly(&self, key: &str) -> Result<String> {
+        self.assembler()?.start(&self.path(key)?).await
+    }
+
+    async fn create_part(
+        &self,
+        key: &str,
+        assembly: &str,
+        number: u32,
+        size: u64,
+    ) -> Result<Box<dyn BlobWriter>> {
+        let path = self.path(key)?;
+        self.assembler()?
+            .create_part(&path, assembly, number, size)
+            .await
+    }
+
+    async fn finish_assembly(
+        &self,
+        key: &str,
+        assembly: &str,
+        parts: &[(u32, String)],
+    ) -> Result<()> {
+        self.assembler()?
+            .finish(&self.path(key)?, assembly, parts)
+            .await
+    }
+
+    async fn abort_assembly(&self, key: &str, assembly: &str) -> Result<()> {
+        self.assembler()?.abort(&self.path(key)?, assembly).await?;
+        self.delete(key).await
     }
 
     /// `<prefix>[<bucket>/]<object key>`: the object's own name, as in a

@@ -107,6 +107,9 @@ pub async fn run(backend: &dyn DataBackend) {
     }
 
     copies(b, &data).await;
+    if b.assembles_parts() {
+        assemblies(b).await;
+    }
 
     // deletes are idempotent; a deleted blob is gone
     for k in [&big, &small, &empty] {
@@ -114,6 +117,80 @@ pub async fn run(backend: &dyn DataBackend) {
         b.delete(k).await.expect("delete again");
     }
     assert!(read_fails(b, &small).await, "deleted blob still readable");
+}
+
+/// Writes part `number` of an assembly in 1 MiB pieces; commits it (its
+/// tag) or, with `abandon`, drops the writer after the last byte.
+async fn write_part(
+    b: &dyn DataBackend,
+    (key, assembly): (&str, &str),
+    number: u32,
+    data: &[u8],
+    abandon: bool,
+) -> Option<String> {
+    let mut w = b
+        .create_part(key, assembly, number, data.len() as u64)
+        .await
+        .unwrap_or_else(|e| panic!("create part {number}: {e}"));
+    for chunk in data.chunks(1 << 20) {
+        w.write(Bytes::copy_from_slice(chunk))
+            .await
+            .unwrap_or_else(|e| panic!("write part {number}: {e}"));
+    }
+    if abandon {
+        return None;
+    }
+    let tag = w
+        .commit()
+        .await
+        .unwrap_or_else(|e| panic!("commit part {number}: {e}"));
+    Some(tag.expect("a part's tag"))
+}
+
+/// Multipart objects the location assembles: parts with the client's
+/// numbers (gaps allowed), uploaded out of order, an abandoned re-upload
+/// that changes nothing, and aborts.
+async fn assemblies(b: &dyn DataBackend) {
+    let key = key_for(b, "assembled");
+    let id = b.start_assembly(&key).await.expect("start assembly");
+    let first: Vec<u8> = (0..(5u32 << 20) + 3).map(|i| (i % 241) as u8).collect();
+    let last = b"the last part, small".to_vec();
+    let tag3 = write_part(b, (&key, &id), 3, &last, false).await;
+    let tag1 = write_part(b, (&key, &id), 1, &first, false).await;
+    // Every byte of a different part 1 sent, but never committed.
+    write_part(b, (&key, &id), 1, &vec![9u8; first.len()], true).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let parts = [(1, tag1.expect("tag 1")), (3, tag3.expect("tag 3"))];
+    b.finish_assembly(&key, &id, &parts)
+        .await
+        .expect("finish assembly");
+    let whole = [first.as_slice(), last.as_slice()].concat();
+    let n = whole.len() as u64;
+    assert_eq!(read_all(b, &key, 0..n).await, whole, "assembled blob");
+    assert_eq!(
+        read_all(b, &key, n - 25..n).await,
+        &whole[whole.len() - 25..],
+        "range across parts"
+    );
+    b.delete(&key).await.expect("delete assembled blob");
+
+    // aborted before and after finishing: nothing left either way
+    let dropped = key_for(b, "aborted assembly");
+    let id = b.start_assembly(&dropped).await.expect("start assembly");
+    write_part(b, (&dropped, &id), 1, b"never finished", false).await;
+    b.abort_assembly(&dropped, &id).await.expect("abort");
+    b.abort_assembly(&dropped, &id).await.expect("abort again");
+    assert!(read_fails(b, &dropped).await, "aborted assembly readable");
+    let finished = key_for(b, "finished, then aborted");
+    let id = b.start_assembly(&finished).await.expect("start assembly");
+    let tag = write_part(b, (&finished, &id), 1, b"one part", false).await;
+    b.finish_assembly(&finished, &id, &[(1, tag.expect("tag"))])
+        .await
+        .expect("finish");
+    b.abort_assembly(&finished, &id)
+        .await
+        .expect("abort finished");
+    assert!(read_fails(b, &finished).await, "aborted blob readable");
 }
 
 const BUCKET: &str = "conformance";

@@ -203,6 +203,59 @@ impl DataBackend for Guarded {
         self.guard.call("copy", self.inner.copy(from, to)).await
     }
 
+    fn assembles_parts(&self) -> bool {
+        self.inner.assembles_parts()
+    }
+
+    async fn start_assembly(&self, key: &str) -> Result<String> {
+        self.guard
+            .call("start multipart upload", self.inner.start_assembly(key))
+            .await
+    }
+
+    async fn create_part(
+        &self,
+        key: &str,
+        assembly: &str,
+        number: u32,
+        size: u64,
+    ) -> Result<Box<dyn BlobWriter>> {
+        let inner = self
+            .guard
+            .call_unproven(
+                "create part",
+                self.inner.create_part(key, assembly, number, size),
+            )
+            .await?;
+        Ok(Box::new(GuardedWriter {
+            inner,
+            guard: self.guard.clone(),
+        }))
+    }
+
+    async fn finish_assembly(
+        &self,
+        key: &str,
+        assembly: &str,
+        parts: &[(u32, String)],
+    ) -> Result<()> {
+        self.guard
+            .call(
+                "complete multipart upload",
+                self.inner.finish_assembly(key, assembly, parts),
+            )
+            .await
+    }
+
+    async fn abort_assembly(&self, key: &str, assembly: &str) -> Result<()> {
+        self.guard
+            .call(
+                "abort multipart upload",
+                self.inner.abort_assembly(key, assembly),
+            )
+            .await
+    }
+
     fn copy_key(&self, bucket: &str, key: &str) -> String {
         self.inner.copy_key(bucket, key)
     }

@@ -1,6 +1,7 @@
 //! Strata's data layer: the `DataBackend` trait (one location's blob store) and its `fs`,
 //! `mem`, `s3` and `azure` implementations. It knows nothing of S3 wire types or records.
 
+mod assembly;
 mod breaker;
 mod cloud;
 pub mod conformance;
@@ -90,6 +91,43 @@ pub trait DataBackend: Send + Sync + 'static {
     /// Copies a blob inside the backend, without the bytes passing through
     /// Strata; `Unsupported` when the backend cannot.
     async fn copy(&self, _from: &str, _to: &str) -> Result<()> {
+        Err(DataError::Unsupported)
+    }
+
+    /// Whether this location assembles a multipart object itself from parts
+    /// sent one by one (an S3 multipart upload, Azure staged blocks), so the
+    /// completed object is one blob. Else each part is a blob of its own.
+    fn assembles_parts(&self) -> bool {
+        false
+    }
+    /// Starts assembling the blob `key`; returns the backend's id for it.
+    async fn start_assembly(&self, _key: &str) -> Result<String> {
+        Err(DataError::Unsupported)
+    }
+    /// Starts writing part `number` of an assembly: exactly `size` bytes.
+    /// Its commit returns the part's tag for `finish_assembly`; an abandoned
+    /// writer leaves an earlier part of that number as it was.
+    async fn create_part(
+        &self,
+        _key: &str,
+        _assembly: &str,
+        _number: u32,
+        _size: u64,
+    ) -> Result<Box<dyn BlobWriter>> {
+        Err(DataError::Unsupported)
+    }
+    /// Makes the blob `key` of the given parts (number and tag), in order.
+    async fn finish_assembly(
+        &self,
+        _key: &str,
+        _assembly: &str,
+        _parts: &[(u32, String)],
+    ) -> Result<()> {
+        Err(DataError::Unsupported)
+    }
+    /// Drops an assembly and the blob it may have become; either being
+    /// gone already is success.
+    async fn abort_assembly(&self, _key: &str, _assembly: &str) -> Result<()> {
         Err(DataError::Unsupported)
     }
 

@@ -664,6 +664,7 @@ async fn multipart(store: &dyn MetadataStore) {
         legal_hold: false,
         acl: None,
         encryption: None,
+        assembly: None,
     };
     store.create_upload(upload.clone()).await.unwrap();
     let part = |n: u32, blob: &str| PartRecord {
@@ -673,6 +674,7 @@ async fn multipart(store: &dyn MetadataStore) {
         last_modified_ms: 1,
         blob: blob.into(),
         checksum: None,
+        piece: None,
     };
     for (n, blob) in [(1, "part-1"), (2, "part-2"), (3, "part-3")] {
         store.open_blob(addr(blob)).await.unwrap();
@@ -759,6 +761,84 @@ async fn multipart(store: &dyn MetadataStore) {
     assert!(
         store.list_garbage(100).unwrap().contains(&addr("part-u2")),
         "and their parts become garbage"
+    );
+    assembled_uploads(store, upload).await;
+}
+
+/// Uploads whose location assembles the object: their parts are pieces,
+/// never garbage; an upload given up leaves its assembly as garbage.
+async fn assembled_uploads(store: &dyn MetadataStore, template: UploadRecord) {
+    store.create_bucket(bucket("asm", "o")).await.unwrap();
+    let assembly = |n: &str| Assembly {
+        key: format!("asm/big@{n}"),
+        id: format!("backend-upload-{n}"),
+    };
+    let upload = |id: &str| UploadRecord {
+        bucket: "asm".into(),
+        upload_id: id.into(),
+        assembly: Some(assembly(id)),
+        ..template.clone()
+    };
+    let piece = |n: u32, tag: &str| PartRecord {
+        number: n,
+        size: 3,
+        etag: format!("p{n}"),
+        last_modified_ms: 1,
+        blob: String::new(),
+        checksum: None,
+        piece: Some(tag.into()),
+    };
+    let (done, aborted, orphaned) = (upload("a1"), upload("a2"), upload("a3"));
+    for u in [&done, &aborted, &orphaned] {
+        store.create_upload(u.clone()).await.unwrap();
+        store.put_part(u, piece(1, "tag-1"), "loc").await.unwrap();
+        store.put_part(u, piece(1, "tag-1b"), "loc").await.unwrap();
+        store.put_part(u, piece(2, "tag-2"), "loc").await.unwrap();
+    }
+    assert_eq!(
+        store.get_upload("asm", "big", "a1").unwrap(),
+        Some(done.clone()),
+        "an upload keeps its assembly"
+    );
+    assert_eq!(
+        store.list_parts("a1", 0, 10).unwrap()[0].piece.as_deref(),
+        Some("tag-1b"),
+        "a piece replaces the one before"
+    );
+    let garbage = |store: &dyn MetadataStore| {
+        store
+            .list_garbage(1000)
+            .unwrap()
+            .into_iter()
+            .filter(|g| g.key.starts_with("asm/") || g.key.is_empty())
+            .collect::<Vec<_>>()
+    };
+    assert!(garbage(store).is_empty(), "pieces are never garbage");
+
+    let mut record = object("asm-1", Some(&assembly("a1").key));
+    record.data.chunks[0].size = 6;
+    store
+        .complete_upload(&done, put("asm", "big", record))
+        .await
+        .unwrap();
+    assert!(
+        garbage(store).is_empty(),
+        "a completed assembly is the object"
+    );
+    store.abort_upload(&aborted).await.unwrap();
+    let given_up = assembly("a2").garbage("loc");
+    assert_eq!(garbage(store), vec![given_up.clone()]);
+    assert_eq!(Assembly::from_garbage(&given_up.key), Some(assembly("a2")));
+    assert_eq!(Assembly::from_garbage(&addr("part-1").key), None);
+    store.forget_garbage(vec![given_up]).await.unwrap();
+    store.delete_object(del("asm", "big", None)).await.unwrap();
+    let forgotten: Vec<BlobAddr> = store.list_garbage(1000).unwrap();
+    store.forget_garbage(forgotten).await.unwrap();
+    store.delete_bucket("asm").await.unwrap();
+    assert_eq!(
+        garbage(store),
+        vec![assembly("a3").garbage("loc")],
+        "an upload that goes with its bucket leaves its assembly as garbage"
     );
 }
 

@@ -285,6 +285,28 @@ fn add_garbage(txn: &WriteTransaction, blob: &BlobAddr) -> Result<()> {
     Ok(())
 }
 
+/// Ends an upload's parts: what the object made of it does not use (`used`)
+/// goes to the garbage list, its parts' blobs or its unfinished assembly.
+fn retire_upload(txn: &WriteTransaction, upload: &UploadRecord, used: &[BlobAddr]) -> Result<()> {
+    let parts = remove_parts(txn, &upload.upload_id)?;
+    if let Some(assembly) = &upload.assembly {
+        if !used.iter().any(|b| b.key == assembly.key) {
+            add_garbage(txn, &assembly.garbage(&upload.location))?;
+        }
+        return Ok(());
+    }
+    for part in parts {
+        let blob = BlobAddr {
+            location: upload.location.clone(),
+            key: part.blob,
+        };
+        if !used.contains(&blob) {
+            add_garbage(txn, &blob)?;
+        }
+    }
+    Ok(())
+}
+
 /// The blobs of a committed version are no longer open intents.
 fn close_blobs(txn: &WriteTransaction, record: &ObjectRecord) -> Result<()> {
     let mut open = txn.open_table(OPEN_BLOBS)?;
@@ -908,15 +930,7 @@ impl MetadataStore for EmbeddedStore {
             }
             drop(uploads);
             for upload in &pending {
-                for part in remove_parts(txn, &upload.upload_id)? {
-                    add_garbage(
-                        txn,
-                        &BlobAddr {
-                            location: upload.location.clone(),
-                            key: part.blob,
-                        },
-                    )?;
-                }
+                retire_upload(txn, upload, &[])?;
             }
             buckets.remove(name.as_str())?;
             remove_bucket_configs(txn, &name)?;
@@ -1153,17 +1167,20 @@ impl MetadataStore for EmbeddedStore {
             let replaced: Option<PartRecord> = get_json(&parts, part_key)?;
             parts.insert(part_key, encode(&part)?.as_slice())?;
             drop(parts);
-            if let Some(old) = replaced {
-                add_garbage(
-                    txn,
-                    &BlobAddr {
-                        location: location.clone(),
-                        key: old.blob,
-                    },
-                )?;
+            // A piece of an assembly replaces the earlier one in the backend.
+            if upload.assembly.is_none() {
+                if let Some(old) = replaced {
+                    add_garbage(
+                        txn,
+                        &BlobAddr {
+                            location: location.clone(),
+                            key: old.blob,
+                        },
+                    )?;
+                }
+                txn.open_table(OPEN_BLOBS)?
+                    .remove((location.as_str(), part.blob.as_str()))?;
             }
-            txn.open_table(OPEN_BLOBS)?
-                .remove((location.as_str(), part.blob.as_str()))?;
             Ok(())
         })
         .await
@@ -1198,16 +1215,7 @@ impl MetadataStore for EmbeddedStore {
             let outcome = install_object(txn, &put)?;
             txn.open_table(UPLOADS)?.remove(key)?;
             let used: Vec<BlobAddr> = put.record.data.stored_blobs().collect();
-            let parts = remove_parts(txn, &upload.upload_id)?;
-            for part in parts {
-                let blob = BlobAddr {
-                    location: upload.location.clone(),
-                    key: part.blob,
-                };
-                if !used.contains(&blob) {
-                    add_garbage(txn, &blob)?;
-                }
-            }
+            retire_upload(txn, &upload, &used)?;
             Ok(outcome)
         })
         .await
@@ -1224,15 +1232,7 @@ impl MetadataStore for EmbeddedStore {
             if txn.open_table(UPLOADS)?.remove(key)?.is_none() {
                 return Err(MetaError::NoSuchUpload);
             }
-            for part in remove_parts(txn, &upload.upload_id)? {
-                add_garbage(
-                    txn,
-                    &BlobAddr {
-                        location: upload.location.clone(),
-                        key: part.blob,
-                    },
-                )?;
-            }
+            retire_upload(txn, &upload, &[])?;
             Ok(())
         })
         .await

@@ -606,6 +606,38 @@ pub struct UploadRecord {
     pub acl: Option<Acl>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// Set when the upload's location assembles the object itself; its
+    /// parts are then pieces of that assembly, not blobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assembly: Option<Assembly>,
+}
+
+/// A multipart object its location assembles from the parts (an S3
+/// multipart upload, Azure staged blocks): the blob it becomes, and the
+/// backend's id for the assembly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assembly {
+    pub key: String,
+    pub id: String,
+}
+
+impl Assembly {
+    /// The garbage-list entry of an assembly given up: the collector aborts
+    /// it and removes its blob. A NUL joins key and id (no blob key holds one).
+    pub fn garbage(&self, location: &str) -> BlobAddr {
+        BlobAddr {
+            location: location.to_string(),
+            key: format!("{}\0{}", self.key, self.id),
+        }
+    }
+
+    /// The assembly a garbage-list key stands for, if it is one.
+    pub fn from_garbage(key: &str) -> Option<Assembly> {
+        key.rsplit_once('\0').map(|(key, id)| Assembly {
+            key: key.to_string(),
+            id: id.to_string(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -614,10 +646,14 @@ pub struct PartRecord {
     pub size: u64,
     pub etag: String,
     pub last_modified_ms: i64,
-    /// Backend key of the part's blob in the upload's location.
+    /// Backend key of the part's blob in the upload's location; empty for
+    /// a piece of the upload's assembly.
     pub blob: String,
     #[serde(default)]
     pub checksum: Option<Checksum>,
+    /// The location's tag of this piece of the upload's assembly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piece: Option<String>,
 }
 
 /// A blob in a location: the unit the garbage collector removes.

@@ -5,12 +5,15 @@ started here on 127.0.0.1: moto (S3), a second Strata (S3) and Azurite (Azure
 Blob). Each test goes through Strata with boto3, then reads the backend
 directly with its own client to prove where the bytes landed.
 """
+import base64
 import hashlib
+import http.client
 import os
 import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 import uuid
 
 import boto3
@@ -244,8 +247,9 @@ def test_objects_live_in_the_location(location, c3, moto, peer, azurite):
     assert small in direct.values() and large in direct.values()
     if location == "peer":
         assert all(n.startswith(f"from-strata/{bucket}/") for n in names), names
-    part_blobs = backend_blobs(location, moto, peer, azurite, "mpu.bin.part")
-    assert sorted(part_blobs.values(), key=len) == sorted(parts, key=len)
+    # the multipart object is one backend object, assembled by the backend
+    assert list(backend_blobs(location, moto, peer, azurite, "mpu.bin@").values()) == [b"".join(parts)]
+    assert backend_blobs(location, moto, peer, azurite, "mpu.bin.part") == {}
 
     # deletes reach the backend through the garbage collector
     for key in ["dir/small.txt", "dir/large.bin", "mpu.bin", "copy.bin"]:
@@ -257,8 +261,91 @@ def test_objects_live_in_the_location(location, c3, moto, peer, azurite):
 def _assert_gone(location, moto, peer, azurite, bucket):
     needle = bucket if location == "peer" else "dir/"
     left = [n for n in backend_blobs(location, moto, peer, azurite, needle) if "dir/" in n]
-    left += list(backend_blobs(location, moto, peer, azurite, "mpu.bin.part"))
+    left += list(backend_blobs(location, moto, peer, azurite, "mpu.bin@"))
     assert left == [], left
+
+
+def backend_uploads(location, moto, peer, needle):
+    """Keys of the unfinished multipart uploads in an S3 backend whose key contains `needle`."""
+    client = moto.client() if location == "moto" else peer.client()
+    return [u["Key"] for u in client.list_multipart_uploads(Bucket=TARGET).get("Uploads", []) if needle in u["Key"]]
+
+
+@pytest.mark.parametrize("location", ["moto", "peer", "azure"])
+def test_multipart_uploads_are_assembled_by_the_backend(location, c3, moto, peer, azurite):
+    bucket = new_bucket(c3, location)
+    key = f"assembled-{uuid.uuid4().hex[:6]}.bin"
+    first, replaced, last = os.urandom(5 * MiB + 1), os.urandom(5 * MiB + 2), os.urandom(MiB)
+    source = os.urandom(6 * MiB)
+    c3.put_object(Bucket=bucket, Key="copy-source", Body=source)
+    up = c3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    if location != "azure":
+        assert backend_uploads(location, moto, peer, key) != [], "the backend's upload starts with the client's"
+
+    def part(number, body, **kw):
+        return c3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=number, Body=body, **kw)["ETag"]
+
+    # part numbers with gaps, uploaded out of order; part 3 uploaded twice
+    e7 = part(7, last)
+    part(3, replaced)
+    e3 = part(3, first)
+    # a bad body never replaces the part before it, in Strata or in the backend
+    with pytest.raises(ClientError) as e:
+        part(3, replaced, ContentMD5=base64.b64encode(hashlib.md5(b"other").digest()).decode())
+    assert error_code(e) == "BadDigest"
+    e5 = c3.upload_part_copy(Bucket=bucket, Key=key, UploadId=up, PartNumber=5,
+                             CopySource={"Bucket": bucket, "Key": "copy-source"},
+                             CopySourceRange="bytes=0-5242879")["CopyPartResult"]["ETag"]
+    listed = c3.list_parts(Bucket=bucket, Key=key, UploadId=up)["Parts"]
+    assert [(p["PartNumber"], p["Size"]) for p in listed] == [(3, len(first)), (5, 5 * MiB), (7, len(last))]
+    c3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 3, "ETag": e3}, {"PartNumber": 5, "ETag": e5}, {"PartNumber": 7, "ETag": e7}]})
+    whole = first + source[:5 * MiB] + last
+    got = c3.get_object(Bucket=bucket, Key=key)
+    assert got["Body"].read() == whole
+    assert got["ETag"].endswith('-3"')
+    assert c3.get_object(Bucket=bucket, Key=key, PartNumber=5)["Body"].read() == source[:5 * MiB]
+    ranged = c3.get_object(Bucket=bucket, Key=key, Range=f"bytes={len(first) - 10}-{len(first) + 9}")
+    assert ranged["Body"].read() == whole[len(first) - 10:len(first) + 10]
+    # one object in the backend, holding the whole; no upload left there
+    assert list(backend_blobs(location, moto, peer, azurite, f"{key}@").values()) == [whole]
+    if location != "azure":
+        assert backend_uploads(location, moto, peer, key) == []
+
+    # an aborted upload leaves nothing in the backend once the collector ran
+    up = c3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    part(1, last)
+    c3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=up)
+    if location != "azure":
+        eventually(lambda: _assert_no_upload(location, moto, peer, key))
+    # a part without a length cannot be streamed to the backend
+    up = c3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    status, body = raw_put_without_length(c3, bucket, key, up)
+    assert status == 411 and b"MissingContentLength" in body, (status, body)
+    c3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=up)
+
+    for k in [key, "copy-source"]:
+        c3.delete_object(Bucket=bucket, Key=k)
+    eventually(lambda: _assert_no_blob(location, moto, peer, azurite, f"{key}@"))
+    c3.delete_bucket(Bucket=bucket)
+
+
+def _assert_no_upload(location, moto, peer, key):
+    assert backend_uploads(location, moto, peer, key) == []
+
+
+def raw_put_without_length(c3, bucket, key, upload_id):
+    """An UploadPart sent with chunked transfer encoding and no Content-Length; (status, body)."""
+    url = c3.generate_presigned_url("upload_part", Params={
+        "Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": 1})
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.putrequest("PUT", f"{parts.path}?{parts.query}")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b"5\r\nhello\r\n0\r\n\r\n")
+    response = conn.getresponse()
+    return response.status, response.read()
 
 
 def test_an_object_may_choose_its_location(c3, cloud, moto, peer, azurite):

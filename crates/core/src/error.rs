@@ -86,6 +86,8 @@ pub enum Error {
     EntityTooSmall,
     #[error("Your proposed upload exceeds the maximum allowed size")]
     EntityTooLarge,
+    #[error("You must provide the Content-Length HTTP header.")]
+    MissingContentLength,
     #[error("{0}")]
     BadDigest(String),
     #[error("The Content-MD5 you specified was invalid.")]

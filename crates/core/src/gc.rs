@@ -1,9 +1,12 @@
 //! The garbage collector: removes from their locations the blobs that no
 //! record references any more (replaced or deleted versions, aborted
-//! uploads, writes cut off by an error or a crash), then forgets them.
+//! uploads, writes cut off by an error or a crash) and aborts the assemblies
+//! of uploads given up, then forgets them.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use strata_meta::Assembly;
 
 use crate::{Result, Strata};
 
@@ -24,7 +27,11 @@ impl Strata {
                     continue;
                 }
             };
-            match backend.delete(&blob.key).await {
+            let removal = match Assembly::from_garbage(&blob.key) {
+                Some(given_up) => backend.abort_assembly(&given_up.key, &given_up.id).await,
+                None => backend.delete(&blob.key).await,
+            };
+            match removal {
                 Ok(()) => removed.push(blob),
                 Err(e) => {
                     tracing::warn!(error = %e, blob = %blob.key, "could not remove a garbage blob; will retry")

@@ -1,18 +1,24 @@
-//! Multipart uploads: parts streamed to the upload's location one blob each,
-//! completed into one object whose chunks are the parts, in order.
+//! Multipart uploads: parts streamed to the upload's location, completed
+//! into one object. A location that assembles multipart objects itself (an
+//! S3 multipart upload, Azure blocks) gets each part as a piece of one
+//! backend object; elsewhere each part is a blob, and the object's chunks
+//! are those blobs in order.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+
 use strata_meta::{
-    BlobRef, Checksum, ChecksumAlgorithm, ChecksumType, Chunk, DataLocator, Encryption, ObjectPut,
-    ObjectRecord, PartRecord, PartSummary, Precondition, UploadRecord,
+    Assembly, BlobRef, Checksum, ChecksumAlgorithm, ChecksumType, Chunk, DataLocator, Encryption,
+    ObjectPut, ObjectRecord, PartRecord, PartSummary, Precondition, UploadRecord,
 };
 
-use crate::checksum::{BodyHasher, ChecksumSource, composite};
+use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource, composite};
 use crate::conditions::ReadConditions;
 use crate::encryption::{CustomerKey, SegmentCipher};
 use crate::objects::{
-    ByteRange, Destination, ObjectAttributes, Written, validate_attributes, validate_key,
+    ByteRange, Destination, ObjectAttributes, Written, stream_into, validate_attributes,
+    validate_key,
 };
 use crate::placement::first_chunk_ready;
 use crate::time::now_ms;
@@ -53,6 +59,14 @@ pub struct CompletedPart {
     pub number: u32,
     pub etag: String,
     pub checksum: Option<String>,
+}
+
+/// Where a part's bytes went.
+enum PartData {
+    /// A blob of its own.
+    Blob(String),
+    /// A piece of the upload's assembly, with the location's tag for it.
+    Piece(String),
 }
 
 /// What ListMultipartUploads asks for.
@@ -112,6 +126,11 @@ impl Strata {
             .new_data_key(&bucket, attributes.sse.as_ref())?
             .map(|(enc, _)| enc);
         let location = self.placement(&bucket, &attributes.user_metadata)?;
+        let assembly = match encryption {
+            None => self.start_assembly(&location, &bucket.name, key).await?,
+            // Each part is sealed on its own, so it stays a blob of its own.
+            Some(_) => None,
+        };
         let upload = UploadRecord {
             bucket: bucket.name,
             key: key.to_string(),
@@ -128,9 +147,65 @@ impl Strata {
             legal_hold: attributes.legal_hold,
             acl,
             encryption,
+            assembly,
         };
-        self.meta.create_upload(upload.clone()).await?;
+        if let Err(e) = self.meta.create_upload(upload.clone()).await {
+            if let Some(assembly) = &upload.assembly {
+                self.discard(&assembly.garbage(&upload.location)).await;
+            }
+            return Err(e.into());
+        }
         Ok(upload)
+    }
+
+    /// Starts the backend's assembly of an upload to `location`, when the
+    /// location assembles multipart objects itself.
+    async fn start_assembly(
+        &self,
+        location: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Assembly>> {
+        let backend = self.locations.get(location)?;
+        if !backend.assembles_parts() {
+            return Ok(None);
+        }
+        let blob = self.new_blob_key(location, bucket, key)?;
+        let id = backend.start_assembly(&blob).await?;
+        Ok(Some(Assembly { key: blob, id }))
+    }
+
+    /// Streams part `number` into the upload's assembly. The piece is
+    /// committed only once the body proved whole and true to its digests,
+    /// so a bad body leaves an earlier upload of the part as it was.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_piece(
+        &self,
+        upload: &UploadRecord,
+        assembly: &Assembly,
+        number: u32,
+        body: Body,
+        size: u64,
+        hasher: BodyHasher,
+        (content_md5, checksum): (Option<&str>, ChecksumSource),
+    ) -> Result<(BodyDigests, String)> {
+        let backend = self.locations.get(&upload.location)?.clone();
+        let mut writer = backend
+            .create_part(&assembly.key, &assembly.id, number, size)
+            .await?;
+        let mut hasher = hasher;
+        stream_into(&mut *writer, Bytes::new(), body, &mut hasher, size, None).await?;
+        let digests = hasher.verify(content_md5, checksum)?;
+        if digests.size != size {
+            return Err(Error::IncompleteBody(std::io::Error::other(
+                "body length differs from Content-Length",
+            )));
+        }
+        let tag = writer
+            .commit()
+            .await?
+            .ok_or_else(|| Error::Internal("the location gave a part no tag".into()))?;
+        Ok((digests, tag))
     }
 
     pub fn get_upload(
@@ -159,6 +234,28 @@ impl Strata {
         let algorithm = req.checksum.algorithm().or(upload.checksum_algorithm);
         let hasher = BodyHasher::new(algorithm);
         let cipher = self.part_cipher(&upload, req.part_number, req.customer_key.as_ref())?;
+        let checksum = match upload.checksum_algorithm {
+            Some(a) if req.checksum.algorithm().is_none() => ChecksumSource::Compute(a),
+            _ => req.checksum,
+        };
+        if let Some(assembly) = &upload.assembly {
+            // The backend needs the part's length before its first byte.
+            let size = req.content_length.ok_or(Error::MissingContentLength)?;
+            let (digests, tag) = self
+                .write_piece(
+                    &upload,
+                    assembly,
+                    req.part_number,
+                    req.body,
+                    size,
+                    hasher,
+                    (req.content_md5.as_deref(), checksum),
+                )
+                .await?;
+            return self
+                .save_part(&upload, req.part_number, digests, PartData::Piece(tag))
+                .await;
+        }
         let name = part_name(&upload, req.part_number);
         let written = self
             .write_data(
@@ -174,10 +271,6 @@ impl Strata {
                 cipher,
             )
             .await?;
-        let checksum = match upload.checksum_algorithm {
-            Some(a) if req.checksum.algorithm().is_none() => ChecksumSource::Compute(a),
-            _ => req.checksum,
-        };
         self.record_part(
             &upload,
             req.part_number,
@@ -241,12 +334,30 @@ impl Strata {
         }
         let source_key = self.data_key(&record, source.customer_key.as_ref())?;
         let cipher = self.part_cipher(&upload, part_number, customer_key)?;
+        let size = range.end - range.start;
         let stream = first_chunk_ready(self.read_data(&record, range, source_key)?).await?;
         let body: Body = Box::pin(futures::TryStreamExt::map_err(
             stream,
             std::io::Error::other,
         ));
         let algorithm = upload.checksum_algorithm;
+        let checksum = algorithm.map_or(ChecksumSource::None, ChecksumSource::Compute);
+        if let Some(assembly) = &upload.assembly {
+            let (digests, tag) = self
+                .write_piece(
+                    &upload,
+                    assembly,
+                    part_number,
+                    body,
+                    size,
+                    BodyHasher::new(algorithm),
+                    (None, checksum),
+                )
+                .await?;
+            return self
+                .save_part(&upload, part_number, digests, PartData::Piece(tag))
+                .await;
+        }
         let name = part_name(&upload, part_number);
         let written = self
             .write_data(
@@ -262,7 +373,6 @@ impl Strata {
                 cipher,
             )
             .await?;
-        let checksum = algorithm.map_or(ChecksumSource::None, ChecksumSource::Compute);
         self.record_part(&upload, part_number, written, None, checksum, None)
             .await
     }
@@ -299,6 +409,27 @@ impl Strata {
         else {
             return Err(Error::Internal("a part was not written to a blob".into()));
         };
+        let saved = self
+            .save_part(upload, number, digests, PartData::Blob(blob))
+            .await;
+        if saved.is_err() {
+            self.discard_written(&locator).await;
+        }
+        saved
+    }
+
+    /// Records a part whose bytes are stored and verified.
+    async fn save_part(
+        &self,
+        upload: &UploadRecord,
+        number: u32,
+        digests: BodyDigests,
+        data: PartData,
+    ) -> Result<(PartRecord, Option<Encryption>)> {
+        let (blob, piece) = match data {
+            PartData::Blob(blob) => (blob, None),
+            PartData::Piece(tag) => (String::new(), Some(tag)),
+        };
         let part = PartRecord {
             number,
             size: digests.size,
@@ -306,15 +437,11 @@ impl Strata {
             last_modified_ms: now_ms(),
             blob,
             checksum: digests.checksum,
+            piece,
         };
-        if let Err(e) = self
-            .meta
+        self.meta
             .put_part(upload, part.clone(), &upload.location)
-            .await
-        {
-            self.discard_written(&locator).await;
-            return Err(e.into());
-        }
+            .await?;
         Ok((part, upload.encryption.clone()))
     }
 
@@ -407,16 +534,7 @@ impl Strata {
             headers: upload.headers.clone(),
             user_metadata: upload.user_metadata.clone(),
             checksum,
-            data: DataLocator {
-                location: upload.location.clone(),
-                chunks: chosen
-                    .iter()
-                    .map(|p| Chunk {
-                        size: p.size,
-                        blob: BlobRef::Stored(p.blob.clone()),
-                    })
-                    .collect(),
-            },
+            data: self.assemble(&upload, &chosen, &condition).await?,
             parts: chosen
                 .iter()
                 .map(|p| PartSummary {
@@ -446,10 +564,69 @@ impl Strata {
             version_id: None,
         };
         self.settle_replication(&mut put)?;
-        let outcome = self.meta.complete_upload(&upload, put).await?;
+        let outcome = match self.meta.complete_upload(&upload, put).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The backend assembled an object no record will own, and the
+                // upload cannot be assembled again: both are given up.
+                if upload.assembly.is_some() {
+                    let _ = self.meta.abort_upload(&upload).await;
+                    self.gc_wakeup.notify_one();
+                }
+                return Err(e.into());
+            }
+        };
         // Parts the object does not use are garbage now.
         self.gc_wakeup.notify_one();
         Ok(outcome.record)
+    }
+
+    /// The data of the object an upload completes into: its assembled blob
+    /// (assembled now), else the parts' blobs in order.
+    async fn assemble(
+        &self,
+        upload: &UploadRecord,
+        chosen: &[&PartRecord],
+        condition: &Precondition,
+    ) -> Result<DataLocator> {
+        let Some(assembly) = &upload.assembly else {
+            return Ok(DataLocator {
+                location: upload.location.clone(),
+                chunks: chosen
+                    .iter()
+                    .map(|p| Chunk {
+                        size: p.size,
+                        blob: BlobRef::Stored(p.blob.clone()),
+                    })
+                    .collect(),
+            });
+        };
+        // Checked again when the record commits; checked first, a failed
+        // condition leaves the upload to be completed later.
+        if !condition.holds(self.meta.get_object(&upload.bucket, &upload.key)?.as_ref()) {
+            return Err(Error::PreconditionFailed);
+        }
+        let pieces = chosen
+            .iter()
+            .map(|p| match &p.piece {
+                Some(tag) => Ok((p.number, tag.clone())),
+                None => Err(Error::Internal(format!(
+                    "part {} of an assembled upload has no piece",
+                    p.number
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let backend = self.locations.get(&upload.location)?;
+        backend
+            .finish_assembly(&assembly.key, &assembly.id, &pieces)
+            .await?;
+        Ok(DataLocator {
+            location: upload.location.clone(),
+            chunks: vec![Chunk {
+                size: chosen.iter().map(|p| p.size).sum(),
+                blob: BlobRef::Stored(assembly.key.clone()),
+            }],
+        })
     }
 
     pub async fn abort_upload(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
-use strata_data::{ByteStream, DataBackend};
+use strata_data::{BlobWriter, ByteStream, DataBackend};
 use strata_meta::{
     Acl, BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
     Encryption, ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
@@ -754,13 +754,28 @@ async fn stream_to_blob(
     backend: &dyn DataBackend,
     key: &str,
     head: Bytes,
+    body: Body,
+    hasher: &mut BodyHasher,
+    max_size: u64,
+    sealer: Option<Sealer>,
+) -> Result<()> {
+    let mut writer = backend.create(key).await?;
+    stream_into(&mut *writer, head, body, hasher, max_size, sealer).await?;
+    writer.commit().await?;
+    Ok(())
+}
+
+/// Streams `head`, then `body`, into `writer` (sealed by `sealer`), hashing
+/// the plain bytes; leaves the commit to the caller.
+pub(crate) async fn stream_into(
+    writer: &mut dyn BlobWriter,
+    head: Bytes,
     mut body: Body,
     hasher: &mut BodyHasher,
     max_size: u64,
     mut sealer: Option<Sealer>,
 ) -> Result<()> {
-    let mut writer = backend.create(key).await?;
-    let mut next = Some(head);
+    let mut next = (!head.is_empty()).then_some(head);
     loop {
         let Some(chunk) = next.take() else {
             match body.next().await {
@@ -788,7 +803,6 @@ async fn stream_to_blob(
     if let Some(last) = sealer.map(Sealer::finish).transpose()?.flatten() {
         writer.write(last).await?;
     }
-    writer.commit().await?;
     Ok(())
 }
 

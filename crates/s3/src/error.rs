@@ -61,6 +61,7 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         Error::InvalidPartOrder => C::InvalidPartOrder,
         Error::EntityTooSmall => C::EntityTooSmall,
         Error::EntityTooLarge => C::EntityTooLarge,
+        Error::MissingContentLength => C::MissingContentLength,
         Error::BadDigest(_) => C::BadDigest,
         Error::InvalidDigest => C::InvalidDigest,
         Error::MetadataTooLarge => C::MetadataTooLarge,

@@ -330,6 +330,30 @@ def test_multipart_uploads_are_assembled_by_the_backend(location, c3, moto, peer
     c3.delete_bucket(Bucket=bucket)
 
 
+def test_a_large_part_streams_to_the_backend_in_bounded_memory(c3, cloud, tmp_root, peer):
+    bucket = new_bucket(c3, "peer")
+    size = 256 * MiB
+    path = tmp_root / "large-part.bin"
+    with open(path, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(os.urandom(MiB))
+    # Linux resets the peak resident size when told to: what follows is this part's peak.
+    with open(f"/proc/{cloud.proc.pid}/clear_refs", "w") as f:
+        f.write("5")
+    up = c3.create_multipart_upload(Bucket=bucket, Key="large")["UploadId"]
+    with open(path, "rb") as body:
+        etag = c3.upload_part(Bucket=bucket, Key="large", UploadId=up, PartNumber=1, Body=body)["ETag"]
+    peak_kib = int(next(line.split()[1] for line in open(f"/proc/{cloud.proc.pid}/status")
+                        if line.startswith("VmHWM")))
+    assert peak_kib < 128 * 1024, f"peak RSS {peak_kib} KiB while a {size // MiB} MiB part streamed"
+    c3.complete_multipart_upload(Bucket=bucket, Key="large", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert c3.head_object(Bucket=bucket, Key="large")["ContentLength"] == size
+    path.unlink()
+    c3.delete_object(Bucket=bucket, Key="large")
+    c3.delete_bucket(Bucket=bucket)
+
+
 def _assert_no_upload(location, moto, peer, key):
     assert backend_uploads(location, moto, peer, key) == []
 

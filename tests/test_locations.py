@@ -537,6 +537,73 @@ def test_admin_location_commands(tmp_root, moto, azurite):
     assert admin(data_dir, "remove", "local").returncode != 0
 
 
+def admin_online(server, *args):
+    return subprocess.run([BIN, "admin", "--data-dir", str(server.data_dir), "--endpoint", server.endpoint,
+                           "location", *args], capture_output=True, text=True, timeout=60)
+
+
+def admin_api(server, method, path, token):
+    """A raw admin API call; (status, JSON answer)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(server.endpoint + "/_/admin/" + path, method=method,
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def test_locations_are_managed_while_the_server_runs(make_server, moto):
+    s = make_server()
+    client = s.client()
+    settings = ["s3", f"endpoint={moto.endpoint}", f"bucket={TARGET}", "path_style=true",
+                "access_key=moto", "secret_key=TOPSECRETVALUE", "prefix=online"]
+    added = admin_online(s, "add", "online", *settings)
+    assert added.returncode == 0 and "probe passed" in added.stdout, added.stderr
+    # usable at once, without a restart
+    client.create_bucket(Bucket="online-bucket", CreateBucketConfiguration={"LocationConstraint": "online"})
+    client.put_object(Bucket="online-bucket", Key="k", Body=b"placed online")
+    assert client.head_object(Bucket="online-bucket", Key="k")["StorageClass"] == "online"
+    assert b"placed online" in backend_blobs("moto", moto, None, None, "online/k@").values()
+    listed = admin_online(s, "list")
+    assert "online	s3	false	strata admin" in listed.stdout and "local	fs	false	built-in" in listed.stdout
+    shown = admin_online(s, "show", "online")
+    assert f"bucket = {TARGET}" in shown.stdout and "declared_in = strata admin" in shown.stdout
+    assert "TOPSECRETVALUE" not in added.stdout + added.stderr + listed.stdout + shown.stdout
+
+    again = admin_online(s, "add", "online", "mem")
+    assert again.returncode != 0 and "409" in again.stderr and "online" in again.stderr
+    dead = free_port()
+    unreachable = admin_online(s, "add", "gone", "s3", f"endpoint=http://127.0.0.1:{dead}", "bucket=b",
+                               "path_style=true", "access_key=a", "secret_key=b", "timeout_secs=2")
+    assert unreachable.returncode != 0 and "location gone refused" in unreachable.stderr
+    in_use = admin_online(s, "remove", "online")
+    assert in_use.returncode != 0 and "409" in in_use.stderr and "online-bucket" in in_use.stderr
+    assert admin_online(s, "remove", "local").returncode != 0
+    assert admin_online(s, "show", "nowhere").returncode != 0
+
+    # the API behind the CLI wants the operator's token
+    status, answer = admin_api(s, "GET", "locations", token="wrong")
+    assert status == 403 and answer["code"] == "AccessDenied"
+
+    client.delete_object(Bucket="online-bucket", Key="k")
+    client.delete_bucket(Bucket="online-bucket")
+    removed = admin_online(s, "remove", "online")
+    assert removed.returncode == 0, removed.stderr
+    assert "online" not in admin_online(s, "list").stdout
+    with pytest.raises(ClientError) as e:
+        client.create_bucket(Bucket="late-bucket", CreateBucketConfiguration={"LocationConstraint": "online"})
+    assert error_code(e) == "InvalidLocationConstraint"
+    # and it stays removed after a restart
+    s.stop()
+    s.start()
+    assert "online" not in admin_online(s, "list").stdout
+
+
 class FaultyProxy:
     """An HTTP proxy in front of moto whose behaviour the test switches:
     pass (forward), 500 (every request fails), hang (never answers),

@@ -1,6 +1,7 @@
 //! `strata admin`: account, key and location management on a data dir. The embedded
 //! store allows one process at a time, so this runs while the server is
-//! stopped; changes take effect at its next start.
+//! stopped; changes take effect at its next start. Location commands can
+//! instead go to a running server (`--endpoint`), through its admin API.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,7 @@ use clap::Subcommand;
 use strata_core::Strata;
 
 use crate::locations::{self, LocationCommand};
+use crate::operator::Api;
 use crate::server::open_store;
 
 #[derive(clap::Args)]
@@ -19,6 +21,13 @@ pub struct AdminArgs {
     /// The server's config file, for the locations it declares.
     #[arg(long, env = "STRATA_CONFIG")]
     config: Option<PathBuf>,
+    /// Manage the locations of this running server (its admin API) rather
+    /// than those of the stopped server's data dir.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The server's master key, when it is not in the data dir (`--endpoint`).
+    #[arg(long, env = "STRATA_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -69,6 +78,15 @@ enum KeyCommand {
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    if let (Some(endpoint), AdminCommand::Location { command }) = (&args.endpoint, &args.command) {
+        let api = Api::new(
+            endpoint,
+            &args.data_dir,
+            args.master_key.as_deref(),
+            "_/admin",
+        )?;
+        return locations::run_online(command, &api).await;
+    }
     let meta = std::sync::Arc::new(open_store(&args.data_dir)?);
     // Account and key commands need no cloud location (nor its secrets).
     let strata = || -> anyhow::Result<Strata> {

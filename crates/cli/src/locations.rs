@@ -1,16 +1,18 @@
 //! The locations of a data dir (built-in `local`, config file, `strata admin location`) and
 //! the admin commands that add, list, show and remove them. It never prints a secret.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use hyper::Method;
 use serde::Deserialize;
-use strata_core::Locations;
-use strata_data::{DataBackend, FsSpec, LocationKind, LocationSpec};
-use strata_meta::{LocationRecord, MetadataStore};
+use strata_core::locations::{location_record, open_and_probe};
+use strata_core::{Location, Locations, Source};
+use strata_data::{FsSpec, LocationKind, LocationSpec};
+use strata_meta::MetadataStore;
+
+use crate::operator::Api;
 
 /// The name of the built-in `fs` location in the data dir.
 pub const DEFAULT_LOCATION: &str = "local";
@@ -27,7 +29,7 @@ pub struct LocationConfig {
 pub struct Declared {
     pub name: String,
     pub spec: LocationSpec,
-    pub source: &'static str,
+    pub source: Source,
 }
 
 fn builtin(data_dir: &Path) -> LocationSpec {
@@ -45,7 +47,7 @@ pub fn local_only(data_dir: &Path) -> anyhow::Result<Locations> {
     let local = Declared {
         name: DEFAULT_LOCATION.into(),
         spec: builtin(data_dir),
-        source: "built-in",
+        source: Source::BuiltIn,
     };
     open_all(&[local], None)
 }
@@ -60,13 +62,13 @@ pub fn declared(
     let mut all = vec![Declared {
         name: DEFAULT_LOCATION.into(),
         spec: builtin(data_dir),
-        source: "built-in",
+        source: Source::BuiltIn,
     }];
     for l in from_file {
         all.push(Declared {
             name: l.name.clone(),
             spec: l.spec.clone(),
-            source: "config file",
+            source: Source::ConfigFile,
         });
     }
     for record in meta.list_locations()? {
@@ -75,7 +77,7 @@ pub fn declared(
         all.push(Declared {
             name: record.name,
             spec,
-            source: "strata admin",
+            source: Source::Admin,
         });
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -92,22 +94,20 @@ pub fn declared(
 
 /// Opens every declared location; `default` (or `local`) becomes the default.
 pub fn open_all(declared: &[Declared], default: Option<&str>) -> anyhow::Result<Locations> {
-    let mut backends: BTreeMap<&str, Arc<dyn DataBackend>> = BTreeMap::new();
+    let default = default.unwrap_or(DEFAULT_LOCATION);
+    if !declared.iter().any(|d| d.name == default) {
+        bail!("default_location {default} is not a declared location");
+    }
+    let locations = Locations::new(default);
     for d in declared {
         let backend = d.spec.open(&d.name)?;
-        tracing::info!(location = %d.name, kind = d.spec.kind_name(), transient = d.spec.transient, source = d.source, "location");
-        backends.insert(&d.name, backend);
-    }
-    let default = default.unwrap_or(DEFAULT_LOCATION);
-    let Some(first) = backends.remove(default) else {
-        bail!("default_location {default} is not a declared location");
-    };
-    let mut locations = Locations::new(default, first);
-    for (name, backend) in backends {
-        locations.add(name, backend);
-    }
-    for d in declared.iter().filter(|d| d.spec.transient) {
-        locations.mark_transient(&d.name);
+        tracing::info!(location = %d.name, kind = d.spec.kind_name(), transient = d.spec.transient, source = d.source.as_str(), "location");
+        let location = Location {
+            backend,
+            spec: d.spec.clone(),
+            source: d.source,
+        };
+        locations.add(&d.name, location);
     }
     Ok(locations)
 }
@@ -115,8 +115,8 @@ pub fn open_all(declared: &[Declared], default: Option<&str>) -> anyhow::Result<
 /// Logs locations that do not answer, without refusing to start: the other
 /// locations still serve, and `/_/ready` reports the failing one.
 pub async fn warn_unreachable(locations: &Locations) {
-    for (name, backend) in locations.iter() {
-        if let Err(e) = backend.check().await {
+    for (name, location) in locations.all() {
+        if let Err(e) = location.backend.check().await {
             tracing::warn!(location = %name, error = %e, "location does not answer");
         }
     }
@@ -164,6 +164,72 @@ fn setting(pair: &str) -> anyhow::Result<(String, toml::Value)> {
     Ok((key.to_string(), value))
 }
 
+/// The spec `strata admin location add` describes.
+fn spec_of(
+    name: &str,
+    kind: &str,
+    settings: &[String],
+    transient: bool,
+) -> anyhow::Result<LocationSpec> {
+    let mut table = toml::Table::new();
+    for pair in settings {
+        let (k, v) = setting(pair)?;
+        table.insert(k, v);
+    }
+    table.insert("type".into(), toml::Value::String(kind.to_string()));
+    table.insert("transient".into(), toml::Value::Boolean(transient));
+    toml::Value::Table(table)
+        .try_into()
+        .with_context(|| format!("location {name}: invalid settings"))
+}
+
+/// The location commands, sent to a running server's admin API.
+pub async fn run_online(command: &LocationCommand, api: &Api) -> anyhow::Result<()> {
+    let path = |name: &str| format!("locations/{}", urlencoding::encode(name));
+    match command {
+        LocationCommand::Add {
+            name,
+            kind,
+            settings,
+            transient,
+        } => {
+            let spec = spec_of(name, kind, settings, *transient)?;
+            api.call(Method::PUT, &path(name), Some(serde_json::to_value(&spec)?))
+                .await?;
+            println!("added location {name} ({}); probe passed", spec.kind_name());
+        }
+        LocationCommand::List => {
+            println!("NAME\tTYPE\tTRANSIENT\tDECLARED IN");
+            let listed = api.call(Method::GET, "locations", None).await?;
+            for l in listed.as_array().into_iter().flatten() {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    l["name"].as_str().unwrap_or_default(),
+                    l["type"].as_str().unwrap_or_default(),
+                    l["transient"],
+                    l["declared_in"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        LocationCommand::Show { name } => {
+            let shown = api.call(Method::GET, &path(name), None).await?;
+            println!("name = {name}");
+            println!(
+                "declared_in = {}",
+                shown["declared_in"].as_str().unwrap_or_default()
+            );
+            for (k, v) in shown["settings"].as_object().into_iter().flatten() {
+                println!("{k} = {}", v.as_str().unwrap_or_default());
+            }
+        }
+        LocationCommand::Remove { name } => {
+            api.call(Method::DELETE, &path(name), None).await?;
+            println!("removed location {name}");
+        }
+    }
+    Ok(())
+}
+
 pub async fn run_admin(
     command: LocationCommand,
     meta: &dyn MetadataStore,
@@ -177,34 +243,15 @@ pub async fn run_admin(
             settings,
             transient,
         } => {
-            let mut table = toml::Table::new();
-            for pair in &settings {
-                let (k, v) = setting(pair)?;
-                table.insert(k, v);
-            }
-            table.insert("type".into(), toml::Value::String(kind));
-            table.insert("transient".into(), toml::Value::Boolean(transient));
-            let spec: LocationSpec = toml::Value::Table(table)
-                .try_into()
-                .with_context(|| format!("location {name}: invalid settings"))?;
+            let spec = spec_of(&name, &kind, &settings, transient)?;
             if declared(meta, data_dir, from_file)?
                 .iter()
                 .any(|d| d.name == name)
             {
                 bail!("location {name} already exists");
             }
-            let backend = spec.open(&name)?;
-            strata_data::probe(&*backend).await.with_context(|| {
-                format!("location {name} refused: the probe (write, read, delete) failed")
-            })?;
-            meta.create_location(LocationRecord {
-                name: name.clone(),
-                spec: serde_json::to_string(&spec)?,
-                created_ms: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64),
-            })
-            .await?;
+            open_and_probe(&name, &spec).await?;
+            meta.create_location(location_record(&name, &spec)?).await?;
             println!("added location {name} ({}); probe passed", spec.kind_name());
         }
         LocationCommand::List => {
@@ -215,7 +262,7 @@ pub async fn run_admin(
                     d.name,
                     d.spec.kind_name(),
                     d.spec.transient,
-                    d.source
+                    d.source.as_str()
                 );
             }
         }
@@ -225,7 +272,7 @@ pub async fn run_admin(
                 bail!("no such location: {name}");
             };
             println!("name = {}", d.name);
-            println!("declared_in = {}", d.source);
+            println!("declared_in = {}", d.source.as_str());
             for (k, v) in d.spec.describe() {
                 println!("{k} = {v}");
             }

@@ -5,6 +5,7 @@ mod admin;
 mod bench;
 mod config;
 mod locations;
+mod operator;
 mod replication;
 mod server;
 

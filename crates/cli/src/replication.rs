@@ -1,20 +1,15 @@
-//! `strata replication …`: the operator API of a running server from the
-//! command line. It computes the API's bearer token from the master key (the
-//! server's data dir, or `--master-key`), so it runs where the server runs.
+//! `strata replication …`: the replication API of a running server from the
+//! command line (see `operator` for how it reaches the server).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
-use bytes::Bytes;
 use clap::{Args, Subcommand};
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::Method;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
+
+use crate::operator::Api;
 
 #[derive(Args)]
 pub struct ReplicationArgs {
@@ -72,40 +67,6 @@ enum ReplicationCommand {
     },
 }
 
-struct Api {
-    client: Client<HttpConnector, Full<Bytes>>,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("{}/_/backbeat/api/{path}", self.base))
-            .header("authorization", format!("Bearer {}", self.token))
-            .body(Full::new(body))?;
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .with_context(|| format!("reaching {}", self.base))?;
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if !status.is_success() {
-            anyhow::bail!(
-                "{status}: {}",
-                value["message"]
-                    .as_str()
-                    .unwrap_or("the server refused the request")
-            );
-        }
-        Ok(value)
-    }
-}
-
 fn print(value: &Value) {
     println!(
         "{}",
@@ -114,12 +75,12 @@ fn print(value: &Value) {
 }
 
 pub async fn run(args: ReplicationArgs) -> anyhow::Result<()> {
-    let key = crate::config::existing_master_key(args.master_key.as_deref(), &args.data_dir)?;
-    let api = Api {
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        base: args.endpoint.trim_end_matches('/').to_string(),
-        token: strata_core::encryption::Keyring::new(key).operator_token(),
-    };
+    let api = Api::new(
+        &args.endpoint,
+        &args.data_dir,
+        args.master_key.as_deref(),
+        "_/backbeat/api",
+    )?;
     match args.command {
         ReplicationCommand::Status { location } => {
             let path = match &location {

@@ -104,6 +104,12 @@ pub enum Error {
     NoSuchConfiguration(BucketConfigKind),
     #[error("The storage class you specified is not valid: {0} is not a location of this server")]
     InvalidStorageClass(String),
+    /// Administration of locations: none of that name.
+    #[error("{0}")]
+    NoSuchLocation(String),
+    /// Administration of locations: the name is taken, or still in use.
+    #[error("{0}")]
+    LocationConflict(String),
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error("{0}")]
@@ -151,9 +157,10 @@ impl From<MetaError> for Error {
             MetaError::AccountHasBuckets => {
                 Error::InvalidRequest("the account still owns buckets".into())
             }
-            MetaError::LocationExists(_)
-            | MetaError::NoSuchLocation(_)
-            | MetaError::LocationInUse { .. } => Error::InvalidRequest(e.to_string()),
+            MetaError::NoSuchLocation(_) => Error::NoSuchLocation(e.to_string()),
+            MetaError::LocationExists(_) | MetaError::LocationInUse { .. } => {
+                Error::LocationConflict(e.to_string())
+            }
             MetaError::Storage(_) | MetaError::Corrupt(_) => Error::Internal(e.to_string()),
         }
     }

@@ -28,7 +28,8 @@ use std::sync::Arc;
 pub use body::{Body, ObjectBody};
 pub use checksum::{ChecksumSource, parse_algorithm};
 pub use error::Error;
-pub use locations::Locations;
+pub use locations::{Location, Locations, Source};
+pub use strata_data::LocationSpec;
 pub use strata_meta as meta;
 pub use strata_meta::{AccountRecord, BucketRecord, ChecksumAlgorithm, ObjectRecord};
 
@@ -92,18 +93,22 @@ impl Strata {
     /// Locations are checked at once, each for `READY_CHECK_TIMEOUT` at most.
     pub async fn check_ready(&self) -> Result<Vec<(String, Error)>> {
         self.meta.check()?;
-        let checks = self.locations.iter().map(|(name, backend)| async move {
-            let outcome = tokio::time::timeout(READY_CHECK_TIMEOUT, backend.check()).await;
-            let failure = match outcome {
-                Ok(Ok(())) => return None,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {}s", READY_CHECK_TIMEOUT.as_secs()),
-            };
-            Some((
-                name.clone(),
-                Error::ServiceUnavailable(format!("location {name}: {failure}")),
-            ))
-        });
+        let checks = self
+            .locations
+            .all()
+            .into_iter()
+            .map(|(name, l)| async move {
+                let outcome = tokio::time::timeout(READY_CHECK_TIMEOUT, l.backend.check()).await;
+                let failure = match outcome {
+                    Ok(Ok(())) => return None,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!("no answer within {}s", READY_CHECK_TIMEOUT.as_secs()),
+                };
+                Some((
+                    name.clone(),
+                    Error::ServiceUnavailable(format!("location {name}: {failure}")),
+                ))
+            });
         let mut degraded = Vec::new();
         for (name, e) in futures::future::join_all(checks)
             .await

@@ -1,41 +1,75 @@
-//! The named locations data can be written to, and which one is the default.
+//! The named locations data can be written to, which one is the default, and
+//! how each was declared. Locations may be added and removed while the server
+//! runs (the admin API), so the registry sits behind a lock and hands out
+//! clones of the backends.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use strata_data::DataBackend;
+use strata_data::{DataBackend, LocationSpec};
+use strata_meta::{LocationRecord, MetaError};
 
-use crate::{Error, Result};
+use crate::time::now_ms;
+use crate::{Error, Result, Strata};
+
+/// Where a location was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The data dir's own `fs` location.
+    BuiltIn,
+    ConfigFile,
+    /// `strata admin location add` or the admin API: kept in the metadata
+    /// store, and the only kind that can be removed.
+    Admin,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::BuiltIn => "built-in",
+            Source::ConfigFile => "config file",
+            Source::Admin => "strata admin",
+        }
+    }
+}
+
+/// One location: its backend and its declaration.
+#[derive(Clone)]
+pub struct Location {
+    pub backend: Arc<dyn DataBackend>,
+    pub spec: LocationSpec,
+    pub source: Source,
+}
 
 pub struct Locations {
     default: String,
-    backends: BTreeMap<String, Arc<dyn DataBackend>>,
-    /// Locations that keep a replicating version's bytes only until every
-    /// destination holds a copy (see `Strata::release_transient`).
-    transient: BTreeSet<String>,
+    entries: RwLock<BTreeMap<String, Location>>,
 }
 
 impl Locations {
-    pub fn new(default: &str, backend: Arc<dyn DataBackend>) -> Self {
-        let mut backends = BTreeMap::new();
-        backends.insert(default.to_string(), backend);
+    /// An empty registry whose default location will be `default`.
+    pub fn new(default: &str) -> Self {
         Self {
             default: default.to_string(),
-            backends,
-            transient: BTreeSet::new(),
+            entries: RwLock::new(BTreeMap::new()),
         }
     }
 
-    pub fn mark_transient(&mut self, name: &str) {
-        self.transient.insert(name.to_string());
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Location>> {
+        // Every write leaves the map whole: a poisoned lock is still usable.
+        self.entries.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn is_transient(&self, name: &str) -> bool {
-        self.transient.contains(name)
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Location>> {
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn add(&mut self, name: &str, backend: Arc<dyn DataBackend>) {
-        self.backends.insert(name.to_string(), backend);
+    pub fn add(&self, name: &str, location: Location) {
+        self.write().insert(name.to_string(), location);
+    }
+
+    fn remove(&self, name: &str) -> Option<Location> {
+        self.write().remove(name)
     }
 
     pub fn default_name(&self) -> &str {
@@ -43,16 +77,105 @@ impl Locations {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.backends.contains_key(name)
+        self.read().contains_key(name)
     }
 
-    pub fn get(&self, name: &str) -> Result<&Arc<dyn DataBackend>> {
-        self.backends.get(name).ok_or_else(|| {
-            Error::ServiceUnavailable(format!("location {name} is not configured on this server"))
-        })
+    pub fn get(&self, name: &str) -> Result<Arc<dyn DataBackend>> {
+        self.read()
+            .get(name)
+            .map(|l| l.backend.clone())
+            .ok_or_else(|| {
+                Error::ServiceUnavailable(format!(
+                    "location {name} is not configured on this server"
+                ))
+            })
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn DataBackend>)> {
-        self.backends.iter()
+    /// Whether `name` keeps a replicating version's bytes only until every
+    /// destination holds a copy (see `Strata::release_transient`).
+    pub fn is_transient(&self, name: &str) -> bool {
+        self.read().get(name).is_some_and(|l| l.spec.transient)
+    }
+
+    /// Every location, by name.
+    pub fn all(&self) -> Vec<(String, Location)> {
+        self.read()
+            .iter()
+            .map(|(name, l)| (name.clone(), l.clone()))
+            .collect()
+    }
+}
+
+/// Opens a location and proves it works end to end (write, read and delete
+/// a probe blob): what adding a location takes, offline or online.
+pub async fn open_and_probe(name: &str, spec: &LocationSpec) -> Result<Arc<dyn DataBackend>> {
+    let backend = spec
+        .open(name)
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    strata_data::probe(&*backend).await.map_err(|e| {
+        Error::InvalidArgument(format!(
+            "location {name} refused: the probe (write, read, delete) failed: {e}"
+        ))
+    })?;
+    Ok(backend)
+}
+
+/// How an added location is kept in the metadata store.
+pub fn location_record(name: &str, spec: &LocationSpec) -> Result<LocationRecord> {
+    Ok(LocationRecord {
+        name: name.to_string(),
+        spec: serde_json::to_string(spec).map_err(|e| Error::Internal(e.to_string()))?,
+        created_ms: now_ms(),
+    })
+}
+
+impl Strata {
+    /// Adds a location while the server runs: probed, kept in the metadata
+    /// store, then usable at once.
+    pub async fn add_location(&self, name: &str, spec: LocationSpec) -> Result<()> {
+        if self.locations.contains(name) {
+            return Err(MetaError::LocationExists(name.to_string()).into());
+        }
+        let backend = open_and_probe(name, &spec).await?;
+        self.meta
+            .create_location(location_record(name, &spec)?)
+            .await?;
+        self.locations.add(
+            name,
+            Location {
+                backend,
+                spec,
+                source: Source::Admin,
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes a location added with `add_location` (or `strata admin`);
+    /// refused while anything still uses it.
+    pub async fn remove_location(&self, name: &str) -> Result<()> {
+        match self.locations.read().get(name).map(|l| l.source) {
+            None => return Err(MetaError::NoSuchLocation(name.to_string()).into()),
+            Some(Source::Admin) => {}
+            Some(other) => {
+                return Err(Error::InvalidArgument(format!(
+                    "location {name} is declared in the {}: remove it there",
+                    match other {
+                        Source::BuiltIn => "data dir (built in)",
+                        _ => "config file",
+                    }
+                )));
+            }
+        }
+        // Out of the registry first, so no new write lands there while the
+        // store checks that nothing uses it; back in if something does.
+        let Some(removed) = self.locations.remove(name) else {
+            return Err(MetaError::NoSuchLocation(name.to_string()).into());
+        };
+        if let Err(e) = self.meta.delete_location(name).await {
+            self.locations.add(name, removed);
+            return Err(e.into());
+        }
+        Ok(())
     }
 }

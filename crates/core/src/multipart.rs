@@ -189,7 +189,7 @@ impl Strata {
         hasher: BodyHasher,
         (content_md5, checksum): (Option<&str>, ChecksumSource),
     ) -> Result<(BodyDigests, String)> {
-        let backend = self.locations.get(&upload.location)?.clone();
+        let backend = self.locations.get(&upload.location)?;
         let mut writer = backend
             .create_part(&assembly.key, &assembly.id, number, size)
             .await?;

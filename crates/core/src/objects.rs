@@ -212,7 +212,7 @@ impl Strata {
                 hasher,
             });
         }
-        let backend = self.locations.get(to.location)?.clone();
+        let backend = self.locations.get(to.location)?;
         let addr = BlobAddr {
             location: to.location.to_string(),
             key: self.new_blob_key(to.location, to.bucket, to.key)?,
@@ -443,7 +443,7 @@ impl Strata {
         data_key: Option<[u8; 32]>,
     ) -> Result<ByteStream> {
         let locator = &record.data;
-        let backend = self.locations.get(&locator.location)?.clone();
+        let backend = self.locations.get(&locator.location)?;
         let mut reads = Vec::new();
         let mut offset = 0u64;
         for (i, chunk) in locator.chunks.iter().enumerate() {

@@ -112,7 +112,7 @@ impl Strata {
         else {
             return Ok(None);
         };
-        let backend = self.locations.get(target.location)?.clone();
+        let backend = self.locations.get(target.location)?;
         // A multipart source's ETag is not the MD5 of its bytes: S3 gives the
         // copy a fresh one, which needs the bytes.
         if source.data.location != target.location

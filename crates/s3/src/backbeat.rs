@@ -5,33 +5,17 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use strata_engine::Engine;
 use strata_engine::replication::RetryTarget;
 
+use crate::operator::{admit, error};
 use crate::server::{ResponseBody, full};
 
 const PREFIX: &str = "/_/backbeat/api/";
-/// Largest request body the API reads (a retry list).
-const MAX_BODY: usize = 1 << 20;
 /// Failed entries per page unless `limit` says fewer.
 const PAGE: usize = 1000;
-
-fn json(status: StatusCode, value: &impl Serialize) -> Response<ResponseBody> {
-    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
-    full(status, "application/json", Bytes::from(body))
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response<ResponseBody> {
-    #[derive(Serialize)]
-    struct Error<'a> {
-        code: &'a str,
-        message: &'a str,
-    }
-    json(status, &Error { code, message })
-}
 
 pub fn is_api(path: &str) -> bool {
     path.starts_with(PREFIX)
@@ -66,42 +50,23 @@ pub async fn handle(
     token: &str,
     req: Request<hyper::body::Incoming>,
 ) -> Response<ResponseBody> {
-    let authorized = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()));
-    if !authorized {
-        return error(
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            "the operator API needs 'Authorization: Bearer <token>' (see `strata replication --help`)",
-        );
-    }
-    let method = req.method().clone();
-    let path = req.uri().path().trim_start_matches(PREFIX).to_string();
-    let query = req.uri().query().map(str::to_string);
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()),
+    let req = match admit(req, token, PREFIX).await {
+        Ok(req) => req,
+        Err(refused) => return refused,
     };
-    let segments: Vec<String> = path
-        .split('/')
-        .map(|s| urlencoding::decode(s).map_or_else(|_| s.to_string(), |d| d.into_owned()))
-        .collect();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    match route(engine, &method, &segments, query.as_deref(), &body).await {
+    let segments = req.segments();
+    match route(
+        engine,
+        &req.method,
+        &segments,
+        req.query.as_deref(),
+        &req.body,
+    )
+    .await
+    {
         Ok(resp) => resp,
         Err(e) => error(StatusCode::BAD_REQUEST, "InvalidRequest", &e.to_string()),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn route(

@@ -55,7 +55,9 @@ pub(crate) fn to_s3(e: Error) -> S3Error {
         }
         Error::InvalidRange => C::InvalidRange,
         Error::InvalidArgument(_) => C::InvalidArgument,
-        Error::InvalidRequest(_) => C::InvalidRequest,
+        Error::InvalidRequest(_) | Error::NoSuchLocation(_) | Error::LocationConflict(_) => {
+            C::InvalidRequest
+        }
         Error::MalformedXml(_) => C::MalformedXML,
         Error::InvalidPart(_) => C::InvalidPart,
         Error::InvalidPartOrder => C::InvalidPartOrder,

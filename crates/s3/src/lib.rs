@@ -4,6 +4,7 @@
 
 mod access;
 mod acl;
+mod admin;
 mod auth;
 mod backbeat;
 mod bucket_config;
@@ -13,6 +14,7 @@ mod cors;
 mod error;
 mod handlers;
 mod host;
+mod operator;
 mod request_values;
 pub mod server;
 mod sse;

@@ -104,6 +104,9 @@ impl Router {
         req: Request<hyper::body::Incoming>,
     ) -> Result<Response<ResponseBody>, s3s::HttpError> {
         let path = req.uri().path();
+        if crate::admin::is_api(path) {
+            return Ok(crate::admin::handle(strata, &self.operator_token, req).await);
+        }
         if let Some(engine) = &self.engine {
             if crate::backbeat::is_api(path) {
                 return Ok(crate::backbeat::handle(engine, &self.operator_token, req).await);

@@ -162,9 +162,17 @@ pub(crate) fn check_config<C: BucketConfig>(
     config: &C,
     versioning: strata_meta::Versioning,
 ) -> Result<()> {
-    let mem = || std::sync::Arc::new(strata_data::MemBackend::default());
-    let mut locations = Locations::new("local", mem());
-    locations.add("aws", mem());
+    let locations = Locations::new("local");
+    for name in ["local", "aws"] {
+        let spec: strata_data::LocationSpec = serde_json::from_str(r#"{"type":"mem"}"#)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let location = crate::Location {
+            backend: std::sync::Arc::new(strata_data::MemBackend::default()),
+            spec,
+            source: crate::Source::Admin,
+        };
+        locations.add(name, location);
+    }
     let bucket = BucketRecord {
         name: "src".into(),
         owner: "o".into(),

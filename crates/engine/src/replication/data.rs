@@ -119,7 +119,7 @@ impl DataProcessor {
 
     async fn send_with_retries(&self, task: &Task, record: &ObjectRecord) -> Result<()> {
         let replication = &self.replication;
-        let backend = replication.strata.locations.get(&self.location)?.clone();
+        let backend = replication.strata.locations.get(&self.location)?;
         let policy = replication.retry;
         let metrics = &replication.metrics;
         let (mut attempt, mut refusals) = (0, 0);

@@ -116,8 +116,9 @@ impl Replication {
     pub fn destinations(&self) -> Vec<String> {
         self.strata
             .locations
-            .iter()
-            .map(|(name, _)| name.clone())
+            .all()
+            .into_iter()
+            .map(|(name, _)| name)
             .collect()
     }
 

@@ -197,6 +197,83 @@ pub(crate) fn composite(algorithm: ChecksumAlgorithm, part_checksums: &[&str]) -
     })
 }
 
+/// The checksum type of a new multipart upload, from the algorithm and the
+/// `x-amz-checksum-type` the client asked for: CRC64NVME is FULL_OBJECT only
+/// (and its default), SHA-1 and SHA-256 are COMPOSITE only, CRC32 and CRC32C
+/// default to COMPOSITE.
+pub fn upload_checksum_type(
+    algorithm: Option<ChecksumAlgorithm>,
+    requested: Option<ChecksumType>,
+) -> Result<Option<ChecksumType>> {
+    use ChecksumAlgorithm::*;
+    let Some(algorithm) = algorithm else {
+        return match requested {
+            Some(_) => Err(Error::InvalidRequest(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+                    .into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    let kind = match (algorithm, requested) {
+        (Crc64Nvme, None) => ChecksumType::FullObject,
+        (_, None) => ChecksumType::Composite,
+        (Sha1 | Sha256, Some(ChecksumType::FullObject)) => {
+            return Err(Error::InvalidRequest(format!(
+                "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.",
+                name(algorithm)
+            )));
+        }
+        (Crc64Nvme, Some(ChecksumType::Composite)) => {
+            return Err(Error::InvalidRequest(
+                "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm."
+                    .into(),
+            ));
+        }
+        (_, Some(kind)) => kind,
+    };
+    Ok(Some(kind))
+}
+
+/// The full-object checksum of a multipart object: the CRC of the whole byte
+/// stream, combined from each part's CRC (base64, as stored) and size.
+pub(crate) fn full_object(algorithm: ChecksumAlgorithm, parts: &[(&str, u64)]) -> Result<Checksum> {
+    use crc_fast::CrcAlgorithm::*;
+    let (crc, width) = match algorithm {
+        ChecksumAlgorithm::Crc32 => (Crc32IsoHdlc, 4),
+        ChecksumAlgorithm::Crc32c => (Crc32Iscsi, 4),
+        ChecksumAlgorithm::Crc64Nvme => (Crc64Nvme, 8),
+        ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => {
+            return Err(Error::InvalidRequest(format!(
+                "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.",
+                name(algorithm)
+            )));
+        }
+    };
+    let mut whole: Option<u64> = None;
+    for (value, size) in parts {
+        let raw = base64_simd::STANDARD
+            .decode_to_vec(value)
+            .map_err(|_| Error::Internal("stored part checksum is not base64".into()))?;
+        if raw.len() != width {
+            return Err(Error::Internal(
+                "stored part checksum has the wrong length".into(),
+            ));
+        }
+        let part = raw.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        whole = Some(match whole {
+            None => part,
+            Some(before) => crc_fast::checksum_combine(crc, before, part, *size),
+        });
+    }
+    let whole = whole.unwrap_or_else(|| crc_fast::checksum(crc, b""));
+    Ok(Checksum {
+        algorithm,
+        value: base64(&whole.to_be_bytes()[8 - width..]),
+        kind: ChecksumType::FullObject,
+    })
+}
+
 pub(crate) fn md5_hex(data: &[u8]) -> String {
     hex_simd::encode_to_string(md5::Md5::digest(data), hex_simd::AsciiCase::Lower)
 }
@@ -217,6 +294,92 @@ mod tests {
             base64(&digest(ChecksumAlgorithm::Sha256, b"")),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
+    }
+
+    /// Part checksums as UploadPart stores them: base64 of each part's digest.
+    fn parts_of(algorithm: ChecksumAlgorithm, parts: &[&[u8]]) -> Vec<(String, u64)> {
+        parts
+            .iter()
+            .map(|p| (base64(&digest(algorithm, p)), p.len() as u64))
+            .collect()
+    }
+
+    #[test]
+    fn full_object_equals_the_crc_of_the_concatenated_bytes() {
+        let big: Vec<u8> = (0..70_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let cases: [&[&[u8]]; 5] = [
+            &[b"123456789"],
+            &[b"1234", b"56789"],
+            &[&big[..40_000], &big[40_000..65_536], &big[65_536..]],
+            &[b"", b"abc", b""],
+            &[b"x", &big],
+        ];
+        for algorithm in [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+        ] {
+            for parts in cases {
+                let stored = parts_of(algorithm, parts);
+                let refs: Vec<(&str, u64)> = stored.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+                let combined = full_object(algorithm, &refs).expect("combine");
+                let whole = base64(&digest(algorithm, &parts.concat()));
+                assert_eq!(
+                    combined.value,
+                    whole,
+                    "{algorithm:?} over {} parts",
+                    parts.len()
+                );
+                assert_eq!(combined.kind, ChecksumType::FullObject);
+            }
+        }
+    }
+
+    #[test]
+    fn full_object_matches_the_s3_tests_vectors() {
+        // ceph/s3-tests test_multipart_use_cksum_helper_*: three 5 MiB parts
+        // of 'A', 'B' and 'C'.
+        let parts: Vec<Vec<u8>> = [b'A', b'B', b'C'].map(|c| vec![c; 5 << 20]).into();
+        let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        for (algorithm, want) in [
+            (ChecksumAlgorithm::Crc32, "WgDhBQ=="),
+            (ChecksumAlgorithm::Crc32c, "xU+Krw=="),
+            (ChecksumAlgorithm::Crc64Nvme, "i+6LR0y3eFo="),
+        ] {
+            let stored = parts_of(algorithm, &parts);
+            let refs: Vec<(&str, u64)> = stored.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+            assert_eq!(full_object(algorithm, &refs).expect("combine").value, want);
+        }
+    }
+
+    #[test]
+    fn full_object_refuses_sha_and_bad_part_values() {
+        assert!(matches!(
+            full_object(ChecksumAlgorithm::Sha256, &[("AAAA", 3)]),
+            Err(Error::InvalidRequest(_))
+        ));
+        assert!(full_object(ChecksumAlgorithm::Crc32, &[("not base64!", 3)]).is_err());
+        // A CRC64NVME-sized value where a CRC32 is expected.
+        assert!(full_object(ChecksumAlgorithm::Crc32, &[("AAAAAAAAAAA=", 3)]).is_err());
+    }
+
+    #[test]
+    fn upload_checksum_types() {
+        use ChecksumAlgorithm::*;
+        use ChecksumType::*;
+        let t = upload_checksum_type;
+        assert_eq!(t(None, None).ok(), Some(None));
+        assert!(t(None, Some(FullObject)).is_err());
+        assert_eq!(t(Some(Crc32), None).ok(), Some(Some(Composite)));
+        assert_eq!(
+            t(Some(Crc32c), Some(FullObject)).ok(),
+            Some(Some(FullObject))
+        );
+        assert_eq!(t(Some(Crc64Nvme), None).ok(), Some(Some(FullObject)));
+        assert!(t(Some(Crc64Nvme), Some(Composite)).is_err());
+        assert!(t(Some(Sha256), Some(FullObject)).is_err());
+        assert!(t(Some(Sha1), Some(FullObject)).is_err());
+        assert_eq!(t(Some(Sha1), Some(Composite)).ok(), Some(Some(Composite)));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use strata_meta::{
     ObjectPut, ObjectRecord, PartRecord, PartSummary, Precondition, UploadRecord,
 };
 
-use crate::checksum::{BodyDigests, BodyHasher, ChecksumSource, composite};
+use crate::checksum::{
+    BodyDigests, BodyHasher, ChecksumSource, composite, full_object, upload_checksum_type,
+};
 use crate::conditions::ReadConditions;
 use crate::encryption::{CustomerKey, SegmentCipher};
 use crate::objects::{
@@ -69,6 +71,18 @@ enum PartData {
     Piece(String),
 }
 
+/// What CompleteMultipartUpload may state about the object it makes.
+#[derive(Debug, Clone, Default)]
+pub struct CompleteExpectations {
+    /// `x-amz-checksum-type`: must be the type the upload was created with.
+    pub checksum_type: Option<ChecksumType>,
+    /// `x-amz-checksum-<algorithm>`: the checksum of the whole object (a
+    /// COMPOSITE one with or without its `-N`).
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+    /// `x-amz-mp-object-size`.
+    pub object_size: Option<i64>,
+}
+
 /// What ListMultipartUploads asks for.
 pub struct UploadQuery {
     pub prefix: String,
@@ -107,6 +121,99 @@ fn check_part_number(n: u32) -> Result<()> {
     Ok(())
 }
 
+/// Parts' stored checksums of `algorithm`, with their sizes; None when one
+/// part has none.
+fn part_checksums<'a>(
+    algorithm: ChecksumAlgorithm,
+    parts: &[&'a PartRecord],
+) -> Option<Vec<(&'a str, u64)>> {
+    parts
+        .iter()
+        .map(|p| {
+            p.checksum
+                .as_ref()
+                .filter(|c| c.algorithm == algorithm)
+                .map(|c| (c.value.as_str(), p.size))
+        })
+        .collect()
+}
+
+/// The checksum of a completed upload, COMPOSITE or FULL_OBJECT as the
+/// upload was created, checked against what the Complete request states.
+fn object_checksum(
+    upload: &UploadRecord,
+    parts: &[&PartRecord],
+    expected: &CompleteExpectations,
+) -> Result<Option<Checksum>> {
+    let checksum = match upload.checksum_algorithm {
+        Some(algorithm) => {
+            let values = part_checksums(algorithm, parts).ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "The upload was created using a {} checksum. A part was uploaded without it.",
+                    crate::checksum::name(algorithm)
+                ))
+            })?;
+            Some(match upload.checksum_type {
+                Some(ChecksumType::FullObject) => full_object(algorithm, &values)?,
+                Some(ChecksumType::Composite) | None => {
+                    let values: Vec<&str> = values.iter().map(|(v, _)| *v).collect();
+                    composite(algorithm, &values)?
+                }
+            })
+        }
+        // No checksum was asked for at creation; a whole-object CRC the
+        // client states can still be checked when every part carries its CRC.
+        None => match &expected.checksum {
+            Some((algorithm, _)) => {
+                let values = part_checksums(*algorithm, parts)
+                    .filter(|_| {
+                        !matches!(algorithm, ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256)
+                    })
+                    .ok_or_else(|| {
+                        Error::InvalidRequest(format!(
+                            "The upload was created without a checksum algorithm; its {} cannot be verified.",
+                            crate::checksum::name(*algorithm)
+                        ))
+                    })?;
+                Some(full_object(*algorithm, &values)?)
+            }
+            None => None,
+        },
+    };
+    if let Some(kind) = expected.checksum_type
+        && checksum.as_ref().map(|c| c.kind) != Some(kind)
+    {
+        return Err(Error::BadDigest(
+            "The checksum type you specified does not match the checksum type of the upload."
+                .into(),
+        ));
+    }
+    if let (Some((algorithm, value)), Some(actual)) = (&expected.checksum, &checksum) {
+        if *algorithm != actual.algorithm {
+            return Err(Error::InvalidRequest(format!(
+                "The upload was created using a {} checksum, not {}.",
+                crate::checksum::name(actual.algorithm),
+                crate::checksum::name(*algorithm)
+            )));
+        }
+        let matches = match actual.kind {
+            ChecksumType::FullObject => *value == actual.value,
+            // A composite value may be stated with or without its `-N`.
+            ChecksumType::Composite => {
+                let bare = |v: &str| v.split_once('-').map_or(v, |(b, _)| b).to_string();
+                bare(value) == bare(&actual.value)
+            }
+        };
+        if !matches {
+            return Err(Error::BadDigest(format!(
+                "The {} you specified did not match the calculated checksum.",
+                crate::checksum::name(actual.algorithm)
+            )));
+        }
+    }
+    Ok(checksum)
+}
+
 impl Strata {
     pub async fn create_upload(
         &self,
@@ -115,8 +222,10 @@ impl Strata {
         key: &str,
         attributes: ObjectAttributes,
         checksum_algorithm: Option<ChecksumAlgorithm>,
+        checksum_type: Option<ChecksumType>,
     ) -> Result<UploadRecord> {
         validate_key(key)?;
+        let checksum_type = upload_checksum_type(checksum_algorithm, checksum_type)?;
         validate_attributes(&attributes)?;
         let bucket = self.owned_bucket(account, bucket)?;
         let mut attributes = attributes;
@@ -141,7 +250,7 @@ impl Strata {
             headers: attributes.headers,
             user_metadata: attributes.user_metadata,
             checksum_algorithm,
-            checksum_type: checksum_algorithm.map(|_| ChecksumType::Composite),
+            checksum_type,
             tags: attributes.tags,
             retention: attributes.retention,
             legal_hold: attributes.legal_hold,
@@ -452,6 +561,7 @@ impl Strata {
         parts: &[CompletedPart],
         condition: Precondition,
         customer_key: Option<&CustomerKey>,
+        expected: &CompleteExpectations,
     ) -> Result<ObjectRecord> {
         let (bucket, key, upload_id) = upload;
         let upload = match self.get_upload(account, bucket, key, upload_id) {
@@ -513,21 +623,18 @@ impl Strata {
             );
         }
         let etag = format!("{}-{}", crate::checksum::md5_hex(&md5s), chosen.len());
-        let checksum = match upload.checksum_algorithm {
-            Some(algorithm) => {
-                let values: Option<Vec<&str>> = chosen
-                    .iter()
-                    .map(|p| p.checksum.as_ref().map(|c| c.value.as_str()))
-                    .collect();
-                let values = values.ok_or_else(|| {
-                    Error::InvalidRequest("a part was uploaded without its checksum".into())
-                })?;
-                Some(composite(algorithm, &values)?)
-            }
-            None => None::<Checksum>,
-        };
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        if expected
+            .object_size
+            .is_some_and(|n| u64::try_from(n) != Ok(size))
+        {
+            return Err(Error::InvalidRequest(format!(
+                "The x-amz-mp-object-size header does not match the object size ({size})."
+            )));
+        }
+        let checksum = object_checksum(&upload, &chosen, expected)?;
         let record = ObjectRecord {
-            size: chosen.iter().map(|p| p.size).sum(),
+            size,
             etag,
             last_modified_ms: now_ms(),
             owner: upload.owner.clone(),

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use s3s::dto::{self, ETag, ETagCondition, Timestamp, TimestampFormat};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use strata_core::meta::{
-    ChecksumAlgorithm, ContentHeaders, LockMode, ObjectRecord, Precondition, Retention,
+    ChecksumAlgorithm, ChecksumType, ContentHeaders, LockMode, ObjectRecord, Precondition,
+    Retention,
 };
 use strata_core::objects::{ByteRange, ObjectAttributes};
 use strata_core::{AccountRecord, ChecksumSource};
@@ -272,6 +273,25 @@ pub(crate) fn algorithm(name: &str) -> S3Result<ChecksumAlgorithm> {
     })
 }
 
+/// Parses `x-amz-checksum-type` (`FULL_OBJECT`, `COMPOSITE`).
+pub(crate) fn checksum_type(value: &dto::ChecksumType) -> S3Result<ChecksumType> {
+    match value.as_str().to_ascii_uppercase().as_str() {
+        dto::ChecksumType::FULL_OBJECT => Ok(ChecksumType::FullObject),
+        dto::ChecksumType::COMPOSITE => Ok(ChecksumType::Composite),
+        _ => Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Value for x-amz-checksum-type header is invalid.",
+        )),
+    }
+}
+
+pub(crate) fn checksum_type_dto(kind: ChecksumType) -> dto::ChecksumType {
+    dto::ChecksumType::from_static(match kind {
+        ChecksumType::FullObject => dto::ChecksumType::FULL_OBJECT,
+        ChecksumType::Composite => dto::ChecksumType::COMPOSITE,
+    })
+}
+
 /// The checksum values a request may carry in headers.
 pub(crate) struct ChecksumHeaders {
     pub crc32: Option<String>,
@@ -294,14 +314,10 @@ macro_rules! checksum_headers_of {
 }
 pub(crate) use checksum_headers_of;
 
-/// Where a body's checksum comes from: a header value, an aws-chunked
-/// trailer announced in `x-amz-trailer`, or only an algorithm to compute.
-pub(crate) fn checksum_source(
+/// The one `x-amz-checksum-<algorithm>` header a request carries, if any.
+pub(crate) fn checksum_header(
     given: ChecksumHeaders,
-    algorithm_name: Option<&str>,
-    headers: &http::HeaderMap,
-    trailers: Option<s3s::TrailingHeaders>,
-) -> S3Result<ChecksumSource> {
+) -> S3Result<Option<(ChecksumAlgorithm, String)>> {
     let values = [
         (ChecksumAlgorithm::Crc32, given.crc32),
         (ChecksumAlgorithm::Crc32c, given.crc32c),
@@ -310,13 +326,25 @@ pub(crate) fn checksum_source(
         (ChecksumAlgorithm::Sha256, given.sha256),
     ];
     let mut present = values.into_iter().filter_map(|(a, v)| v.map(|v| (a, v)));
-    if let Some((a, v)) = present.next() {
-        if present.next().is_some() {
-            return Err(S3Error::with_message(
-                S3ErrorCode::InvalidRequest,
-                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
-            ));
-        }
+    let first = present.next();
+    if first.is_some() && present.next().is_some() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        ));
+    }
+    Ok(first)
+}
+
+/// Where a body's checksum comes from: a header value, an aws-chunked
+/// trailer announced in `x-amz-trailer`, or only an algorithm to compute.
+pub(crate) fn checksum_source(
+    given: ChecksumHeaders,
+    algorithm_name: Option<&str>,
+    headers: &http::HeaderMap,
+    trailers: Option<s3s::TrailingHeaders>,
+) -> S3Result<ChecksumSource> {
+    if let Some((a, v)) = checksum_header(given)? {
         return Ok(ChecksumSource::Header(a, v));
     }
     let trailer = headers
@@ -372,13 +400,7 @@ pub(crate) fn checksum_fields(checksum: Option<&strata_core::meta::Checksum>) ->
             ChecksumAlgorithm::Sha256 => &mut f.sha256,
         };
         *slot = Some(c.value.clone());
-        f.kind = Some(dto::ChecksumType::from(
-            match c.kind {
-                strata_core::meta::ChecksumType::FullObject => dto::ChecksumType::FULL_OBJECT,
-                strata_core::meta::ChecksumType::Composite => dto::ChecksumType::COMPOSITE,
-            }
-            .to_string(),
-        ));
+        f.kind = Some(checksum_type_dto(c.kind));
     }
     f
 }

@@ -17,7 +17,9 @@ use strata_core::bucket_config::tagging::BucketTagging;
 use strata_core::bucket_config::website::WebsiteConfiguration;
 use strata_core::conditions::ReadConditions;
 use strata_core::meta::{ListEntry, ListQuery, Precondition, Retention, VersionQuery, Versioning};
-use strata_core::multipart::{CompletedPart as CorePart, PartCopySource, PartUpload};
+use strata_core::multipart::{
+    CompleteExpectations, CompletedPart as CorePart, PartCopySource, PartUpload,
+};
 use strata_core::object_lock::{DefaultRetention, LockConfig};
 use strata_core::objects::{CopyRequest, GetRequest, PutRequest};
 use strata_core::{AccountRecord, Body, Strata};
@@ -1571,15 +1573,27 @@ impl S3 for Handlers {
             .as_ref()
             .map(|a| convert::algorithm(a.as_str()))
             .transpose()?;
+        let kind = input
+            .checksum_type
+            .as_ref()
+            .map(convert::checksum_type)
+            .transpose()?;
         let attributes = attributes_of!(input)?;
         let upload = self
             .strata
-            .create_upload(&account, &input.bucket, &input.key, attributes, algorithm)
+            .create_upload(
+                &account,
+                &input.bucket,
+                &input.key,
+                attributes,
+                algorithm,
+                kind,
+            )
             .await
             .map_err(to_s3)?;
         let mut out = CreateMultipartUploadOutput {
             checksum_algorithm: input.checksum_algorithm,
-            checksum_type: algorithm.map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+            checksum_type: upload.checksum_type.map(convert::checksum_type_dto),
             ..Default::default()
         };
         set_sse!(out, upload.encryption.as_ref());
@@ -1689,7 +1703,16 @@ impl S3 for Handlers {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> R<CompleteMultipartUploadOutput> {
         let account = self.account(&req)?;
-        let input = req.input;
+        let mut input = req.input;
+        let expected = CompleteExpectations {
+            checksum_type: input
+                .checksum_type
+                .as_ref()
+                .map(convert::checksum_type)
+                .transpose()?,
+            checksum: convert::checksum_header(checksum_headers_of!(input))?,
+            object_size: input.mpu_object_size,
+        };
         let parts = input
             .multipart_upload
             .and_then(|m| m.parts)
@@ -1727,6 +1750,7 @@ impl S3 for Handlers {
                 &parts,
                 condition,
                 customer_key.as_ref(),
+                &expected,
             )
             .await
             .map_err(to_s3)?;
@@ -1839,6 +1863,7 @@ impl S3 for Handlers {
             checksum_algorithm: algorithm.map(|a| {
                 ChecksumAlgorithm::from(convert::strata_core_algorithm_name(a).to_string())
             }),
+            checksum_type: upload.checksum_type.map(convert::checksum_type_dto),
             ..Default::default()
         })
     }
@@ -1897,7 +1922,12 @@ impl S3 for Handlers {
                             }),
                             owner,
                             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
-                            ..Default::default()
+                            checksum_algorithm: u.checksum_algorithm.map(|a| {
+                                ChecksumAlgorithm::from(
+                                    convert::strata_core_algorithm_name(a).to_string(),
+                                )
+                            }),
+                            checksum_type: u.checksum_type.map(convert::checksum_type_dto),
                         }
                     })
                     .collect(),

@@ -155,6 +155,9 @@ pub(crate) struct Destination<'a> {
     pub location: &'a str,
     pub bucket: &'a str,
     pub key: &'a str,
+    /// The body's length when known up front: a location may then stream
+    /// it as one request.
+    pub size: Option<u64>,
 }
 
 /// Bytes written to a location, not yet referenced by any committed record.
@@ -218,9 +221,11 @@ impl Strata {
             key: self.new_blob_key(to.location, to.bucket, to.key)?,
         };
         self.meta.open_blob(addr.clone()).await?;
+        // Sealing changes the length.
+        let size = to.size.filter(|_| cipher.is_none());
         match stream_to_blob(
             &*backend,
-            &addr.key,
+            (&addr.key, size),
             head.freeze(),
             body,
             &mut hasher,
@@ -314,6 +319,7 @@ impl Strata {
                     location: &location,
                     bucket: &bucket.name,
                     key: &req.key,
+                    size: req.content_length,
                 },
                 req.body,
                 self.inline_limit(&location)?,
@@ -640,6 +646,7 @@ impl Strata {
                     location: &location,
                     bucket: &bucket.name,
                     key: &req.key,
+                    size: Some(source.size),
                 },
                 body,
                 self.inline_limit(&location)?,
@@ -752,14 +759,17 @@ fn part_range(record: &ObjectRecord, number: u32) -> Result<PartRange> {
 /// when a `sealer` is given (the hasher always sees plaintext).
 async fn stream_to_blob(
     backend: &dyn DataBackend,
-    key: &str,
+    (key, size): (&str, Option<u64>),
     head: Bytes,
     body: Body,
     hasher: &mut BodyHasher,
     max_size: u64,
     sealer: Option<Sealer>,
 ) -> Result<()> {
-    let mut writer = backend.create(key).await?;
+    let mut writer = match size {
+        Some(size) => backend.create_sized(key, size).await?,
+        None => backend.create(key).await?,
+    };
     stream_into(&mut *writer, head, body, hasher, max_size, sealer).await?;
     writer.commit().await?;
     Ok(())

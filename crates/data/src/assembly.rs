@@ -10,6 +10,10 @@
 //! and server-side encryption. On `azure` a part is staged as blocks of `BLOCK_SIZE`
 //! (their ids random, so a retried part never overwrites the blocks of the one before).
 //!
+//! A blob whose size is known up front goes the same way, as one streamed PutObject,
+//! when it is larger than one of object_store's parts: no part buffers, and the backend
+//! stores it as it would a client's PUT rather than assembling parts.
+//!
 //! A part's writer holds its last bytes back until it commits: an abandoned part
 //! (a client that disconnects, a body that fails its checksum) never replaces an
 //! earlier upload of the same part number.
@@ -24,7 +28,7 @@ use object_store::aws::AmazonS3;
 use object_store::azure::MicrosoftAzure;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use rusty_s3::actions::{CompleteMultipartUpload, S3Action, UploadPart};
+use rusty_s3::actions::{CompleteMultipartUpload, PutObject, S3Action, UploadPart};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -53,6 +57,9 @@ pub(crate) struct S3Parts {
     store: Arc<AmazonS3>,
     bucket: Bucket,
     http: reqwest::Client,
+    /// Whether whole blobs may go as streamed PutObjects: not when the
+    /// location asks for server-side encryption, which object_store sends.
+    pub(crate) streams_objects: bool,
 }
 
 impl S3Parts {
@@ -79,6 +86,7 @@ impl S3Parts {
             store,
             bucket,
             http,
+            streams_objects: spec.server_side_encryption.is_none() && spec.sse_kms_key_id.is_none(),
         })
     }
 
@@ -107,6 +115,33 @@ impl S3Parts {
         let credentials = self.credentials().await?;
         let url = UploadPart::new(&self.bucket, Some(&credentials), key, number, upload_id)
             .sign(SIGNED_FOR);
+        Ok(self.stream(url, size, "UploadPart", |headers| {
+            header(headers, reqwest::header::ETAG.as_str())
+                .map(Some)
+                .ok_or_else(|| DataError::Unavailable("UploadPart answered without an ETag".into()))
+        }))
+    }
+
+    /// A blob of `size` bytes as one streamed PutObject; its commit returns
+    /// the version the backend gave it, if any.
+    pub(crate) async fn create_object(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
+        let credentials = self.credentials().await?;
+        let url = PutObject::new(&self.bucket, Some(&credentials), key).sign(SIGNED_FOR);
+        Ok(self.stream(url, size, "PutObject", |headers| {
+            Ok(header(headers, "x-amz-version-id"))
+        }))
+    }
+
+    /// Starts a request whose body is what the writer is given: `size`
+    /// bytes, the last held back until the commit; `answer` reads the
+    /// commit's result from the response headers.
+    fn stream(
+        &self,
+        url: url::Url,
+        size: u64,
+        what: &'static str,
+        answer: fn(&reqwest::header::HeaderMap) -> Result<Option<String>>,
+    ) -> Box<dyn BlobWriter> {
         let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_QUEUED);
         let body = futures::stream::unfold(receiver, |mut r| async move {
             r.recv().await.map(|chunk| (chunk, r))
@@ -118,20 +153,16 @@ impl S3Parts {
             .body(reqwest::Body::wrap_stream(body));
         let response = tokio::spawn(async move {
             let response = request.send().await.map_err(request_error)?;
-            let response = checked(response, "UploadPart").await?;
-            response
-                .headers()
-                .get(reqwest::header::ETAG)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .ok_or_else(|| DataError::Unavailable("UploadPart answered without an ETag".into()))
+            let response = checked(response, what).await?;
+            answer(response.headers())
         });
-        Ok(Box::new(S3PartWriter {
+        Box::new(S3StreamWriter {
             sender: Some(sender),
             held: None,
             response,
             left: size,
-        }))
+            what,
+        })
     }
 
     async fn finish(&self, key: &str, upload_id: &str, parts: &[(u32, String)]) -> Result<()> {
@@ -171,6 +202,13 @@ impl S3Parts {
         }
         Ok(())
     }
+}
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn request_error(e: reqwest::Error) -> DataError {
@@ -284,17 +322,18 @@ fn check_complete(left: u64) -> Result<()> {
     }
 }
 
-/// One part streaming into an S3 UploadPart request.
-struct S3PartWriter {
+/// A blob or part streaming into one S3 request (PutObject, UploadPart).
+struct S3StreamWriter {
     sender: Option<mpsc::Sender<std::io::Result<Bytes>>>,
     /// The latest chunk, sent only on commit: until then the request cannot
     /// complete, so an abandoned writer stores nothing.
     held: Option<Bytes>,
-    response: JoinHandle<Result<String>>,
+    response: JoinHandle<Result<Option<String>>>,
     left: u64,
+    what: &'static str,
 }
 
-impl S3PartWriter {
+impl S3StreamWriter {
     async fn send(&mut self, chunk: Bytes) -> Result<()> {
         let delivered = match &self.sender {
             Some(sender) => sender.send(Ok(chunk)).await.is_ok(),
@@ -307,15 +346,16 @@ impl S3PartWriter {
         self.sender = None;
         match (&mut self.response).await {
             Ok(Err(e)) => Err(e),
-            _ => Err(DataError::Unavailable(
-                "UploadPart ended before its body was sent".into(),
-            )),
+            _ => Err(DataError::Unavailable(format!(
+                "{} ended before its body was sent",
+                self.what
+            ))),
         }
     }
 }
 
 #[async_trait::async_trait]
-impl BlobWriter for S3PartWriter {
+impl BlobWriter for S3StreamWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         take(&mut self.left, data.len())?;
         if let Some(previous) = self.held.replace(data) {
@@ -330,14 +370,13 @@ impl BlobWriter for S3PartWriter {
             self.send(last).await?;
         }
         self.sender = None;
-        let etag = (&mut self.response)
+        (&mut self.response)
             .await
-            .map_err(|e| DataError::Unavailable(format!("UploadPart: {e}")))??;
-        Ok(Some(etag))
+            .map_err(|e| DataError::Unavailable(format!("{}: {e}", self.what)))?
     }
 }
 
-impl Drop for S3PartWriter {
+impl Drop for S3StreamWriter {
     fn drop(&mut self) {
         // Cuts the request short of its Content-Length: S3 keeps nothing.
         self.response.abort();

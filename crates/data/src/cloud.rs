@@ -33,6 +33,8 @@ use crate::{BlobName, BlobWriter, ByteStream, CopyAttributes, DataBackend, DataE
 /// Part size of streamed writes; also the most a small blob buffers before
 /// it becomes a multipart upload.
 const PART_SIZE: usize = 8 << 20;
+/// S3's largest single PutObject.
+const MAX_PUT_OBJECT: u64 = 5 << 30;
 /// Parts in flight per writer: memory stays at about (this + 1) parts.
 const PARTS_IN_FLIGHT: usize = 2;
 /// Longest backend name Strata builds from an object key; longer ones fall
@@ -483,6 +485,18 @@ impl DataBackend for CloudBackend {
             buf: BytesMut::new(),
             upload: None,
         }))
+    }
+
+    async fn create_sized(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
+        match &self.assembler {
+            // Small blobs keep object_store's single PUT, which it retries.
+            Some(Assembler::S3(s3))
+                if s3.streams_objects && size > PART_SIZE as u64 && size <= MAX_PUT_OBJECT =>
+            {
+                s3.create_object(self.path(key)?.as_ref(), size).await
+            }
+            _ => self.create(key).await,
+        }
     }
 
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {

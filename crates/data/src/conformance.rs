@@ -60,6 +60,27 @@ pub async fn run(backend: &dyn DataBackend) {
         assert_eq!(read_all(b, &big, r.clone()).await, want, "range {r:?}");
     }
 
+    // a blob whose size is told up front; abandoned after its last byte, none
+    let sized = key_for(b, "dir/sized object");
+    let mut w = b.create_sized(&sized, n).await.expect("create sized");
+    for chunk in data.chunks(1 << 20) {
+        w.write(Bytes::copy_from_slice(chunk)).await.expect("write");
+    }
+    w.commit().await.expect("commit sized");
+    assert_eq!(read_all(b, &sized, 0..n).await, data, "whole sized blob");
+    b.delete(&sized).await.expect("delete sized");
+    let dropped = key_for(b, "sized, abandoned");
+    let mut w = b.create_sized(&dropped, n).await.expect("create sized");
+    for chunk in data.chunks(1 << 20) {
+        w.write(Bytes::copy_from_slice(chunk)).await.expect("write");
+    }
+    drop(w);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        read_fails(b, &dropped).await,
+        "an abandoned sized blob exists"
+    );
+
     // small and empty blobs
     let small = key_for(b, "small");
     write(b, &small, b"hello, location", 4).await;

@@ -189,6 +189,17 @@ impl DataBackend for Guarded {
         }))
     }
 
+    async fn create_sized(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
+        let inner = self
+            .guard
+            .call_unproven("create", self.inner.create_sized(key, size))
+            .await?;
+        Ok(Box::new(GuardedWriter {
+            inner,
+            guard: self.guard.clone(),
+        }))
+    }
+
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
         let expected = range.end.saturating_sub(range.start);
         let inner = self.guard.call("read", self.inner.read(key, range)).await?;

@@ -80,6 +80,11 @@ pub trait DataBackend: Send + Sync + 'static {
     async fn check(&self) -> Result<()>;
     /// Starts writing a new blob; it exists only once the writer commits.
     async fn create(&self, key: &str) -> Result<Box<dyn BlobWriter>>;
+    /// `create` for a blob of exactly `size` bytes, which a location may
+    /// then send as one streamed request.
+    async fn create_sized(&self, key: &str, _size: u64) -> Result<Box<dyn BlobWriter>> {
+        self.create(key).await
+    }
     /// Streams `range` of a blob (the caller knows the blob's size).
     async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream>;
     /// Removes a blob; removing a missing blob succeeds (gc retries are harmless).

@@ -169,6 +169,11 @@ def test_full_object_checksum(s3, bucket, algorithm, checksum_type):
     assert got["Body"].read() == data and got["ChecksumType"] == "FULL_OBJECT"
     attrs = s3.get_object_attributes(Bucket=bucket, Key="full", ObjectAttributes=["Checksum"])["Checksum"]
     assert attrs[f"Checksum{algorithm}"] == whole and attrs["ChecksumType"] == "FULL_OBJECT"
+    # A part read by number comes with its own checksum, as S3 sends it.
+    for n, body in enumerate([F1, F2, F3], 1):
+        part = s3.get_object(Bucket=bucket, Key="full", PartNumber=n)
+        assert part["Body"].read() == body and part["ChecksumType"] == "FULL_OBJECT"
+        assert part[f"Checksum{algorithm}"] == parts[n - 1][f"Checksum{algorithm}"]
 
 
 def test_full_object_checksum_stated_on_complete(s3, bucket):

@@ -405,6 +405,20 @@ pub(crate) fn checksum_fields(checksum: Option<&strata_core::meta::Checksum>) ->
     f
 }
 
+/// The checksum of part `number` of a multipart object, of the object's
+/// algorithm and type.
+pub(crate) fn part_checksum(
+    record: &strata_core::ObjectRecord,
+    number: u32,
+) -> Option<strata_core::meta::Checksum> {
+    let whole = record.checksum.as_ref()?;
+    let part = record.parts.iter().find(|p| p.number == number)?;
+    Some(strata_core::meta::Checksum {
+        value: part.checksum.clone()?,
+        ..whole.clone()
+    })
+}
+
 /// Sets the checksum fields of an s3s output from `ChecksumFields`.
 macro_rules! set_checksums {
     ($out:expr, $fields:expr) => {{

@@ -776,6 +776,7 @@ impl S3 for Handlers {
             ),
         };
         let whole_object = get.range.is_none() && get.part_number.is_none();
+        let part = get.part_number;
         let body = self.strata.get_object(&account, get).await.map_err(to_s3)?;
         let r = &body.record;
         let mut out = GetObjectOutput {
@@ -797,8 +798,13 @@ impl S3 for Handlers {
             ));
         }
         out.parts_count = body.parts_count.map(|n| n as i32);
-        if checksum_mode && whole_object {
-            let fields = convert::checksum_fields(r.checksum.as_ref());
+        // A part's own checksum comes with it, as in S3 (checksum mode or not).
+        let shown = match part {
+            Some(n) => convert::part_checksum(r, n),
+            None => r.checksum.clone().filter(|_| checksum_mode && whole_object),
+        };
+        if shown.is_some() {
+            let fields = convert::checksum_fields(shown.as_ref());
             out.checksum_type = fields.kind.clone();
             set_checksums!(out, fields);
         }
@@ -887,8 +893,12 @@ impl S3 for Handlers {
             }
             (None, None) => out.content_length = Some(record.size as i64),
         }
-        if checksum_mode {
-            let fields = convert::checksum_fields(record.checksum.as_ref());
+        let shown = match get.part_number {
+            Some(n) => convert::part_checksum(&record, n),
+            None => record.checksum.clone().filter(|_| checksum_mode),
+        };
+        if shown.is_some() {
+            let fields = convert::checksum_fields(shown.as_ref());
             out.checksum_type = fields.kind.clone();
             set_checksums!(out, fields);
         }

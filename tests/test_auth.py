@@ -1,5 +1,6 @@
 import datetime
 import time
+import uuid
 
 import pytest
 import urllib3
@@ -53,6 +54,42 @@ def test_sigv2_header_and_query(server, bucket):
     assert v2.get_object(Bucket=bucket, Key="v2")["Body"].read() == b"old style"
     url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "v2"}, ExpiresIn=60)
     assert http.request("GET", url).data == b"old style"
+
+
+@pytest.mark.parametrize("date,code", [
+    ("Bad Date", "AccessDenied"),
+    ("", "AccessDenied"),
+    ("Tue, 07 Jul 1950 21:53:04 GMT", "AccessDenied"),
+    ("Tue, 07 Jul 2010 21:53:04 GMT", "RequestTimeTooSkewed"),
+    ("Tue, 07 Jul 9999 21:53:04 GMT", "RequestTimeTooSkewed"),
+])
+def test_sigv2_dates_are_checked(server, bucket, date, code):
+    v2 = server.client(signature_version="s3")
+    v2.meta.events.register("before-sign.s3.PutObject",
+                            lambda request, **_: request.headers.__setitem__("x-amz-date", date))
+    with pytest.raises(ClientError) as e:
+        v2.put_object(Bucket=bucket, Key="dated", Body=b"x")
+    assert error_code(e) == code and e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError):
+        server.client().head_object(Bucket=bucket, Key="dated")
+
+
+def test_sigv2_bucket_requests(server):
+    """SigV2 clients sign a path-style bucket request as `/bucket/` though they send `/bucket`."""
+    v2 = server.client(signature_version="s3")
+    name = f"v2-{uuid.uuid4().hex[:8]}"
+    v2.create_bucket(Bucket=name)
+    v2.put_object(Bucket=name, Key="k", Body=b"x")
+    assert [o["Key"] for o in v2.list_objects(Bucket=name)["Contents"]] == ["k"]
+    assert v2.get_bucket_location(Bucket=name)["LocationConstraint"] is None
+    url = v2.generate_presigned_url("list_objects", Params={"Bucket": name}, ExpiresIn=60)
+    listed = http.request("GET", url)
+    assert listed.status == 200 and b"<Key>k</Key>" in listed.data
+    v2.delete_object(Bucket=name, Key="k")
+    v2.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as e:
+        v2.head_bucket(Bucket=name)
+    assert e.value.response["Error"]["Code"] in ("404", "NoSuchBucket")
 
 
 @pytest.mark.parametrize("config", [

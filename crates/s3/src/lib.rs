@@ -17,6 +17,7 @@ mod host;
 mod operator;
 mod request_values;
 pub mod server;
+mod sig_v2;
 mod sse;
 mod sync_stream;
 mod website;

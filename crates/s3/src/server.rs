@@ -158,6 +158,18 @@ impl Router {
                 q.split('&')
                     .any(|p| p == "attributes" || p == "attributes=")
             });
+        let virtual_hosted = host
+            .and_then(|h| self.domains.split(h))
+            .is_some_and(|(_, bucket)| bucket.is_some());
+        let mut req = req;
+        if crate::sig_v2::is_header_signed(req.headers())
+            && let Some(refused) = crate::sig_v2::date_refusal(req.headers())
+        {
+            return Ok(decorate(refused));
+        }
+        if !virtual_hosted {
+            crate::sig_v2::fix_bucket_path(&mut req);
+        }
         let resp = s3.call(req.map(s3s::Body::from)).await?;
         if attributes && resp.status() == StatusCode::OK {
             return Ok(decorate(unquote_attributes_etag(resp).await?));

@@ -17,8 +17,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// An S3 XML error body; `message` is one of this module's constants.
-fn error(status: StatusCode, code: &str, message: &str) -> Response<ResponseBody> {
+/// An S3 XML error answer (for answers given before s3s sees the request).
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<ResponseBody> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     );

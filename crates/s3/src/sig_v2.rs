@@ -1,13 +1,12 @@
 //! What SigV2 needs beyond s3s's signature check: the path clients sign for
 //! a bucket, and the request date, which s3s does not check for SigV2.
 
-use bytes::Bytes;
 use hyper::header::{AUTHORIZATION, DATE, HeaderMap};
 use hyper::{Request, Response, StatusCode};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
-use crate::server::{ResponseBody, full};
+use crate::server::ResponseBody;
 
 /// The largest difference between a request's date and the server's clock.
 const MAX_SKEW: time::Duration = time::Duration::minutes(15);
@@ -55,7 +54,7 @@ pub fn fix_bucket_path<B>(req: &mut Request<B>) {
 pub fn date_refusal(headers: &HeaderMap) -> Option<Response<ResponseBody>> {
     date_error(headers)
         .err()
-        .map(|(code, message)| error(code, message))
+        .map(|(code, message)| crate::cors::error(StatusCode::FORBIDDEN, code, message))
 }
 
 fn date_error(headers: &HeaderMap) -> Result<(), (&'static str, &'static str)> {
@@ -76,13 +75,6 @@ fn date_error(headers: &HeaderMap) -> Result<(), (&'static str, &'static str)> {
         ));
     }
     Ok(())
-}
-
-fn error(code: &str, message: &str) -> Response<ResponseBody> {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    );
-    full(StatusCode::FORBIDDEN, "application/xml", Bytes::from(body))
 }
 
 #[cfg(test)]

@@ -592,8 +592,12 @@ def test_locations_are_managed_while_the_server_runs(make_server, moto):
 
     client.delete_object(Bucket="online-bucket", Key="k")
     client.delete_bucket(Bucket="online-bucket")
-    removed = admin_online(s, "remove", "online")
-    assert removed.returncode == 0, removed.stderr
+
+    def removed():
+        # Refused (409) until the collector has removed the deleted object's blob.
+        done = admin_online(s, "remove", "online")
+        assert done.returncode == 0, done.stderr
+    eventually(removed)
     assert "online" not in admin_online(s, "list").stdout
     with pytest.raises(ClientError) as e:
         client.create_bucket(Bucket="late-bucket", CreateBucketConfiguration={"LocationConstraint": "online"})

@@ -63,6 +63,16 @@ pub struct CompletedPart {
     pub checksum: Option<String>,
 }
 
+/// A part's body as sent: its length when known, how it is hashed and
+/// sealed, and what it must match.
+struct SentPart<'a> {
+    size: Option<u64>,
+    hasher: BodyHasher,
+    cipher: Option<SegmentCipher>,
+    content_md5: Option<&'a str>,
+    checksum: ChecksumSource,
+}
+
 /// Where a part's bytes went.
 enum PartData {
     /// A blob of its own.
@@ -287,24 +297,23 @@ impl Strata {
     /// Streams part `number` into the upload's assembly. The piece is
     /// committed only once the body proved whole and true to its digests,
     /// so a bad body leaves an earlier upload of the part as it was.
-    #[allow(clippy::too_many_arguments)]
     async fn write_piece(
         &self,
         upload: &UploadRecord,
         assembly: &Assembly,
         number: u32,
         body: Body,
-        size: u64,
-        hasher: BodyHasher,
-        (content_md5, checksum): (Option<&str>, ChecksumSource),
+        sent: SentPart<'_>,
     ) -> Result<(BodyDigests, String)> {
+        // The backend needs the part's length before its first byte.
+        let size = sent.size.ok_or(Error::MissingContentLength)?;
         let backend = self.locations.get(&upload.location)?;
         let mut writer = backend
             .create_part(&assembly.key, &assembly.id, number, size)
             .await?;
-        let mut hasher = hasher;
+        let mut hasher = sent.hasher;
         stream_into(&mut *writer, Bytes::new(), body, &mut hasher, size, None).await?;
-        let digests = hasher.verify(content_md5, checksum)?;
+        let digests = hasher.verify(sent.content_md5, sent.checksum)?;
         if digests.size != size {
             return Err(Error::IncompleteBody(std::io::Error::other(
                 "body length differs from Content-Length",
@@ -347,49 +356,15 @@ impl Strata {
             Some(a) if req.checksum.algorithm().is_none() => ChecksumSource::Compute(a),
             _ => req.checksum,
         };
-        if let Some(assembly) = &upload.assembly {
-            // The backend needs the part's length before its first byte.
-            let size = req.content_length.ok_or(Error::MissingContentLength)?;
-            let (digests, tag) = self
-                .write_piece(
-                    &upload,
-                    assembly,
-                    req.part_number,
-                    req.body,
-                    size,
-                    hasher,
-                    (req.content_md5.as_deref(), checksum),
-                )
-                .await?;
-            return self
-                .save_part(&upload, req.part_number, digests, PartData::Piece(tag))
-                .await;
-        }
-        let name = part_name(&upload, req.part_number);
-        let written = self
-            .write_data(
-                Destination {
-                    location: &upload.location,
-                    bucket: &upload.bucket,
-                    key: &name,
-                    size: None,
-                },
-                req.body,
-                None,
-                hasher,
-                MAX_PART_SIZE,
-                cipher,
-            )
-            .await?;
-        self.record_part(
-            &upload,
-            req.part_number,
-            written,
-            req.content_md5.as_deref(),
+        let sent = SentPart {
+            size: req.content_length,
+            hasher,
+            cipher,
+            content_md5: req.content_md5.as_deref(),
             checksum,
-            req.content_length,
-        )
-        .await
+        };
+        self.store_part(&upload, req.part_number, req.body, sent)
+            .await
     }
 
     /// The cipher a part of an encrypted upload is sealed with: the upload's
@@ -452,23 +427,34 @@ impl Strata {
         ));
         let algorithm = upload.checksum_algorithm;
         let checksum = algorithm.map_or(ChecksumSource::None, ChecksumSource::Compute);
+        let sent = SentPart {
+            size: Some(size),
+            hasher: BodyHasher::new(algorithm),
+            cipher,
+            content_md5: None,
+            checksum,
+        };
+        self.store_part(&upload, part_number, body, sent).await
+    }
+
+    /// Stores part `number`: a piece of the upload's assembly, or a blob
+    /// of its own, then its record.
+    async fn store_part(
+        &self,
+        upload: &UploadRecord,
+        number: u32,
+        body: Body,
+        sent: SentPart<'_>,
+    ) -> Result<(PartRecord, Option<Encryption>)> {
         if let Some(assembly) = &upload.assembly {
             let (digests, tag) = self
-                .write_piece(
-                    &upload,
-                    assembly,
-                    part_number,
-                    body,
-                    size,
-                    BodyHasher::new(algorithm),
-                    (None, checksum),
-                )
+                .write_piece(upload, assembly, number, body, sent)
                 .await?;
             return self
-                .save_part(&upload, part_number, digests, PartData::Piece(tag))
+                .save_part(upload, number, digests, PartData::Piece(tag))
                 .await;
         }
-        let name = part_name(&upload, part_number);
+        let name = part_name(upload, number);
         let written = self
             .write_data(
                 Destination {
@@ -479,13 +465,20 @@ impl Strata {
                 },
                 body,
                 None,
-                BodyHasher::new(algorithm),
+                sent.hasher,
                 MAX_PART_SIZE,
-                cipher,
+                sent.cipher,
             )
             .await?;
-        self.record_part(&upload, part_number, written, None, checksum, None)
-            .await
+        self.record_part(
+            upload,
+            number,
+            written,
+            sent.content_md5,
+            sent.checksum,
+            sent.size,
+        )
+        .await
     }
 
     async fn record_part(

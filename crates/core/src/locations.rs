@@ -80,6 +80,11 @@ impl Locations {
         self.read().contains_key(name)
     }
 
+    /// A location and its declaration.
+    pub fn location(&self, name: &str) -> Option<Location> {
+        self.read().get(name).cloned()
+    }
+
     pub fn get(&self, name: &str) -> Result<Arc<dyn DataBackend>> {
         self.read()
             .get(name)
@@ -154,7 +159,7 @@ impl Strata {
     /// Removes a location added with `add_location` (or `strata admin`);
     /// refused while anything still uses it.
     pub async fn remove_location(&self, name: &str) -> Result<()> {
-        match self.locations.read().get(name).map(|l| l.source) {
+        match self.locations.location(name).map(|l| l.source) {
             None => return Err(MetaError::NoSuchLocation(name.to_string()).into()),
             Some(Source::Admin) => {}
             Some(other) => {

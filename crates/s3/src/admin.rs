@@ -67,19 +67,17 @@ pub async fn handle(
                 .collect();
             json(StatusCode::OK, &listed)
         }
-        (&Method::GET, ["locations", name]) => {
-            match locations.all().into_iter().find(|(n, _)| n == name) {
-                Some((name, l)) => json(
-                    StatusCode::OK,
-                    &Shown {
-                        name,
-                        declared_in: l.source.as_str(),
-                        settings: l.spec.describe().into_iter().collect(),
-                    },
-                ),
-                None => failed(Error::NoSuchLocation(format!("no such location: {name}"))),
-            }
-        }
+        (&Method::GET, ["locations", name]) => match locations.location(name) {
+            Some(l) => json(
+                StatusCode::OK,
+                &Shown {
+                    name: name.to_string(),
+                    declared_in: l.source.as_str(),
+                    settings: l.spec.describe().into_iter().collect(),
+                },
+            ),
+            None => failed(Error::NoSuchLocation(format!("no such location: {name}"))),
+        },
         (&Method::PUT, ["locations", name]) => {
             let spec: LocationSpec = match serde_json::from_slice(&req.body) {
                 Ok(spec) => spec,

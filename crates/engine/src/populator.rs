@@ -1,14 +1,15 @@
 //! The queue populator: tails the metadata journal from its last committed
 //! sequence number and hands each entry to every enabled extension. It
-//! publishes before it checkpoints, so a crash repeats entries, never skips.
+//! publishes before it checkpoints, so a crash repeats entries, never skips;
+//! and it trims the journal only through a checkpoint already on disk.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strata_meta::MetadataStore;
 
 use crate::Result;
-use crate::bus::Bus;
+use crate::bus::{Bus, Durability};
 use crate::extension::{Extension, Publications};
 use crate::state::EngineState;
 use crate::worker::{Worker, WorkerState};
@@ -18,6 +19,11 @@ const BATCH: usize = 1000;
 /// How often an idle populator looks at the journal again.
 const POLL: Duration = Duration::from_millis(10);
 const CHECKPOINT: &str = "populator";
+/// How often the checkpoint reaches disk. In between it is saved without a
+/// fsync: a crash then has the populator publish up to this much of the
+/// journal again, which at-least-once delivery allows, and the source's
+/// PUTs do not share their disk with a fsync per batch.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 const TRIM_EVERY: u64 = 10_000;
 /// Entries removed per metadata transaction while trimming.
 const TRIM_BATCH: usize = 5_000;
@@ -28,6 +34,8 @@ pub struct Populator {
     state: Arc<EngineState>,
     extensions: Vec<Arc<dyn Extension>>,
     checkpoint: u64,
+    /// When the checkpoint last reached disk.
+    saved_at: Instant,
     /// The journal is trimmed through here (see `trim`).
     trimmed: u64,
     published: u64,
@@ -47,18 +55,16 @@ impl Populator {
             state,
             extensions,
             checkpoint,
+            saved_at: Instant::now(),
             trimmed: 0,
             published: 0,
         })
     }
 
     /// The populator is the journal's one consumer: entries it has
-    /// published and checkpointed are dropped, every `TRIM_EVERY` entries,
-    /// or the journal would keep every change forever.
+    /// published and durably checkpointed are dropped, every `TRIM_EVERY`
+    /// entries, or the journal would keep every change forever.
     async fn trim(&mut self) -> Result<()> {
-        if self.checkpoint < self.trimmed + TRIM_EVERY {
-            return Ok(());
-        }
         while self.meta.trim_journal(self.checkpoint, TRIM_BATCH).await? == TRIM_BATCH {}
         self.trimmed = self.checkpoint;
         Ok(())
@@ -82,13 +88,20 @@ impl Worker for Populator {
                 extension.filter(entry, &mut out);
             }
         }
-        for (topic, messages) in out.by_topic {
-            self.published += messages.len() as u64;
-            self.bus.publish(&topic, messages).await?;
-        }
-        self.state.save_checkpoint(CHECKPOINT, last)?;
+        self.published += out.by_topic.values().map(Vec::len).sum::<usize>() as u64;
+        self.bus
+            .publish_topics(out.by_topic, Durability::Immediate)
+            .await?;
         self.checkpoint = last;
-        self.trim().await?;
+        let trimming = self.checkpoint >= self.trimmed + TRIM_EVERY;
+        let durable = trimming || self.saved_at.elapsed() >= CHECKPOINT_EVERY;
+        self.state.save_checkpoint(CHECKPOINT, last, durable)?;
+        if durable {
+            self.saved_at = Instant::now();
+        }
+        if trimming {
+            self.trim().await?;
+        }
         Ok(if entries.len() == BATCH {
             WorkerState::Busy
         } else {

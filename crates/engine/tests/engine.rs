@@ -1,10 +1,11 @@
 //! The engine's integration tests (its one test binary): the embedded bus
 //! against the bus conformance suite, across a reopen, and its throughput.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strata_engine::bus::{Bus, EmbeddedBus, Outgoing, conformance};
+use strata_engine::bus::{Bus, Durability, EmbeddedBus, Outgoing, conformance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_bus_conforms() {
@@ -112,8 +113,9 @@ async fn out_of_range_partitions_are_refused() {
 /// Set for the child process of `survives_a_crash`: the bus file it writes.
 const CRASH_ENV: &str = "STRATA_ENGINE_CRASH_BUS";
 
-/// Publishes are on disk when acknowledged, and offset commits (which skip
-/// their own fsync) reach it within about a second: a child process writes,
+/// Publishes are on disk when acknowledged, and offset commits and deferred
+/// publishes (which skip their own fsync) reach it within about a second, in
+/// the order they were made: a child process writes,
 /// then aborts without closing anything, and the parent reopens its file.
 #[test]
 fn survives_a_crash() {
@@ -141,10 +143,24 @@ fn survives_a_crash() {
     assert!(all.iter().all(|m| m.key == key));
     assert_eq!(bus.end_offset("t", 0).unwrap(), 2);
     assert_eq!(
-        bus.committed("g", "t", 0).unwrap(),
-        2,
-        "a commit a second old survives"
+        bus.fetch("u", 0, 0, 10).unwrap().len(),
+        1,
+        "a deferred publish a second old survives"
     );
+    // The last deferred publish and the commit after it were made just
+    // before the abort: the commit never survives without the publish.
+    let committed = bus.committed("g", "t", 0).unwrap();
+    assert!(
+        committed == 2 || committed == 3,
+        "committed offset {committed}: a commit a second old must survive"
+    );
+    if committed == 3 {
+        assert_eq!(
+            bus.fetch("u", 0, 1, 10).unwrap().len(),
+            1,
+            "a commit survived the deferred publish made before it"
+        );
+    }
 }
 
 /// The child of `survives_a_crash`; does nothing when run on its own.
@@ -163,8 +179,15 @@ async fn crash_child() {
         .await
         .unwrap();
     bus.commit("g", "t", 0, 2).await.unwrap();
-    // Past the offset flush interval, with no publish to carry the commit.
+    let deferred = |payload: &str| {
+        let messages = BTreeMap::from([("u".to_string(), vec![msg(&key, payload)])]);
+        bus.publish_topics(messages, Durability::Deferred)
+    };
+    deferred("early").await.unwrap();
+    // Past the flush interval, with no durable publish to carry them.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    deferred("late").await.unwrap();
+    bus.commit("g", "t", 0, 3).await.unwrap();
     std::process::abort();
 }
 

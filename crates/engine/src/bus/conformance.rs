@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{Bus, Delivered, Outgoing, partition_of};
+use super::{Bus, Delivered, Durability, Outgoing, partition_of};
 
 /// Runs every check against a fresh, empty bus (any partition count).
 pub async fn run_all(bus: &dyn Bus) {
@@ -18,6 +18,7 @@ pub async fn run_all(bus: &dyn Bus) {
     consumer_groups(bus).await;
     waiting(bus).await;
     concurrent_publishers(bus).await;
+    several_topics_at_once(bus).await;
     topics(bus).await;
     retention(bus).await;
 }
@@ -409,6 +410,65 @@ async fn concurrent_publishers(bus: &dyn Bus) {
     );
 }
 
+/// One `publish_topics` call appends to each topic as separate calls
+/// would; a deferred publish is as visible at once as an immediate one;
+/// empty topics are skipped and an empty topic name refused.
+async fn several_topics_at_once(bus: &dyn Bus) {
+    let key = key_in(bus, 0, "several");
+    for (round, durability) in [Durability::Immediate, Durability::Deferred]
+        .into_iter()
+        .enumerate()
+    {
+        let messages = BTreeMap::from([
+            (
+                "several-a".to_string(),
+                vec![
+                    msg(&key, format!("a{round}")),
+                    msg(&key, format!("b{round}")),
+                ],
+            ),
+            (
+                "several-b".to_string(),
+                vec![msg(&key, format!("c{round}"))],
+            ),
+            ("several-none".to_string(), vec![]),
+        ]);
+        bus.publish_topics(messages, durability).await.unwrap();
+    }
+    let payloads = |topic: &str| -> Vec<Vec<u8>> {
+        all_of(bus, topic, 0, 0)
+            .into_iter()
+            .map(|m| m.payload)
+            .collect()
+    };
+    assert_eq!(
+        payloads("several-a"),
+        vec![
+            b"a0".to_vec(),
+            b"b0".to_vec(),
+            b"a1".to_vec(),
+            b"b1".to_vec()
+        ],
+        "each topic gets its own messages, in order"
+    );
+    assert_eq!(payloads("several-b"), vec![b"c0".to_vec(), b"c1".to_vec()]);
+    let unnamed = BTreeMap::from([
+        ("several-a".to_string(), vec![msg(&key, "never")]),
+        (String::new(), vec![msg(&key, "never")]),
+    ]);
+    assert!(
+        bus.publish_topics(unnamed, Durability::Immediate)
+            .await
+            .is_err(),
+        "an empty topic name is refused"
+    );
+    assert_eq!(
+        bus.end_offset("several-a", 0).unwrap(),
+        4,
+        "a refused call appends nothing"
+    );
+}
+
 async fn topics(bus: &dyn Bus) {
     let topics = bus.topics().unwrap();
     for t in [
@@ -418,11 +478,13 @@ async fn topics(bus: &dyn Bus) {
         "wait",
         "wait-other",
         "concurrent",
+        "several-a",
+        "several-b",
     ] {
         let had = t != "wait-other" || bus.partitions() > 1;
         assert_eq!(topics.contains(&t.to_string()), had, "topics() and {t}");
     }
-    for t in ["empty", "groups", "other", "other-topic"] {
+    for t in ["empty", "groups", "other", "other-topic", "several-none"] {
         assert!(!topics.contains(&t.to_string()), "{t} never had a message");
     }
     let mut sorted = topics.clone();

@@ -7,13 +7,15 @@
 //! (`fetch`, `end_offset`, `committed`, `topics`) use MVCC snapshots and never
 //! wait for the writer.
 //!
-//! Durability: a batch holding a publish or an expiry commits with
+//! Durability: a batch holding an immediate publish or an expiry commits with
 //! `Durability::Immediate` (fsync before anyone is answered). A batch of offset
-//! commits only uses `Durability::None`: it is visible at once but reaches disk
-//! with the next durable commit, which the writer forces within
-//! `OFFSET_FLUSH` of the first unflushed one (and redb forces on close). A crash
-//! can thus lose about a second of offset commits; consumers then see those
-//! messages again, which at-least-once delivery allows.
+//! commits and deferred publishes only uses `Durability::None`: it is visible at
+//! once but reaches disk with the next durable commit, which the writer forces
+//! within `FLUSH_AFTER` of the first unflushed one (and redb forces on close).
+//! A crash can thus lose about a second of them, always the newest: redb
+//! keeps commits in order, so no offset commit survives a deferred publish
+//! made before it. Consumers then see those messages again, which
+//! at-least-once delivery allows.
 //!
 //! The partition count is stored on first open. Opening with another count
 //! is an error: it would send a key's later messages to another partition and
@@ -25,11 +27,12 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
+    Database, Durability as Commit, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    WriteTransaction,
 };
 use tokio::sync::{oneshot, watch};
 
-use super::{Bus, Delivered, Outgoing, partition_of};
+use super::{Bus, ByTopic, Delivered, Durability, Outgoing, partition_of};
 use crate::{EngineError, Result};
 
 /// Partitions of a new bus when none are asked for: how many objects each
@@ -49,13 +52,13 @@ const COMMITTED: TableDefinition<(&str, &str, u32), u64> = TableDefinition::new(
 
 /// Most requests one group commit takes; bounds the latency of a batch.
 const MAX_BATCH: usize = 512;
-/// Longest an offset commit stays in memory only (see the module docs).
-const OFFSET_FLUSH: Duration = Duration::from_secs(1);
+/// Longest a non-durable commit stays in memory only (see the module docs).
+const FLUSH_AFTER: Duration = Duration::from_secs(1);
 
 enum Job {
     Publish {
-        topic: String,
-        messages: Vec<Outgoing>,
+        messages: ByTopic,
+        durable: bool,
         done: oneshot::Sender<Result<()>>,
     },
     Commit {
@@ -73,7 +76,11 @@ enum Job {
 
 impl Job {
     fn needs_fsync(&self) -> bool {
-        !matches!(self, Job::Commit { .. })
+        match self {
+            Job::Publish { durable, .. } => *durable,
+            Job::Commit { .. } => false,
+            Job::Expire { .. } => true,
+        }
     }
 
     fn fail(self, why: &str) {
@@ -217,17 +224,18 @@ impl Bus for EmbeddedBus {
         self.partitions
     }
 
-    async fn publish(&self, topic: &str, messages: Vec<Outgoing>) -> Result<()> {
-        if topic.is_empty() {
+    async fn publish_topics(&self, mut messages: ByTopic, durability: Durability) -> Result<()> {
+        if messages.contains_key("") {
             return Err(EngineError::Invalid("empty topic name".into()));
         }
+        messages.retain(|_, m| !m.is_empty());
         if messages.is_empty() {
             return Ok(());
         }
         let (done, rx) = oneshot::channel();
         let job = Job::Publish {
-            topic: topic.to_string(),
             messages,
+            durable: durability == Durability::Immediate,
             done,
         };
         self.submit(job, rx).await
@@ -334,12 +342,12 @@ fn write_loop(db: &Database, partitions: u32, rx: &mpsc::Receiver<Job>, watchers
                 Ok(job) => job,
                 Err(_) => break,
             },
-            Some(since) => match rx.recv_timeout(OFFSET_FLUSH.saturating_sub(since.elapsed())) {
+            Some(since) => match rx.recv_timeout(FLUSH_AFTER.saturating_sub(since.elapsed())) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     match flush(db) {
                         Ok(()) => unflushed_since = None,
-                        Err(e) => tracing::error!(error = %e, "bus offset flush failed"),
+                        Err(e) => tracing::error!(error = %e, "bus flush failed"),
                     }
                     continue;
                 }
@@ -354,7 +362,7 @@ fn write_loop(db: &Database, partitions: u32, rx: &mpsc::Receiver<Job>, watchers
             }
         }
         let durable = batch.iter().any(Job::needs_fsync)
-            || unflushed_since.is_some_and(|since| since.elapsed() >= OFFSET_FLUSH);
+            || unflushed_since.is_some_and(|since| since.elapsed() >= FLUSH_AFTER);
         match run_batch(db, partitions, &batch, durable) {
             Ok(applied) => {
                 if durable {
@@ -388,14 +396,14 @@ fn write_loop(db: &Database, partitions: u32, rx: &mpsc::Receiver<Job>, watchers
     if unflushed_since.is_some()
         && let Err(e) = flush(db)
     {
-        tracing::error!(error = %e, "bus offset flush on close failed");
+        tracing::error!(error = %e, "bus flush on close failed");
     }
 }
 
 /// An empty durable commit: puts the non-durable ones before it on disk.
 fn flush(db: &Database) -> Result<()> {
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
+    txn.set_durability(Commit::Immediate)?;
     txn.commit()?;
     Ok(())
 }
@@ -405,9 +413,9 @@ fn flush(db: &Database) -> Result<()> {
 fn run_batch(db: &Database, partitions: u32, batch: &[Job], durable: bool) -> Result<Applied> {
     let mut txn = db.begin_write()?;
     txn.set_durability(if durable {
-        Durability::Immediate
+        Commit::Immediate
     } else {
-        Durability::None
+        Commit::None
     })?;
     let applied = apply(&txn, partitions, batch)?;
     txn.commit()?;
@@ -422,17 +430,19 @@ fn apply(txn: &WriteTransaction, partitions: u32, batch: &[Job]) -> Result<Appli
     let now = now_ms();
     for (i, job) in batch.iter().enumerate() {
         match job {
-            Job::Publish {
-                topic, messages: m, ..
-            } => publish(
-                &mut messages,
-                &mut ends,
-                partitions,
-                topic,
-                m,
-                now,
-                &mut applied,
-            )?,
+            Job::Publish { messages: m, .. } => {
+                for (topic, batch) in m {
+                    publish(
+                        &mut messages,
+                        &mut ends,
+                        partitions,
+                        topic,
+                        batch,
+                        now,
+                        &mut applied,
+                    )?;
+                }
+            }
             Job::Commit {
                 group,
                 topic,
@@ -454,7 +464,7 @@ fn apply(txn: &WriteTransaction, partitions: u32, batch: &[Job]) -> Result<Appli
 type Messages<'t> = Table<'t, MessageKey, Message>;
 type Ends<'t> = Table<'t, (&'static str, u32), (u64, i64)>;
 
-/// Appends one publish call's messages. Timestamps never go back within a
+/// Appends one publish call's messages to a topic. Timestamps never go back within a
 /// partition, so retention can stop at the first message it keeps.
 fn publish(
     messages: &mut Messages<'_>,

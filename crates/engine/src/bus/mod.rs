@@ -7,7 +7,25 @@ mod embedded;
 
 pub use embedded::{DEFAULT_PARTITIONS, EmbeddedBus};
 
+use std::collections::BTreeMap;
+
 use crate::Result;
+
+/// Messages to publish, by topic.
+pub type ByTopic = BTreeMap<String, Vec<Outgoing>>;
+
+/// When a publish must survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the publish returns.
+    Immediate,
+    /// Together with whatever the bus writes next, within about a second:
+    /// a crash loses it only with every later publish and offset commit.
+    /// For messages whose publisher commits its own offset after them (a
+    /// processor's reports): a crash that loses them also loses that
+    /// commit, so the work that produced them is redone.
+    Deferred,
+}
 
 /// A message to publish: its key picks the partition, so one object's
 /// messages (keyed `bucket/key`) stay in order.
@@ -39,9 +57,15 @@ pub trait Bus: Send + Sync + 'static {
     fn partition_of(&self, key: &str) -> u32 {
         partition_of(key, self.partitions())
     }
-    /// Appends the messages durably, each to its key's partition, keeping
-    /// their order within a partition. Returns once they survive a crash.
-    async fn publish(&self, topic: &str, messages: Vec<Outgoing>) -> Result<()>;
+    /// Appends the messages of every topic at once, each to its key's
+    /// partition, keeping their order within a partition; they are visible
+    /// to `fetch` when it returns, and survive a crash as `durability` says.
+    async fn publish_topics(&self, messages: ByTopic, durability: Durability) -> Result<()>;
+    /// Appends one topic's messages; returns once they survive a crash.
+    async fn publish(&self, topic: &str, messages: Vec<Outgoing>) -> Result<()> {
+        let messages = BTreeMap::from([(topic.to_string(), messages)]);
+        self.publish_topics(messages, Durability::Immediate).await
+    }
     /// Up to `max` messages of a partition from offset `from`, oldest first.
     /// Messages removed by retention are skipped.
     fn fetch(&self, topic: &str, partition: u32, from: u64, max: usize) -> Result<Vec<Delivered>>;

@@ -7,6 +7,7 @@ use strata_meta::{DestinationReport, ReplicationStatus};
 
 use super::metrics::Totals;
 use super::{Replication, Task, data_topic};
+use crate::bus::Durability;
 use crate::state::{FailedEntry, Pause};
 use crate::{EngineError, Result};
 
@@ -214,7 +215,8 @@ impl Replication {
             };
             let pending =
                 DestinationReport::new(&entry.location, entry.round, ReplicationStatus::Pending);
-            self.publish_status(&task, pending).await?;
+            self.publish_status(&task, pending, Durability::Immediate)
+                .await?;
             self.publish_task(&entry.location, &task).await?;
             retried.push(entry);
         }

@@ -9,7 +9,7 @@ use strata_data::DataError;
 use strata_meta::{DestinationReport, ObjectRecord, ReplicationStatus};
 
 use super::{Replication, Task, copy::send_version, data_topic};
-use crate::bus::{Delivered, each_partition};
+use crate::bus::{Delivered, Durability, each_partition};
 use crate::state::FailedEntry;
 use crate::worker::{Worker, WorkerState};
 use crate::{EngineError, Result};
@@ -146,7 +146,10 @@ impl DataProcessor {
                             ReplicationStatus::Completed,
                         )
                     };
-                    return self.replication.publish_status(task, report).await;
+                    return self
+                        .replication
+                        .publish_status(task, report, Durability::Deferred)
+                        .await;
                 }
                 // The destination's breaker is open: nothing was tried, so no
                 // attempt is spent; wait until it lets a call through. (Else
@@ -195,7 +198,9 @@ impl DataProcessor {
             error,
             ..DestinationReport::new(&self.location, task.round, status)
         };
-        self.replication.publish_status(task, report).await
+        self.replication
+            .publish_status(task, report, Durability::Deferred)
+            .await
     }
 }
 

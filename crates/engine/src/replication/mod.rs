@@ -10,6 +10,7 @@ mod data;
 mod metrics;
 mod status;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ pub use data::DataProcessor;
 pub use metrics::Metrics;
 pub use status::StatusProcessor;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, Durability, Outgoing};
 use crate::extension::{Extension, Publications, object_key};
 use crate::state::EngineState;
 
@@ -122,7 +123,16 @@ impl Replication {
             .collect()
     }
 
-    async fn publish_status(&self, task: &Task, report: DestinationReport) -> crate::Result<()> {
+    /// Reports on a task to the status processor. A data processor's own
+    /// reports are `Deferred`: it commits its offset after them, so a crash
+    /// that loses one also has the task redone, and a fsync per report
+    /// would sit on the disk the source's PUTs wait on.
+    async fn publish_status(
+        &self,
+        task: &Task,
+        report: DestinationReport,
+        durability: Durability,
+    ) -> crate::Result<()> {
         let message = StatusMessage {
             bucket: task.bucket.clone(),
             key: task.key.clone(),
@@ -130,15 +140,12 @@ impl Replication {
             report,
         };
         let payload = serde_json::to_vec(&message)?;
-        self.bus
-            .publish(
-                STATUS_TOPIC,
-                vec![crate::bus::Outgoing {
-                    key: object_key(&task.bucket, &task.key),
-                    payload,
-                }],
-            )
-            .await
+        let outgoing = Outgoing {
+            key: object_key(&task.bucket, &task.key),
+            payload,
+        };
+        let messages = BTreeMap::from([(STATUS_TOPIC.to_string(), vec![outgoing])]);
+        self.bus.publish_topics(messages, durability).await
     }
 
     async fn publish_task(&self, location: &str, task: &Task) -> crate::Result<()> {
@@ -146,7 +153,7 @@ impl Replication {
         self.bus
             .publish(
                 &data_topic(location),
-                vec![crate::bus::Outgoing {
+                vec![Outgoing {
                     key: object_key(&task.bucket, &task.key),
                     payload,
                 }],

@@ -21,8 +21,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import BIN, MAIN, Server, free_port, s3_client
-from test_locations import (AZURE_ACCOUNT, AZURE_KEY, TARGET, FaultyProxy, azurite, eventually,  # noqa: F401
-                            moto)
+from test_locations import (AZURE_ACCOUNT, AZURE_KEY, TARGET, FaultyProxy, admin_online, azurite,  # noqa: F401
+                            eventually, moto)
 
 MiB = 1 << 20
 REPLICAS = "replicas"  # the bucket at site B
@@ -330,6 +330,36 @@ def test_operator_api_and_metrics(site_a):
         assert f'{name}{{location="site-b"}}' in text
 
 
+def test_a_location_added_online_is_a_destination_at_once(tmp_root, site_b):
+    """A location added through the admin API gets its data processor without
+    a restart; removed, the processor ends; added again, a fresh one starts."""
+    s = Server(tmp_root / "online-destination").start()
+    a = s.client()
+    settings = ["s3", f"endpoint={site_b.endpoint}", f"bucket={REPLICAS}", "path_style=true", "strata=true",
+                f"access_key={MAIN[0]}", f"secret_key={MAIN[1]}"]
+    src = None
+    try:
+        for round_ in ("first", "second"):
+            added = admin_online(s, "add", "late-b", *settings)
+            assert added.returncode == 0, added.stderr
+            src = src or replicated_bucket(a, "late-b")
+            key = f"online-{round_}-{uuid.uuid4().hex[:6]}"
+            vid = a.put_object(Bucket=src, Key=key, Body=round_.encode())["VersionId"]
+            wait_status(a, src, key, vid)
+            replica = site_b.client().get_object(Bucket=REPLICAS, Key=key, VersionId=vid)
+            assert replica["Body"].read() == round_.encode()
+            assert replica["ReplicationStatus"] == "REPLICA"
+            removed = admin_online(s, "remove", "late-b")
+            assert removed.returncode == 0, removed.stderr
+
+            def processor_ended():
+                workers = {w["name"]: w["state"] for w in operator_get(s, "workers")}
+                assert workers["replication-data late-b"] == "done", workers
+            eventually(processor_ended)
+    finally:
+        s.stop()
+
+
 def test_unknown_location_in_a_rule_is_refused(site_a):
     a = site_a.client()
     name = "bad-" + uuid.uuid4().hex[:10]
@@ -426,13 +456,18 @@ def bad_site(tmp_root, site_b, moto, azurite):
         p.close()
 
 
-def progress(site, bucket, key, version_id):
-    """{location: (status, error)} of one version, from the operator API."""
+def operator_get(site, path):
+    """GET on the operator API, with the token derived from the site's master key."""
     master = base64.b64decode((site.data_dir / "master.key").read_text().strip())
     token = hmac.new(master, b"operator-api", hashlib.sha256).hexdigest()
-    url = f"{site.endpoint}/_/backbeat/api/metrics/crr/all/progress/{bucket}/{key}?versionId={version_id}"
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    body = json.loads(urllib.request.urlopen(req, timeout=10).read())
+    req = urllib.request.Request(f"{site.endpoint}/_/backbeat/api/{path}",
+                                 headers={"Authorization": f"Bearer {token}"})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
+def progress(site, bucket, key, version_id):
+    """{location: (status, error)} of one version, from the operator API."""
+    body = operator_get(site, f"metrics/crr/all/progress/{bucket}/{key}?versionId={version_id}")
     return {d["location"]: (d["status"], d.get("error")) for d in body["destinations"]}
 
 

@@ -44,6 +44,8 @@ pub struct Location {
 pub struct Locations {
     default: String,
     entries: RwLock<BTreeMap<String, Location>>,
+    /// Counts additions and removals, for whoever follows them (see `changes`).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Locations {
@@ -52,7 +54,14 @@ impl Locations {
         Self {
             default: default.to_string(),
             entries: RwLock::new(BTreeMap::new()),
+            changed: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Marks a change after every addition and removal: how the engine
+    /// learns of a location added while the server runs.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Location>> {
@@ -66,10 +75,13 @@ impl Locations {
 
     pub fn add(&self, name: &str, location: Location) {
         self.write().insert(name.to_string(), location);
+        self.changed.send_modify(|n| *n += 1);
     }
 
     fn remove(&self, name: &str) -> Option<Location> {
-        self.write().remove(name)
+        let removed = self.write().remove(name);
+        self.changed.send_modify(|n| *n += 1);
+        removed
     }
 
     pub fn default_name(&self) -> &str {

@@ -21,7 +21,7 @@ use strata_core::Strata;
 use crate::bus::{Bus, EmbeddedBus};
 use crate::extension::Extension;
 use crate::replication::{
-    Backfill, DataProcessor, Replication, ReplicationExtension, RetryPolicy, StatusProcessor,
+    Backfill, Destinations, Replication, ReplicationExtension, RetryPolicy, StatusProcessor,
 };
 use crate::state::EngineState;
 use crate::worker::{Worker, WorkerState, Workers};
@@ -86,9 +86,7 @@ impl Engine {
             extensions,
         )?);
         workers.spawn(StatusProcessor::new(replication.clone()));
-        for location in replication.destinations() {
-            workers.spawn(DataProcessor::new(replication.clone(), &location));
-        }
+        workers.spawn(Destinations::new(replication.clone(), workers.clone()));
         for bucket in replication.unfinished_backfills()? {
             workers.spawn(Backfill::new(replication.clone(), &bucket));
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_data::DataError;
+use strata_data::{DataBackend, DataError};
 use strata_meta::{DestinationReport, ObjectRecord, ReplicationStatus};
 
 use super::{Replication, Task, copy::send_version, data_topic};
@@ -27,16 +27,24 @@ const IDLE_WAIT: Duration = Duration::from_millis(500);
 pub struct DataProcessor {
     replication: Arc<Replication>,
     location: String,
+    /// The location's backend when the processor started: once the
+    /// registry holds another (or none), the processor ends.
+    backend: Arc<dyn DataBackend>,
     topic: String,
     done: u64,
     paused: bool,
 }
 
 impl DataProcessor {
-    pub fn new(replication: Arc<Replication>, location: &str) -> Self {
+    pub fn new(
+        replication: Arc<Replication>,
+        location: &str,
+        backend: Arc<dyn DataBackend>,
+    ) -> Self {
         Self {
             replication,
             location: location.to_string(),
+            backend,
             topic: data_topic(location),
             done: 0,
             paused: false,
@@ -119,7 +127,6 @@ impl DataProcessor {
 
     async fn send_with_retries(&self, task: &Task, record: &ObjectRecord) -> Result<()> {
         let replication = &self.replication;
-        let backend = replication.strata.locations.get(&self.location)?;
         let policy = replication.retry;
         let metrics = &replication.metrics;
         let (mut attempt, mut refusals) = (0, 0);
@@ -127,7 +134,7 @@ impl DataProcessor {
             let progress = |sent| metrics.progress(&self.location, task, sent);
             let sent = send_version(
                 &replication.strata,
-                &*backend,
+                &*self.backend,
                 &task.bucket,
                 &task.key,
                 record,
@@ -211,6 +218,10 @@ impl Worker for DataProcessor {
     }
 
     async fn work(&mut self) -> Result<WorkerState> {
+        let registered = self.replication.strata.locations.location(&self.location);
+        if !registered.is_some_and(|l| Arc::ptr_eq(&l.backend, &self.backend)) {
+            return Ok(WorkerState::Done);
+        }
         self.paused = self.replication.is_paused(&self.location)?;
         if self.paused {
             return Ok(WorkerState::Paused);

@@ -7,6 +7,7 @@ mod backfill;
 mod control;
 mod copy;
 mod data;
+mod destinations;
 mod metrics;
 mod status;
 
@@ -21,6 +22,7 @@ use strata_meta::{Change, DestinationReport, JournalEntry, JournalOp, Replicatio
 pub use backfill::{Backfill, BackfillProgress};
 pub use control::{Backlog, DestinationMetrics, ObjectProgress, RetryTarget};
 pub use data::DataProcessor;
+pub use destinations::Destinations;
 pub use metrics::Metrics;
 pub use status::StatusProcessor;
 
@@ -113,7 +115,8 @@ impl Replication {
         })
     }
 
-    /// Destinations are the server's locations: one data processor each.
+    /// Destinations are the server's locations: one data processor each
+    /// (kept so by `Destinations`).
     pub fn destinations(&self) -> Vec<String> {
         self.strata
             .locations

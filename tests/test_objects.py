@@ -26,6 +26,34 @@ def test_put_get_head_delete_round_trip(s3, bucket):
     s3.delete_object(Bucket=bucket, Key="never-existed")  # deleting nothing succeeds
 
 
+def test_every_answer_names_its_request(s3, bucket):
+    """x-amz-request-id on every answer, distinct per request, and the same
+    id in an error body's RequestId (what clients report of a failure)."""
+    import re
+
+    import requests
+
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["ResponseMetadata"]
+    head = s3.head_object(Bucket=bucket, Key="k")["ResponseMetadata"]
+    ids = [put["RequestId"], head["RequestId"]]
+    assert all(re.fullmatch(r"[0-9A-F]{16}", i) for i in ids) and ids[0] != ids[1], ids
+    assert put["HTTPHeaders"]["x-amz-id-2"] == put["RequestId"]
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "missing"}, ExpiresIn=60)
+    missing = requests.get(url, timeout=10)
+    assert missing.status_code == 404
+    body_id = re.search(r"<RequestId>([0-9A-F]{16})</RequestId>", missing.text)
+    assert body_id and "<Code>NoSuchKey</Code>" in missing.text, missing.text
+    assert body_id.group(1) == missing.headers["x-amz-request-id"]
+    assert int(missing.headers["Content-Length"]) == len(missing.content)
+    assert missing.headers["Content-Type"] == "application/xml"
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="missing")
+    assert re.fullmatch(r"[0-9A-F]{16}", e.value.response["ResponseMetadata"]["RequestId"])
+    unsigned = requests.get(f"{s3.meta.endpoint_url}/{bucket}/k", timeout=10)
+    assert unsigned.status_code == 403
+    assert f"<RequestId>{unsigned.headers['x-amz-request-id']}</RequestId>" in unsigned.text
+
+
 def test_overwrite_replaces_bytes(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=DATA)
     s3.put_object(Bucket=bucket, Key="k", Body=b"short")

@@ -128,7 +128,7 @@ impl Strata {
 const READY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A random lowercase hex string of `bytes` random bytes.
-pub(crate) fn random_hex(bytes: usize) -> String {
+pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // getrandom only fails when the OS has no entropy source at all.
     getrandom::fill(&mut buf).expect("OS random source");

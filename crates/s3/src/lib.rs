@@ -15,6 +15,7 @@ mod error;
 mod handlers;
 mod host;
 mod operator;
+mod request_id;
 mod request_values;
 pub mod server;
 mod sig_v2;

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use strata_core::Strata;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::access::{PeerAddr, StrataAccess};
 use crate::auth::StrataAuth;
@@ -244,7 +245,12 @@ pub async fn serve(
         let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
             let (s3, strata, router) = (s3.clone(), strata.clone(), router.clone());
             req.extensions_mut().insert(PeerAddr(peer));
-            async move { router.route(&strata, &s3, req).await }
+            async move {
+                let id = crate::request_id::next();
+                let span = tracing::info_span!("request", id = %id);
+                let resp = router.route(&strata, &s3, req).instrument(span).await?;
+                crate::request_id::stamp(resp, &id).await
+            }
         });
         let conn = http
             .serve_connection(TokioIo::new(stream), service)

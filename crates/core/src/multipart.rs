@@ -270,7 +270,9 @@ impl Strata {
         };
         if let Err(e) = self.meta.create_upload(upload.clone()).await {
             if let Some(assembly) = &upload.assembly {
-                self.discard(&assembly.garbage(&upload.location)).await;
+                // The intent, still open, covers the upload the backend started.
+                self.discard(&Assembly::starting(&upload.location, &assembly.key))
+                    .await;
             }
             return Err(e.into());
         }
@@ -290,8 +292,17 @@ impl Strata {
             return Ok(None);
         }
         let blob = self.new_blob_key(location, bucket, key)?;
-        let id = backend.start_assembly(&blob).await?;
-        Ok(Some(Assembly { key: blob, id }))
+        // Closed by the upload's record; a crash before that leaves it to
+        // recovery, which aborts whatever upload the backend started.
+        let intent = Assembly::starting(location, &blob);
+        self.meta.open_blob(intent.clone()).await?;
+        match backend.start_assembly(&blob).await {
+            Ok(id) => Ok(Some(Assembly { key: blob, id })),
+            Err(e) => {
+                self.discard(&intent).await;
+                Err(e.into())
+            }
+        }
     }
 
     /// Streams part `number` into the upload's assembly. The piece is

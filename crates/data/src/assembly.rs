@@ -202,6 +202,54 @@ impl S3Parts {
         }
         Ok(())
     }
+
+    /// The ids of the unfinished uploads of exactly `key`
+    /// (ListMultipartUploads, which rusty-s3 does not have, so presigned
+    /// here with its signing function).
+    async fn uploads_of(&self, key: &str) -> Result<Vec<String>> {
+        let credentials = self.credentials().await?;
+        // The query must be sorted by name.
+        let query = [("prefix", key), ("uploads", "")];
+        let url = rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            rusty_s3::Method::Get,
+            self.bucket.base_url().clone(),
+            credentials.key(),
+            credentials.secret(),
+            credentials.token(),
+            self.bucket.region(),
+            SIGNED_FOR.as_secs(),
+            query.into_iter(),
+            std::iter::empty(),
+        );
+        let response = self.http.get(url).send().await.map_err(request_error)?;
+        let response = checked(response, "ListMultipartUploads").await?;
+        let text = response.text().await.map_err(request_error)?;
+        let listed: ListedUploads = quick_xml::de::from_str(&text).map_err(|e| {
+            DataError::Unavailable(format!("ListMultipartUploads: unreadable answer: {e}"))
+        })?;
+        Ok(listed
+            .uploads
+            .into_iter()
+            .filter(|u| u.key == key)
+            .map(|u| u.upload_id)
+            .collect())
+    }
+}
+
+/// What Strata reads of a ListMultipartUploads answer.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedUploads {
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<ListedUpload>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedUpload {
+    key: String,
+    upload_id: String,
 }
 
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
@@ -291,11 +339,21 @@ impl Assembler {
         }
     }
 
-    /// Drops an unfinished upload (Azure keeps uncommitted blocks for a
-    /// week at most, and has no call to drop them).
+    /// Drops an unfinished upload; with no id, every unfinished upload of
+    /// the path (one started by a process that died before it recorded the
+    /// id). Azure keeps uncommitted blocks for a week at most, and has no
+    /// call to drop them.
     pub(crate) async fn abort(&self, path: &Path, assembly: &str) -> Result<()> {
-        if let Assembler::S3(s3) = self {
-            match s3.store.abort_multipart(path, &assembly.to_string()).await {
+        let Assembler::S3(s3) = self else {
+            return Ok(());
+        };
+        let ids = if assembly.is_empty() {
+            s3.uploads_of(path.as_ref()).await?
+        } else {
+            vec![assembly.to_string()]
+        };
+        for id in ids {
+            match s3.store.abort_multipart(path, &id).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(backend_error(e)),
             }

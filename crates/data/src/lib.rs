@@ -131,7 +131,8 @@ pub trait DataBackend: Send + Sync + 'static {
         Err(DataError::Unsupported)
     }
     /// Drops an assembly and the blob it may have become; either being
-    /// gone already is success.
+    /// gone already is success. An empty `assembly` drops every unfinished
+    /// assembly of `key`: one whose id was lost in a crash.
     async fn abort_assembly(&self, _key: &str, _assembly: &str) -> Result<()> {
         Err(DataError::Unsupported)
     }

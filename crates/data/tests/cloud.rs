@@ -167,6 +167,39 @@ async fn s3_location_against_moto() {
         expect_peer_report(&report, *size, "multi-part-name");
         backend.delete_copy("b", key).await.expect("delete");
     }
+    lost_assemblies_are_aborted(&*backend, &endpoint).await;
+}
+
+/// An assembly whose id was lost (a crash before the upload's record
+/// committed) is aborted by its key alone: every unfinished upload of
+/// exactly that key goes, and one of a longer key stays.
+async fn lost_assemblies_are_aborted(backend: &dyn DataBackend, endpoint: &str) {
+    let (lost, other) = ("replica/lost/big@1", "replica/lost/big@10");
+    for key in [lost, lost, other] {
+        backend.start_assembly(key).await.expect("start assembly");
+    }
+    let uploads = || {
+        python_output(
+            &format!(
+                "import boto3; c = boto3.client('s3', endpoint_url='{endpoint}', \
+                 aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); \
+                 print(sorted(u['Key'] for u in c.list_multipart_uploads(Bucket='target', \
+                 Prefix='replica/lost/').get('Uploads', [])))"
+            ),
+            &[],
+        )
+    };
+    assert_eq!(uploads().trim(), format!("['{lost}', '{lost}', '{other}']"));
+    backend
+        .abort_assembly(lost, "")
+        .await
+        .expect("abort by key");
+    assert_eq!(uploads().trim(), format!("['{other}']"));
+    backend
+        .abort_assembly(other, "")
+        .await
+        .expect("abort by key");
+    assert_eq!(uploads().trim(), "[]");
 }
 
 #[tokio::test]

@@ -776,9 +776,17 @@ async fn assembled_uploads(store: &dyn MetadataStore, template: UploadRecord) {
     let upload = |id: &str| UploadRecord {
         bucket: "asm".into(),
         upload_id: id.into(),
+        location: "loc".into(),
         assembly: Some(assembly(id)),
         ..template.clone()
     };
+    // Each assembly's intent opens before its backend upload starts, and
+    // recording the upload closes it; one never recorded is recovered as
+    // "abort every assembly of this key".
+    for n in ["a1", "a2", "a3", "lost"] {
+        let intent = Assembly::starting("loc", &assembly(n).key);
+        store.open_blob(intent).await.unwrap();
+    }
     let piece = |n: u32, tag: &str| PartRecord {
         number: n,
         size: 3,
@@ -840,6 +848,21 @@ async fn assembled_uploads(store: &dyn MetadataStore, template: UploadRecord) {
         vec![assembly("a3").garbage("loc")],
         "an upload that goes with its bucket leaves its assembly as garbage"
     );
+    store.recover_open_blobs().await.unwrap();
+    let lost = Assembly::starting("loc", &assembly("lost").key);
+    assert_eq!(
+        garbage(store),
+        vec![assembly("a3").garbage("loc"), lost.clone()],
+        "only the intent of the assembly never recorded is left to recover"
+    );
+    assert_eq!(
+        Assembly::from_garbage(&lost.key),
+        Some(Assembly {
+            key: assembly("lost").key,
+            id: String::new(),
+        })
+    );
+    store.forget_garbage(garbage(store)).await.unwrap();
 }
 
 async fn blob_lifecycle(store: &dyn MetadataStore) {

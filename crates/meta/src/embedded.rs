@@ -1111,6 +1111,11 @@ impl MetadataStore for EmbeddedStore {
             );
             txn.open_table(UPLOADS)?
                 .insert(key, encode(&upload)?.as_slice())?;
+            if let Some(assembly) = &upload.assembly {
+                let intent = Assembly::starting(&upload.location, &assembly.key);
+                txn.open_table(OPEN_BLOBS)?
+                    .remove((intent.location.as_str(), intent.key.as_str()))?;
+            }
             Ok(())
         })
         .await

@@ -631,6 +631,18 @@ impl Assembly {
         }
     }
 
+    /// The open-blob intent of an assembly about to start, whose id is not
+    /// known yet: recorded before the backend is asked, so a crash before
+    /// the upload's record commits leaves an entry the collector turns into
+    /// "abort every unfinished assembly of this key" (an empty id).
+    pub fn starting(location: &str, key: &str) -> BlobAddr {
+        Assembly {
+            key: key.to_string(),
+            id: String::new(),
+        }
+        .garbage(location)
+    }
+
     /// The assembly a garbage-list key stands for, if it is one.
     pub fn from_garbage(key: &str) -> Option<Assembly> {
         key.rsplit_once('\0').map(|(key, id)| Assembly {

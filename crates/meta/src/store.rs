@@ -139,6 +139,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<ListPage<ListedVersion>>;
 
     // -- multipart uploads
+    /// Records an upload; for one its location assembles, the assembly's
+    /// `Assembly::starting` intent closes in the same transaction.
     async fn create_upload(&self, upload: UploadRecord) -> Result<()>;
     fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<UploadRecord>>;
     /// Uploads ordered by (key, upload id), strictly after `after` when given.

@@ -6,12 +6,10 @@
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use crate::server::ResponseBody;
+use crate::server::{ResponseBody, edit_body};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
 static ID_2: HeaderName = HeaderName::from_static("x-amz-id-2");
@@ -66,30 +64,20 @@ async fn with_id_in_body(
     resp: Response<ResponseBody>,
     id: &str,
 ) -> Result<Response<ResponseBody>, s3s::HttpError> {
-    let (mut parts, body) = resp.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map_err(s3s::HttpError::new)?
-        .to_bytes();
-    let xml = String::from_utf8_lossy(&bytes);
-    let body = match xml.rfind("</Error>") {
-        Some(end) if !xml.contains("<RequestId>") => {
-            parts.headers.remove(CONTENT_LENGTH);
-            parts
-                .headers
-                .entry(CONTENT_TYPE)
-                .or_insert(HeaderValue::from_static("application/xml"));
-            Bytes::from(format!(
-                "{}<RequestId>{id}</RequestId>{}",
-                &xml[..end],
-                &xml[end..]
-            ))
-        }
-        _ => bytes,
-    };
-    let body = Full::new(body).map_err(|e| match e {}).boxed_unsync();
-    Ok(Response::from_parts(parts, body))
+    edit_body(resp, |headers, xml| {
+        let end = xml
+            .rfind("</Error>")
+            .filter(|_| !xml.contains("<RequestId>"))?;
+        headers
+            .entry(CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("application/xml"));
+        Some(format!(
+            "{}<RequestId>{id}</RequestId>{}",
+            &xml[..end],
+            &xml[end..]
+        ))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -173,6 +173,7 @@ impl Router {
         }
         let resp = s3.call(req.map(s3s::Body::from)).await?;
         if attributes && resp.status() == StatusCode::OK {
+            let resp = resp.map(BodyExt::boxed_unsync);
             return Ok(decorate(unquote_attributes_etag(resp).await?));
         }
         Ok(decorate(resp.map(BodyExt::boxed_unsync)))
@@ -183,33 +184,46 @@ impl Router {
 /// answer); s3s's XML writer always quotes it, so the small XML body is
 /// rewritten here.
 async fn unquote_attributes_etag(
-    resp: Response<s3s::Body>,
+    resp: Response<ResponseBody>,
 ) -> Result<Response<ResponseBody>, s3s::HttpError> {
-    let (parts, body) = resp.into_parts();
+    edit_body(resp, |_, xml| {
+        let (open, close) = (xml.find("<ETag>\""), xml.find("\"</ETag>"));
+        match (open, close) {
+            (Some(open), Some(close)) if open < close => Some(format!(
+                "{}<ETag>{}</ETag>{}",
+                &xml[..open],
+                &xml[open + "<ETag>\"".len()..close],
+                &xml[close + "\"</ETag>".len()..]
+            )),
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Rewrites a small answer's body: `edit` gets its headers and text and
+/// returns the new text, or None to leave it as it is. For the few answers
+/// whose XML from s3s is not S3's.
+pub(crate) async fn edit_body(
+    resp: Response<ResponseBody>,
+    edit: impl FnOnce(&mut hyper::HeaderMap, &str) -> Option<String>,
+) -> Result<Response<ResponseBody>, s3s::HttpError> {
+    let (mut parts, body) = resp.into_parts();
     let bytes = body
         .collect()
         .await
         .map_err(s3s::HttpError::new)?
         .to_bytes();
-    let xml = String::from_utf8_lossy(&bytes);
-    let fixed = match (xml.find("<ETag>\""), xml.find("\"</ETag>")) {
-        (Some(open), Some(close)) if open < close => format!(
-            "{}<ETag>{}</ETag>{}",
-            &xml[..open],
-            &xml[open + "<ETag>\"".len()..close],
-            &xml[close + "\"</ETag>".len()..]
-        ),
-        _ => xml.into_owned(),
+    let body = match edit(&mut parts.headers, &String::from_utf8_lossy(&bytes)) {
+        Some(text) => {
+            // The body's length changed.
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            Bytes::from(text)
+        }
+        None => bytes,
     };
-    let mut out = Response::from_parts(
-        parts,
-        Full::new(Bytes::from(fixed))
-            .map_err(|e| match e {})
-            .boxed_unsync(),
-    );
-    // The body's length changed.
-    out.headers_mut().remove(hyper::header::CONTENT_LENGTH);
-    Ok(out)
+    let body = Full::new(body).map_err(|e| match e {}).boxed_unsync();
+    Ok(Response::from_parts(parts, body))
 }
 
 /// Serves until `shutdown` fires, then stops accepting and lets in-flight

@@ -215,7 +215,7 @@ impl Replication {
             };
             let pending =
                 DestinationReport::new(&entry.location, entry.round, ReplicationStatus::Pending);
-            self.publish_status(&task, pending, Durability::Immediate)
+            self.publish_status(vec![(task.clone(), pending)], Durability::Immediate)
                 .await?;
             self.publish_task(&entry.location, &task).await?;
             retried.push(entry);

@@ -14,6 +14,9 @@ use crate::state::FailedEntry;
 use crate::worker::{Worker, WorkerState};
 use crate::{EngineError, Result};
 
+/// A task and the report on it for the status processor.
+type Report = (Task, DestinationReport);
+
 /// Tasks taken from a partition per unit of work.
 const BATCH: usize = 32;
 /// How long a copy runs before its version is reported PROCESSING.
@@ -56,21 +59,27 @@ impl DataProcessor {
         &self.topic
     }
 
-    /// Works through one partition's batch in order; commits what it did.
+    /// Works through one partition's batch in order; reports its outcomes
+    /// in one publish, then commits what it did (in that order, so a crash
+    /// never keeps the commit without the reports: see `Durability::Deferred`).
     async fn partition(&self, partition: u32) -> Result<usize> {
         let bus = &self.replication.bus;
         let from = bus.committed(self.group(), &self.topic, partition)?;
         let batch = bus.fetch(&self.topic, partition, from, BATCH)?;
         let mut next = from;
         let mut done = 0;
+        let mut reports = Vec::new();
         for message in &batch {
             if self.replication.is_paused(&self.location)? {
                 break;
             }
-            self.handle(message).await?;
+            reports.extend(self.handle(message).await?);
             next = message.offset + 1;
             done += 1;
         }
+        self.replication
+            .publish_status(reports, Durability::Deferred)
+            .await?;
         if next > from {
             bus.commit(self.group(), &self.topic, partition, next)
                 .await?;
@@ -78,12 +87,14 @@ impl DataProcessor {
         Ok(done)
     }
 
-    async fn handle(&self, message: &Delivered) -> Result<()> {
+    /// Sends a task's version; its outcome (COMPLETED or FAILED) is the
+    /// report to publish, none when there was nothing to do.
+    async fn handle(&self, message: &Delivered) -> Result<Option<Report>> {
         let task: Task = match serde_json::from_slice(&message.payload) {
             Ok(task) => task,
             Err(e) => {
                 tracing::error!(topic = %self.topic, offset = message.offset, error = %e, "skipping an unreadable replication task");
-                return Ok(());
+                return Ok(None);
             }
         };
         let meta = &self.replication.strata.meta;
@@ -94,7 +105,7 @@ impl DataProcessor {
             | Err(
                 strata_meta::MetaError::NoSuchBucket | strata_meta::MetaError::InvalidVersionId,
             ) => {
-                return Ok(());
+                return Ok(None);
             }
             Err(e) => return Err(e.into()),
         };
@@ -103,12 +114,12 @@ impl DataProcessor {
             .as_ref()
             .and_then(|r| r.destination(&self.location))
         else {
-            return Ok(());
+            return Ok(None);
         };
         // A newer round supersedes this task; a finished round needs nothing.
         let finished = state.round == task.round && state.status == ReplicationStatus::Completed;
         if state.round > task.round || finished {
-            return Ok(());
+            return Ok(None);
         }
         // PROCESSING is for copies under way long enough to be seen: a quick
         // one goes straight from PENDING to COMPLETED, sparing a durable bus
@@ -117,15 +128,22 @@ impl DataProcessor {
         let send = self.send_with_retries(&task, &record);
         tokio::pin!(send);
         tokio::select! {
-            sent = &mut send => return sent,
+            sent = &mut send => return sent.map(|report| Some((task.clone(), report))),
             _ = tokio::time::sleep(PROCESSING_AFTER) => {}
         }
-        self.report(&task, ReplicationStatus::Processing, None)
+        let processing = self.report(&task, ReplicationStatus::Processing, None);
+        self.replication
+            .publish_status(vec![(task.clone(), processing)], Durability::Deferred)
             .await?;
-        send.await
+        Ok(Some((task.clone(), send.await?)))
     }
 
-    async fn send_with_retries(&self, task: &Task, record: &ObjectRecord) -> Result<()> {
+    /// Copies the version, retrying; the report of how it ended.
+    async fn send_with_retries(
+        &self,
+        task: &Task,
+        record: &ObjectRecord,
+    ) -> Result<DestinationReport> {
         let replication = &self.replication;
         let policy = replication.retry;
         let metrics = &replication.metrics;
@@ -145,18 +163,14 @@ impl DataProcessor {
             match sent {
                 Ok(sent) => {
                     metrics.completed(&self.location, sent.bytes, task.at_ms);
-                    let report = DestinationReport {
+                    return Ok(DestinationReport {
                         copy_version: sent.copy_version,
                         ..DestinationReport::new(
                             &self.location,
                             task.round,
                             ReplicationStatus::Completed,
                         )
-                    };
-                    return self
-                        .replication
-                        .publish_status(task, report, Durability::Deferred)
-                        .await;
+                    });
                 }
                 // The destination's breaker is open: nothing was tried, so no
                 // attempt is spent; wait until it lets a call through. (Else
@@ -187,27 +201,22 @@ impl DataProcessor {
                         attempts: attempt + 1,
                         failed_ms: crate::now_ms(),
                     })?;
-                    return self
-                        .report(task, ReplicationStatus::Failed, Some(error))
-                        .await;
+                    return Ok(self.report(task, ReplicationStatus::Failed, Some(error)));
                 }
             }
         }
     }
 
-    async fn report(
+    fn report(
         &self,
         task: &Task,
         status: ReplicationStatus,
         error: Option<String>,
-    ) -> Result<()> {
-        let report = DestinationReport {
+    ) -> DestinationReport {
+        DestinationReport {
             error,
             ..DestinationReport::new(&self.location, task.round, status)
-        };
-        self.replication
-            .publish_status(task, report, Durability::Deferred)
-            .await
+        }
     }
 }
 

@@ -126,28 +126,32 @@ impl Replication {
             .collect()
     }
 
-    /// Reports on a task to the status processor. A data processor's own
+    /// Reports on tasks to the status processor. A data processor's own
     /// reports are `Deferred`: it commits its offset after them, so a crash
     /// that loses one also has the task redone, and a fsync per report
     /// would sit on the disk the source's PUTs wait on.
     async fn publish_status(
         &self,
-        task: &Task,
-        report: DestinationReport,
+        reports: Vec<(Task, DestinationReport)>,
         durability: Durability,
     ) -> crate::Result<()> {
-        let message = StatusMessage {
-            bucket: task.bucket.clone(),
-            key: task.key.clone(),
-            version_id: task.version_id.clone(),
-            report,
-        };
-        let payload = serde_json::to_vec(&message)?;
-        let outgoing = Outgoing {
-            key: object_key(&task.bucket, &task.key),
-            payload,
-        };
-        let messages = BTreeMap::from([(STATUS_TOPIC.to_string(), vec![outgoing])]);
+        let messages = reports
+            .into_iter()
+            .map(|(task, report)| {
+                let key = object_key(&task.bucket, &task.key);
+                let message = StatusMessage {
+                    bucket: task.bucket,
+                    key: task.key,
+                    version_id: task.version_id,
+                    report,
+                };
+                Ok(Outgoing {
+                    key,
+                    payload: serde_json::to_vec(&message)?,
+                })
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        let messages = BTreeMap::from([(STATUS_TOPIC.to_string(), messages)]);
         self.bus.publish_topics(messages, durability).await
     }
 

@@ -95,6 +95,15 @@ def test_sse_c_multipart_and_copies(s3, bucket):
     whole = part + part
     r = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={len(part) - 5}-{len(part) + 4}", **SSE_C)
     assert r["Body"].read() == whole[len(part) - 5:len(part) + 5]
+    assert s3.get_object(Bucket=bucket, Key="mp", PartNumber=2, **SSE_C)["Body"].read() == part
+    # a part that does not exist is InvalidPart, key or not; one that does needs the key
+    for sse in (SSE_C, {}):
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=bucket, Key="mp", PartNumber=3, **sse)
+        assert error_code(e) == "InvalidPart"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=1)
+    assert error_code(e) == "InvalidRequest"
     # SSE-C source to SSE-S3 copy, and back to plain.
     src = {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": SSE_C["SSECustomerKey"],
            "CopySourceSSECustomerKeyMD5": SSE_C["SSECustomerKeyMD5"]}

@@ -404,11 +404,12 @@ impl Strata {
         let (bucket, record) =
             self.object_version(account, &req.bucket, &req.key, req.version_id.as_deref())?;
         req.conditions.check(&record)?;
-        let data_key = self.data_key(&record, req.customer_key.as_ref())?;
+        // A part that does not exist is InvalidPart even without the SSE-C key.
         let part = match req.part_number {
             Some(n) => Some(part_range(&record, n)?),
             None => None,
         };
+        let data_key = self.data_key(&record, req.customer_key.as_ref())?;
         Ok(Found {
             version_id: visible_version_id(&bucket, &record),
             record,

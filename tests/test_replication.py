@@ -349,6 +349,20 @@ def test_a_location_added_online_is_a_destination_at_once(tmp_root, site_b):
             replica = site_b.client().get_object(Bucket=REPLICAS, Key=key, VersionId=vid)
             assert replica["Body"].read() == round_.encode()
             assert replica["ReplicationStatus"] == "REPLICA"
+            if round_ == "first":
+                # A removal refused because a bucket sits there keeps one processor, not two.
+                pinned = "pinned-" + uuid.uuid4().hex[:8]
+                a.create_bucket(Bucket=pinned, CreateBucketConfiguration={"LocationConstraint": "late-b"})
+                refused = admin_online(s, "remove", "late-b")
+                assert refused.returncode != 0 and pinned in refused.stderr, refused.stderr
+                time.sleep(1)  # a stopped processor ends and its successor starts
+                key2 = key + "-after-refusal"
+                vid2 = a.put_object(Bucket=src, Key=key2, Body=b"once")["VersionId"]
+                wait_status(a, src, key2, vid2)
+                time.sleep(1)  # a second processor's copy would be counted by now
+                late = [m for m in json.loads(cli(s, "status")) if m["location"] == "late-b"]
+                assert late[0]["completed_objects"] == 2, late
+                a.delete_bucket(Bucket=pinned)
             removed = admin_online(s, "remove", "late-b")
             assert removed.returncode == 0, removed.stderr
 

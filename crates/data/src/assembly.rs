@@ -223,15 +223,28 @@ impl S3Parts {
             std::iter::empty(),
         );
         let response = self.http.get(url).send().await.map_err(request_error)?;
+        let status = response.status();
+        if status == reqwest::StatusCode::FORBIDDEN
+            || status == reqwest::StatusCode::NOT_IMPLEMENTED
+        {
+            // Without s3:ListBucketMultipartUploads (or on a service without
+            // the call) nothing can be found: said once, not retried forever.
+            tracing::warn!(key, %status, "cannot list the unfinished uploads of a lost assembly; \
+                an AbortIncompleteMultipartUpload rule on the bucket clears them");
+            return Ok(Vec::new());
+        }
         let response = checked(response, "ListMultipartUploads").await?;
         let text = response.text().await.map_err(request_error)?;
         let listed: ListedUploads = quick_xml::de::from_str(&text).map_err(|e| {
             DataError::Unavailable(format!("ListMultipartUploads: unreadable answer: {e}"))
         })?;
+        // quick-xml trims the whitespace around a text, which a key may
+        // start with; blob keys end in a unique suffix, so comparing them
+        // trimmed cannot take another blob's upload for this one.
         Ok(listed
             .uploads
             .into_iter()
-            .filter(|u| u.key == key)
+            .filter(|u| u.key.trim() == key.trim())
             .map(|u| u.upload_id)
             .collect())
     }

@@ -19,8 +19,10 @@ const BATCH: usize = 1000;
 /// How often an idle populator looks at the journal again.
 const POLL: Duration = Duration::from_millis(10);
 const CHECKPOINT: &str = "populator";
-/// How often the checkpoint reaches disk. In between it is saved without a
-/// fsync: a crash then has the populator publish up to this much of the
+/// How often the checkpoint reaches disk: with the first batch this long
+/// after the last durable save (an idle populator's lazy save reaches disk
+/// with the next durable one, or at shutdown). In between it is saved
+/// without a fsync: a crash has the populator publish that part of the
 /// journal again, which at-least-once delivery allows, and the source's
 /// PUTs do not share their disk with a fsync per batch.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);

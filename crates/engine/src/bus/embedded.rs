@@ -347,7 +347,10 @@ fn write_loop(db: &Database, partitions: u32, rx: &mpsc::Receiver<Job>, watchers
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     match flush(db) {
                         Ok(()) => unflushed_since = None,
-                        Err(e) => tracing::error!(error = %e, "bus flush failed"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "bus flush failed; retrying");
+                            unflushed_since = Some(Instant::now());
+                        }
                     }
                     continue;
                 }

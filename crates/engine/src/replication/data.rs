@@ -8,6 +8,7 @@ use std::time::Duration;
 use strata_data::{DataBackend, DataError};
 use strata_meta::{DestinationReport, ObjectRecord, ReplicationStatus};
 
+use super::destinations::Lifeline;
 use super::{Replication, Task, copy::send_version, data_topic};
 use crate::bus::{Delivered, Durability, each_partition};
 use crate::state::FailedEntry;
@@ -30,9 +31,10 @@ const IDLE_WAIT: Duration = Duration::from_millis(500);
 pub struct DataProcessor {
     replication: Arc<Replication>,
     location: String,
-    /// The location's backend when the processor started: once the
-    /// registry holds another (or none), the processor ends.
+    /// The location's backend when the processor started.
     backend: Arc<dyn DataBackend>,
+    /// Stops the processor when its location goes (see `Destinations`).
+    lifeline: Arc<Lifeline>,
     topic: String,
     done: u64,
     paused: bool,
@@ -43,11 +45,13 @@ impl DataProcessor {
         replication: Arc<Replication>,
         location: &str,
         backend: Arc<dyn DataBackend>,
+        lifeline: Arc<Lifeline>,
     ) -> Self {
         Self {
             replication,
             location: location.to_string(),
             backend,
+            lifeline,
             topic: data_topic(location),
             done: 0,
             paused: false,
@@ -69,11 +73,20 @@ impl DataProcessor {
         let mut next = from;
         let mut done = 0;
         let mut reports = Vec::new();
+        let mut failure = None;
         for message in &batch {
             if self.replication.is_paused(&self.location)? {
                 break;
             }
-            reports.extend(self.handle(message).await?);
+            match self.handle(message).await {
+                Ok(report) => reports.extend(report),
+                // What the batch finished is still reported and committed,
+                // so a retry does not copy it again.
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
             next = message.offset + 1;
             done += 1;
         }
@@ -84,7 +97,7 @@ impl DataProcessor {
             bus.commit(self.group(), &self.topic, partition, next)
                 .await?;
         }
-        Ok(done)
+        failure.map_or(Ok(done), Err)
     }
 
     /// Sends a task's version; its outcome (COMPLETED or FAILED) is the
@@ -227,8 +240,8 @@ impl Worker for DataProcessor {
     }
 
     async fn work(&mut self) -> Result<WorkerState> {
-        let registered = self.replication.strata.locations.location(&self.location);
-        if !registered.is_some_and(|l| Arc::ptr_eq(&l.backend, &self.backend)) {
+        if self.lifeline.stopped() {
+            self.lifeline.end();
             return Ok(WorkerState::Done);
         }
         self.paused = self.replication.is_paused(&self.location)?;

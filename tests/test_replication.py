@@ -175,12 +175,20 @@ def test_one_write_three_destinations(site_a, site_b, moto, azurite):
     def marker_replicated():
         versions = b.list_object_versions(Bucket=REPLICAS, Prefix=key)
         assert [m["VersionId"] for m in versions.get("DeleteMarkers", [])] == [marker]
-        with pytest.raises(ClientError):
-            moto.client().head_object(Bucket=TARGET, Key=key)
+        assert_gone(moto.client(), TARGET, key)
     eventually(marker_replicated)
     # The replica's own replication never ping-pongs: site B has no rules, and
     # its version stays REPLICA.
     assert b.head_object(Bucket=REPLICAS, Key=key, VersionId=vid)["ReplicationStatus"] == "REPLICA"
+
+
+def assert_gone(client, bucket, key):
+    """An AssertionError (which `eventually` retries) while the object is there."""
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return
+    raise AssertionError(f"{bucket}/{key} is still there")
 
 
 def assert_tags(client, bucket, key, vid, want):
@@ -205,6 +213,21 @@ def test_large_multipart_object_replicates(site_a, site_b, moto, azurite):
     assert got["Body"].read() == whole and got["Metadata"] == {"kind": "big"}
     assert moto.client().get_object(Bucket=TARGET, Key=key)["Body"].read() == whole
     assert azurite.container.get_blob_client(key).download_blob().readall() == whole
+
+
+def test_folder_markers_and_keys_a_path_would_alter_replicate(site_a, site_b, moto):
+    """A console's `folder/` marker and a key with an empty segment reach
+    every S3 destination under exactly their names (not refused as paths)."""
+    a, b = site_a.client(), site_b.client()
+    src = replicated_bucket(a, "site-b,moto")
+    keys = [f"{src}/photos/", f"{src}/a//b"]
+    versions = {key: a.put_object(Bucket=src, Key=key, Body=key.encode())["VersionId"] for key in keys}
+    for key, vid in versions.items():
+        wait_status(a, src, key, vid)
+        assert b.get_object(Bucket=REPLICAS, Key=key, VersionId=vid)["Body"].read() == key.encode()
+        assert moto.client().get_object(Bucket=TARGET, Key=key)["Body"].read() == key.encode()
+    a.delete_object(Bucket=src, Key=keys[0])
+    eventually(lambda: assert_gone(moto.client(), TARGET, keys[0]))
 
 
 def test_destination_failure_lists_then_retry_completes(site_a, moto):

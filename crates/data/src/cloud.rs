@@ -3,7 +3,8 @@
 //!
 //! Object copies are named `<prefix>[<bucket>/]<key>` exactly, with their content headers
 //! and user metadata as the backend's own (`x-amz-meta-*`, `x-ms-meta-*`) and their tags
-//! as object or blob index tags. object_store 0.12 can send tags but not read them back,
+//! as object or blob index tags. On `s3` they are Strata's own requests (`s3_requests`),
+//! which carry names object_store's paths cannot; on `azure`, object_store's. object_store 0.12 can send tags but not read them back,
 //! so `head_copy` returns none here (`reads_copy_tags` is false).
 //!
 //! Azure metadata names must be C# identifiers: a copy's metadata name has each `-`
@@ -26,7 +27,8 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, RetryConfig, TagSet, WriteMultipart,
 };
 
-use crate::assembly::{Assembler, S3Parts};
+use crate::assembly::Assembler;
+use crate::s3_requests::S3Requests;
 use crate::spec::{AzureSpec, S3Spec, Tuning};
 use crate::{BlobName, BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
 
@@ -145,7 +147,11 @@ impl CloudBackend {
         let store = Arc::new(builder.build().map_err(config_error)?);
         Ok(Self {
             strata_site: spec.strata,
-            assembler: Some(Assembler::S3(S3Parts::new(spec, store.clone())?)),
+            assembler: Some(Assembler::S3(S3Requests::new(
+                spec,
+                store.clone(),
+                tuning.retries(),
+            )?)),
             ..Self::new("s3", store, &spec.prefix, spec.bucket_match)
         })
     }
@@ -191,6 +197,15 @@ impl CloudBackend {
         Path::parse(key).map_err(|_| DataError::InvalidKey(key.to_string()))
     }
 
+    /// The location's own S3 requests (an `s3` location), which name an
+    /// object exactly, where object_store's paths cannot.
+    fn s3_requests(&self) -> Option<&S3Requests> {
+        match &self.assembler {
+            Some(Assembler::S3(s3)) => Some(s3),
+            _ => None,
+        }
+    }
+
     fn assembler(&self) -> Result<&Assembler> {
         self.assembler.as_ref().ok_or(DataError::Unsupported)
     }
@@ -199,10 +214,6 @@ impl CloudBackend {
         self.kind == "azure"
     }
 
-    /// The path of a copy, named exactly `copy_key`: `InvalidKey` when
-    /// object_store cannot carry that name unchanged (empty, `.` or `..`
-    /// segments, a leading or trailing `/`, control characters) or it is too
-    /// long. An altered name could collide with another object's copy.
     /// Streams `range` (None: all) of the object at `path`, at `version`.
     async fn get(
         &self,
@@ -226,6 +237,10 @@ impl CloudBackend {
         Ok(Box::pin(result.into_stream().map_err(backend_error)))
     }
 
+    /// The path of a copy, named exactly `copy_key`: `InvalidKey` when
+    /// object_store cannot carry that name unchanged (empty, `.` or `..`
+    /// segments, a leading or trailing `/`, control characters) or it is too
+    /// long. An altered name could collide with another object's copy.
     fn copy_path(&self, bucket: &str, key: &str) -> Result<Path> {
         let name = self.copy_key(bucket, key);
         match Path::parse(&name) {
@@ -236,6 +251,20 @@ impl CloudBackend {
             }
             _ => Err(DataError::InvalidKey(name)),
         }
+    }
+
+    /// The exact name of a copy sent by the location's own S3 requests:
+    /// `InvalidKey` when it is empty, too long, or has a `.` or `..` segment,
+    /// which URLs resolve away (S3 keys can hold them, but no URL names them).
+    fn s3_copy_name(&self, bucket: &str, key: &str) -> Result<String> {
+        let name = self.copy_key(bucket, key);
+        let dot_segment = name
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+        if name.is_empty() || name.len() > MAX_COPY_NAME || dot_segment {
+            return Err(DataError::InvalidKey(name));
+        }
+        Ok(name)
     }
 
     /// A copy's attributes and tags as object_store sends them, checked first:
@@ -490,9 +519,7 @@ impl DataBackend for CloudBackend {
     async fn create_sized(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
         match &self.assembler {
             // Small blobs keep object_store's single PUT, which it retries.
-            Some(Assembler::S3(s3))
-                if s3.streams_objects && size > PART_SIZE as u64 && size <= MAX_PUT_OBJECT =>
-            {
+            Some(Assembler::S3(s3)) if size > PART_SIZE as u64 && size <= MAX_PUT_OBJECT => {
                 s3.create_object(self.path(key)?.as_ref(), size).await
             }
             _ => self.create(key).await,
@@ -572,8 +599,18 @@ impl DataBackend for CloudBackend {
         &self,
         bucket: &str,
         key: &str,
+        size: u64,
         attributes: &CopyAttributes,
     ) -> Result<Box<dyn BlobWriter>> {
+        if let Some(s3) = self.s3_requests()
+            && size <= MAX_PUT_OBJECT
+        {
+            let name = self.s3_copy_name(bucket, key)?;
+            let (attributes, tags) = self.put_attributes(attributes)?;
+            return s3.create_copy(&name, size, &attributes, &tags).await;
+        }
+        // Azure, and copies too large for one PutObject: object_store's
+        // single PUT or multipart upload, under names it can carry.
         let path = self.copy_path(bucket, key)?;
         let (attributes, tags) = self.put_attributes(attributes)?;
         Ok(Box::new(CloudWriter {
@@ -587,6 +624,9 @@ impl DataBackend for CloudBackend {
     }
 
     async fn delete_copy(&self, bucket: &str, key: &str) -> Result<()> {
+        if let Some(s3) = self.s3_requests() {
+            return s3.delete_object(&self.s3_copy_name(bucket, key)?).await;
+        }
         match self.store.delete(&self.copy_path(bucket, key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend_error(e)),
@@ -594,6 +634,9 @@ impl DataBackend for CloudBackend {
     }
 
     async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>> {
+        if let Some(s3) = self.s3_requests() {
+            return s3.head_copy(&self.s3_copy_name(bucket, key)?).await;
+        }
         let path = self.copy_path(bucket, key)?;
         let options = GetOptions {
             head: true,
@@ -634,6 +677,10 @@ impl DataBackend for CloudBackend {
         version: Option<&str>,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
+        if let Some(s3) = self.s3_requests() {
+            let name = self.s3_copy_name(bucket, key)?;
+            return s3.read(&name, version, range).await;
+        }
         self.get(&self.copy_path(bucket, key)?, version, range)
             .await
     }
@@ -762,6 +809,29 @@ mod tests {
                 "{key:?}"
             );
         }
+        // An `s3` location's own requests carry what a path cannot, except
+        // dot segments, which URLs resolve away.
+        for key in [
+            "a//b",
+            "a/",
+            "/a",
+            "a\nb",
+            "odd ?#%2F[]~.txt",
+            "..a/b.",
+            &long,
+        ] {
+            assert_eq!(
+                b.s3_copy_name("bk", key).unwrap(),
+                format!("replica/bk/{key}")
+            );
+        }
+        let top = backend("s3", true);
+        for key in ["x/../y", "./z", "a/.", "..", &format!("{long}kkkkkkkkkkk")] {
+            assert!(
+                matches!(top.s3_copy_name("bk", key), Err(DataError::InvalidKey(_))),
+                "{key:?}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -816,7 +886,7 @@ mod tests {
         assert!(refused(&azure, &tags(&[("who", "me@example.com")])));
         // refused before any byte is sent
         let err = azure
-            .create_copy("bk", "k", &meta(&[("a.b", "v")]))
+            .create_copy("bk", "k", 1, &meta(&[("a.b", "v")]))
             .await
             .map(|_| ());
         assert!(matches!(err, Err(DataError::InvalidAttributes(_))));
@@ -840,6 +910,7 @@ mod tests {
             .create_copy(
                 "bk",
                 "k",
+                1,
                 &CopyAttributes {
                     metadata: [
                         ("multi-part".to_string(), "v".to_string()),

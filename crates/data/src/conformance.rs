@@ -224,7 +224,7 @@ async fn write_copy(
     piece: usize,
 ) -> Option<String> {
     let mut w = b
-        .create_copy(BUCKET, key, attributes)
+        .create_copy(BUCKET, key, data.len() as u64, attributes)
         .await
         .unwrap_or_else(|e| panic!("create copy {key}: {e}"));
     for chunk in data.chunks(piece.max(1)) {
@@ -355,13 +355,12 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
     }
 
     // an abandoned replacement leaves the copy as it was
+    let never = Bytes::from_static(b"never committed");
     let mut w = b
-        .create_copy(BUCKET, &key, &attributes)
+        .create_copy(BUCKET, &key, never.len() as u64, &attributes)
         .await
         .expect("create copy");
-    w.write(Bytes::from_static(b"never committed"))
-        .await
-        .expect("write");
+    w.write(never).await.expect("write");
     drop(w);
     assert_copy(b, &key, 9, &replacement).await;
 
@@ -392,7 +391,11 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
         .into_iter()
         .chain([format!("copies-{run}/NAME"), format!("copies-{run}//name")]);
     for k in odd_names {
-        match b.create_copy(BUCKET, &k, &CopyAttributes::default()).await {
+        let size = k.len() as u64;
+        match b
+            .create_copy(BUCKET, &k, size, &CopyAttributes::default())
+            .await
+        {
             Ok(mut w) => {
                 w.write(Bytes::from(k.clone()))
                     .await
@@ -411,7 +414,7 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
     // a long name, which the fs location spreads over several directories
     let long = format!("copies-{run}/{}end", "ü/".repeat(300));
     match b
-        .create_copy(BUCKET, &long, &CopyAttributes::default())
+        .create_copy(BUCKET, &long, 4, &CopyAttributes::default())
         .await
     {
         Ok(w) => {

@@ -254,6 +254,7 @@ impl DataBackend for FsBackend {
         &self,
         bucket: &str,
         key: &str,
+        _size: u64,
         attributes: &CopyAttributes,
     ) -> Result<Box<dyn BlobWriter>> {
         let paths = self.copy_paths(bucket, key)?;
@@ -619,7 +620,7 @@ mod tests {
             content_type: Some("text/plain".into()),
             ..Default::default()
         };
-        let mut w = backend.create_copy("b", "k", &attributes).await.unwrap();
+        let mut w = backend.create_copy("b", "k", 5, &attributes).await.unwrap();
         w.write(Bytes::from_static(b"12345")).await.unwrap();
         w.commit().await.unwrap();
         assert_eq!(

@@ -279,13 +279,14 @@ impl DataBackend for Guarded {
         &self,
         bucket: &str,
         key: &str,
+        size: u64,
         attributes: &CopyAttributes,
     ) -> Result<Box<dyn BlobWriter>> {
         let inner = self
             .guard
             .call_unproven(
                 "create copy",
-                self.inner.create_copy(bucket, key, attributes),
+                self.inner.create_copy(bucket, key, size, attributes),
             )
             .await?;
         Ok(Box::new(GuardedWriter {
@@ -415,6 +416,7 @@ mod tests {
             &self,
             _bucket: &str,
             _key: &str,
+            _size: u64,
             _attributes: &CopyAttributes,
         ) -> Result<Box<dyn BlobWriter>> {
             std::future::pending().await
@@ -494,7 +496,7 @@ mod tests {
         let g = guarded(Arc::default());
         assert_eq!(g.copy_key("b", "k"), "b/k");
         let hang = g
-            .create_copy("b", "k", &CopyAttributes::default())
+            .create_copy("b", "k", 0, &CopyAttributes::default())
             .await
             .map(|_| ())
             .unwrap_err()

@@ -9,6 +9,7 @@ mod error;
 mod fs;
 mod guarded;
 mod mem;
+mod s3_requests;
 mod spec;
 
 use std::collections::BTreeMap;
@@ -150,15 +151,18 @@ pub trait DataBackend: Send + Sync + 'static {
     fn reads_copy_tags(&self) -> bool {
         true
     }
-    /// Starts writing the copy of `bucket/key`. Once the writer commits, the
-    /// copy replaces any previous one, bytes and attributes together; an
-    /// abandoned writer leaves the previous copy (or none) as it was.
+    /// Starts writing the copy of `bucket/key`: `size` bytes (a location
+    /// that streams them, `s3`, refuses a commit after any other count).
+    /// Once the writer commits, the copy replaces any previous one, bytes
+    /// and attributes together; an abandoned writer leaves the previous copy
+    /// (or none) as it was.
     /// Attributes the location cannot store are `InvalidAttributes`, and a key
     /// it cannot name exactly is `InvalidKey`, both before any byte is sent.
     async fn create_copy(
         &self,
         bucket: &str,
         key: &str,
+        size: u64,
         attributes: &CopyAttributes,
     ) -> Result<Box<dyn BlobWriter>>;
     /// Removes the copy of `bucket/key`; removing a missing copy succeeds.

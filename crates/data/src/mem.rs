@@ -82,6 +82,7 @@ impl DataBackend for MemBackend {
         &self,
         bucket: &str,
         key: &str,
+        _size: u64,
         attributes: &CopyAttributes,
     ) -> Result<Box<dyn BlobWriter>> {
         Ok(Box::new(MemWriter {

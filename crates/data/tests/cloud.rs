@@ -6,7 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strata_data::{CopyAttributes, DataBackend, LocationSpec};
+use futures::TryStreamExt;
+use strata_data::{BlobName, CopyAttributes, DataBackend, LocationSpec};
 
 /// A peer process, killed when the test ends.
 struct Peer(Child);
@@ -88,7 +89,7 @@ async fn write_peer_checks(backend: &dyn DataBackend) -> Vec<String> {
     let mut names = Vec::new();
     for (key, size) in PEER_CHECKS {
         let mut w = backend
-            .create_copy("b", key, &peer_attributes())
+            .create_copy("b", key, size as u64, &peer_attributes())
             .await
             .expect("create copy");
         for chunk in vec![7u8; size].chunks(1 << 20) {
@@ -167,7 +168,90 @@ async fn s3_location_against_moto() {
         expect_peer_report(&report, *size, "multi-part-name");
         backend.delete_copy("b", key).await.expect("delete");
     }
+    exact_names_reach_the_peer(&*backend, &endpoint).await;
     lost_assemblies_are_aborted(&*backend, &endpoint).await;
+    encryption_is_asked_on_every_write(&endpoint).await;
+}
+
+/// A location asking for server-side encryption has it on a blob streamed
+/// as one PutObject and on an object copy alike, as the peer reports them.
+async fn encryption_is_asked_on_every_write(endpoint: &str) {
+    let spec: LocationSpec = toml::from_str(&format!(
+        "type = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"target\"\npath_style = true\n\
+         access_key = \"a\"\nsecret_key = \"b\"\nprefix = \"sse\"\n\
+         server_side_encryption = \"AES256\"\n"
+    ))
+    .expect("spec");
+    let backend = spec.open("moto-sse").expect("open");
+    let blob = backend.blob_key(&BlobName {
+        bucket: "b",
+        key: "streamed",
+        unique: "0123",
+    });
+    let size = 9 << 20; // more than one part: one streamed PutObject
+    let mut w = backend
+        .create_sized(&blob, size as u64)
+        .await
+        .expect("blob");
+    for chunk in vec![1u8; size].chunks(1 << 20) {
+        w.write(Bytes::copy_from_slice(chunk)).await.expect("write");
+    }
+    w.commit().await.expect("commit blob");
+    let mut w = backend
+        .create_copy("b", "copy", 4, &CopyAttributes::default())
+        .await
+        .expect("copy");
+    w.write(Bytes::from_static(b"copy")).await.expect("write");
+    w.commit().await.expect("commit copy");
+    for name in [blob, backend.copy_key("b", "copy")] {
+        let encryption = python_output(
+            &format!(
+                "import boto3, sys; c = boto3.client('s3', endpoint_url='{endpoint}', \
+                 aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); \
+                 print(c.head_object(Bucket='target', Key=sys.argv[1]).get('ServerSideEncryption'))"
+            ),
+            &[&name],
+        );
+        assert_eq!(encryption.trim(), "AES256", "{name}");
+    }
+}
+
+/// Keys a path would alter (a `folder/` marker, an empty segment, a leading
+/// `/`) are copied under exactly their names, as the peer's own client lists them.
+async fn exact_names_reach_the_peer(backend: &dyn DataBackend, endpoint: &str) {
+    let keys = ["exact/folder/", "exact/a//b", "exact//lead"];
+    for key in keys {
+        let mut w = backend
+            .create_copy("b", key, key.len() as u64, &CopyAttributes::default())
+            .await
+            .unwrap_or_else(|e| panic!("create copy {key:?}: {e}"));
+        w.write(Bytes::from(key)).await.expect("write");
+        w.commit().await.expect("commit");
+    }
+    let listed = python_output(
+        &format!(
+            "import boto3; c = boto3.client('s3', endpoint_url='{endpoint}', \
+             aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); \
+             print('\\n'.join(o['Key'] for o in c.list_objects_v2(Bucket='target', \
+             Prefix='replica/b/exact/')['Contents']))"
+        ),
+        &[],
+    );
+    let mut want: Vec<String> = keys.iter().map(|k| backend.copy_key("b", k)).collect();
+    want.sort();
+    assert_eq!(listed.lines().collect::<Vec<_>>(), want);
+    for key in keys {
+        let read: Vec<Bytes> = backend
+            .read_copy("b", key, None, None)
+            .await
+            .expect("read copy")
+            .try_collect()
+            .await
+            .expect("read copy");
+        assert_eq!(read.concat(), key.as_bytes());
+        backend.delete_copy("b", key).await.expect("delete");
+        assert!(backend.head_copy("b", key).await.expect("head").is_none());
+    }
 }
 
 /// An assembly whose id was lost (a crash before the upload's record

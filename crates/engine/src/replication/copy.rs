@@ -36,7 +36,9 @@ pub async fn send_version(
     }
     let attributes = copy_attributes(record);
     let source = strata.replication_source(record)?;
-    let mut writer = destination.create_copy(bucket, key, &attributes).await?;
+    let mut writer = destination
+        .create_copy(bucket, key, record.size, &attributes)
+        .await?;
     let mut chunks = source;
     let mut sent = 0u64;
     while let Some(chunk) = chunks.try_next().await? {
@@ -66,7 +68,7 @@ async fn send_delete_marker(
         attributes
             .metadata
             .insert(META_DELETE_MARKER.into(), "true".into());
-        let writer = destination.create_copy(bucket, key, &attributes).await?;
+        let writer = destination.create_copy(bucket, key, 0, &attributes).await?;
         copy_version = writer.commit().await?;
     } else {
         destination.delete_copy(bucket, key).await?;

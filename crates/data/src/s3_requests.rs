@@ -1,0 +1,526 @@
+//! The S3 requests Strata signs (with rusty-s3) and sends itself (with reqwest),
+//! where object_store cannot serve:
+//!
+//! - parts numbered by the client and streamed with bounded memory, and their
+//!   completion (object_store wants each part whole and numbers them by position);
+//! - a blob of known size as one streamed PutObject, when it is larger than one of
+//!   object_store's parts: no part buffers, and the backend stores it as it would a
+//!   client's PUT rather than assembling parts;
+//! - ListMultipartUploads, to find the uploads of a blob whose id a crash lost;
+//! - object copies under their exact names: object_store's paths cannot carry an
+//!   empty segment (`a//b`) or a trailing `/` (the `folder/` markers consoles
+//!   create), which S3 keys can.
+//!
+//! A streamed writer holds its last bytes back until it commits: an abandoned part
+//! or object (a client that disconnects, a body that fails its checksum) never
+//! replaces what was there.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3;
+use object_store::{Attribute, Attributes, TagSet};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, RANGE};
+use rusty_s3::actions::{
+    CompleteMultipartUpload, DeleteObject, GetObject, HeadObject, PutObject, S3Action, UploadPart,
+};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::cloud::{backend_error, redact};
+use crate::spec::S3Spec;
+use crate::{BlobWriter, ByteStream, CopyAttributes, DataError, Result};
+
+/// Chunks queued towards a streamed request body.
+const CHUNKS_QUEUED: usize = 4;
+/// Validity of the presigned URLs, sent at once: only clock skew matters.
+const SIGNED_FOR: Duration = Duration::from_secs(3600);
+/// First pause before a request is sent again; it doubles up to `MAX_BACKOFF`
+/// (object_store's backoff for the location's other requests).
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A location's bucket, for the requests object_store cannot send.
+pub(crate) struct S3Requests {
+    pub(crate) store: Arc<AmazonS3>,
+    bucket: Bucket,
+    http: reqwest::Client,
+    /// The server-side encryption headers the location asks every PutObject to carry.
+    encryption: Vec<(&'static str, String)>,
+    /// Times a request without a body is sent again after a connection
+    /// error or a 5xx answer.
+    retries: usize,
+}
+
+impl S3Requests {
+    pub(crate) fn new(spec: &S3Spec, store: Arc<AmazonS3>, retries: usize) -> Result<Self> {
+        let endpoint = spec
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", spec.region));
+        let endpoint: url::Url = endpoint
+            .parse()
+            .map_err(|e| DataError::Config(format!("endpoint {endpoint:?}: {e}")))?;
+        let style = if spec.path_style {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        let bucket = Bucket::new(endpoint, style, spec.bucket.clone(), spec.region.clone())
+            .map_err(|e| DataError::Config(format!("bucket {:?}: {e}", spec.bucket)))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| DataError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            store,
+            bucket,
+            http,
+            encryption: [
+                ("x-amz-server-side-encryption", &spec.server_side_encryption),
+                (
+                    "x-amz-server-side-encryption-aws-kms-key-id",
+                    &spec.sse_kms_key_id,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value.clone()?)))
+            .collect(),
+            retries,
+        })
+    }
+
+    async fn credentials(&self) -> Result<Credentials> {
+        let c = self
+            .store
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(backend_error)?;
+        Ok(match &c.token {
+            Some(token) => Credentials::new_with_token(&c.key_id, &c.secret_key, token),
+            None => Credentials::new(&c.key_id, &c.secret_key),
+        })
+    }
+
+    pub(crate) async fn create_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        size: u64,
+    ) -> Result<Box<dyn BlobWriter>> {
+        let number = u16::try_from(number)
+            .map_err(|_| DataError::InvalidKey(format!("part number {number}")))?;
+        let credentials = self.credentials().await?;
+        let url = UploadPart::new(&self.bucket, Some(&credentials), key, number, upload_id)
+            .sign(SIGNED_FOR);
+        Ok(self.stream(url, size, Vec::new(), "UploadPart", |headers| {
+            header(headers, reqwest::header::ETAG.as_str())
+                .map(Some)
+                .ok_or_else(|| DataError::Unavailable("UploadPart answered without an ETag".into()))
+        }))
+    }
+
+    /// A blob of `size` bytes as one streamed PutObject; its commit returns
+    /// the version the backend gave it, if any.
+    pub(crate) async fn create_object(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
+        self.put_object(key, size, Vec::new()).await
+    }
+
+    /// The object copy named exactly `name`: `size` bytes with `attributes`
+    /// (content headers, metadata) and `tags`, as one streamed PutObject.
+    pub(crate) async fn create_copy(
+        &self,
+        name: &str,
+        size: u64,
+        attributes: &Attributes,
+        tags: &TagSet,
+    ) -> Result<Box<dyn BlobWriter>> {
+        let mut headers = Vec::new();
+        for (attribute, value) in attributes {
+            let name = match attribute {
+                Attribute::ContentType => "content-type".to_string(),
+                Attribute::ContentEncoding => "content-encoding".to_string(),
+                Attribute::ContentDisposition => "content-disposition".to_string(),
+                Attribute::ContentLanguage => "content-language".to_string(),
+                Attribute::CacheControl => "cache-control".to_string(),
+                Attribute::Metadata(name) => format!("x-amz-meta-{}", name.to_ascii_lowercase()),
+                _ => continue,
+            };
+            headers.push((name, value.to_string()));
+        }
+        if !tags.encoded().is_empty() {
+            headers.push(("x-amz-tagging".to_string(), tags.encoded().to_string()));
+        }
+        self.put_object(name, size, headers).await
+    }
+
+    /// A streamed PutObject carrying `headers` (signed) and the location's
+    /// encryption headers.
+    async fn put_object(
+        &self,
+        key: &str,
+        size: u64,
+        mut headers: Vec<(String, String)>,
+    ) -> Result<Box<dyn BlobWriter>> {
+        let encryption = self.encryption.iter();
+        headers.extend(encryption.map(|(name, value)| (name.to_string(), value.clone())));
+        let credentials = self.credentials().await?;
+        let mut action = PutObject::new(&self.bucket, Some(&credentials), key);
+        for (name, value) in &headers {
+            action.headers_mut().insert(name.as_str(), value.as_str());
+        }
+        let url = action.sign(SIGNED_FOR);
+        Ok(self.stream(url, size, headers, "PutObject", |headers| {
+            Ok(header(headers, "x-amz-version-id"))
+        }))
+    }
+
+    /// Removes the object `name`; S3 answers success for a missing one.
+    pub(crate) async fn delete_object(&self, name: &str) -> Result<()> {
+        let credentials = self.credentials().await?;
+        let url = DeleteObject::new(&self.bucket, Some(&credentials), name).sign(SIGNED_FOR);
+        let response = self.send(self.http.delete(url)).await?;
+        checked(response, "DeleteObject").await.map(drop)
+    }
+
+    /// The size and attributes of the object copy `name`, None when missing.
+    pub(crate) async fn head_copy(&self, name: &str) -> Result<Option<(u64, CopyAttributes)>> {
+        let credentials = self.credentials().await?;
+        let url = HeadObject::new(&self.bucket, Some(&credentials), name).sign(SIGNED_FOR);
+        let response = self.send(self.http.head(url)).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = checked(response, "HeadObject").await?;
+        let headers = response.headers();
+        let size = header(headers, CONTENT_LENGTH.as_str())
+            .and_then(|length| length.parse().ok())
+            .ok_or_else(|| DataError::Unavailable("HeadObject answered without a size".into()))?;
+        let mut copy = CopyAttributes {
+            content_type: header(headers, "content-type"),
+            content_encoding: header(headers, "content-encoding"),
+            content_disposition: header(headers, "content-disposition"),
+            content_language: header(headers, "content-language"),
+            cache_control: header(headers, "cache-control"),
+            ..Default::default()
+        };
+        for (name, value) in headers {
+            if let (Some(meta), Ok(value)) =
+                (name.as_str().strip_prefix("x-amz-meta-"), value.to_str())
+            {
+                copy.metadata.insert(meta.to_string(), value.to_string());
+            }
+        }
+        Ok(Some((size, copy)))
+    }
+
+    /// Streams `range` (None: all) of the object `name`, at `version`.
+    pub(crate) async fn read(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream> {
+        if range.as_ref().is_some_and(|r| r.start >= r.end) {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let credentials = self.credentials().await?;
+        let mut action = GetObject::new(&self.bucket, Some(&credentials), name);
+        if let Some(version) = version {
+            action.query_mut().insert("versionId", version);
+        }
+        let mut request = self.http.get(action.sign(SIGNED_FOR));
+        if let Some(range) = range {
+            request = request.header(RANGE, format!("bytes={}-{}", range.start, range.end - 1));
+        }
+        let response = self.send(request).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Err(DataError::NotFound(name.to_string()));
+        }
+        let response = checked(response, "GetObject").await?;
+        Ok(Box::pin(response.bytes_stream().map_err(request_error)))
+    }
+
+    /// Sends a request without a body, again after a connection error or a
+    /// 5xx answer (up to `retries` times, with backoff): HEAD, GET and
+    /// DELETE are idempotent. The last answer or error is the outcome.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut retries_left = self.retries;
+        loop {
+            let attempt = request
+                .try_clone()
+                .ok_or_else(|| {
+                    DataError::Unavailable("a request with a body is not resent".into())
+                })?
+                .send()
+                .await;
+            let failed = match &attempt {
+                Ok(response) => response.status().is_server_error(),
+                Err(e) => !e.is_builder(),
+            };
+            if !failed || retries_left == 0 {
+                return attempt.map_err(request_error);
+            }
+            retries_left -= 1;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Starts a request whose body is what the writer is given: `size`
+    /// bytes, the last held back until the commit; `answer` reads the
+    /// commit's result from the response headers.
+    fn stream(
+        &self,
+        url: url::Url,
+        size: u64,
+        headers: Vec<(String, String)>,
+        what: &'static str,
+        answer: fn(&HeaderMap) -> Result<Option<String>>,
+    ) -> Box<dyn BlobWriter> {
+        let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_QUEUED);
+        let body = futures::stream::unfold(receiver, |mut r| async move {
+            r.recv().await.map(|chunk| (chunk, r))
+        });
+        let mut request = self.http.put(url).header(CONTENT_LENGTH, size);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(reqwest::Body::wrap_stream(body));
+        let response = tokio::spawn(async move {
+            let response = request.send().await.map_err(request_error)?;
+            let response = checked(response, what).await?;
+            answer(response.headers())
+        });
+        Box::new(S3StreamWriter {
+            sender: Some(sender),
+            held: None,
+            response,
+            left: size,
+            what,
+        })
+    }
+
+    pub(crate) async fn finish(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<()> {
+        let credentials = self.credentials().await?;
+        let url = CompleteMultipartUpload::new(
+            &self.bucket,
+            Some(&credentials),
+            key,
+            upload_id,
+            std::iter::empty(),
+        )
+        .sign(SIGNED_FOR);
+        // rusty-s3 would number the parts by position; they keep the client's.
+        let mut body = String::from("<CompleteMultipartUpload>");
+        for (number, etag) in parts {
+            body.push_str(&format!(
+                "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
+                xml_escape(etag)
+            ));
+        }
+        body.push_str("</CompleteMultipartUpload>");
+        let response = self
+            .http
+            .post(url)
+            .body(body)
+            .send()
+            .await
+            .map_err(request_error)?;
+        let response = checked(response, "CompleteMultipartUpload").await?;
+        // S3 may answer 200 and report the failure in the body.
+        let text = response.text().await.map_err(request_error)?;
+        if text.contains("<Error>") {
+            return Err(DataError::Unavailable(format!(
+                "CompleteMultipartUpload: {}",
+                redact(&text)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The ids of the unfinished uploads of exactly `key`
+    /// (ListMultipartUploads, which rusty-s3 does not have, so presigned
+    /// here with its signing function).
+    pub(crate) async fn uploads_of(&self, key: &str) -> Result<Vec<String>> {
+        let credentials = self.credentials().await?;
+        // The query must be sorted by name.
+        let query = [("prefix", key), ("uploads", "")];
+        let url = rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            rusty_s3::Method::Get,
+            self.bucket.base_url().clone(),
+            credentials.key(),
+            credentials.secret(),
+            credentials.token(),
+            self.bucket.region(),
+            SIGNED_FOR.as_secs(),
+            query.into_iter(),
+            std::iter::empty(),
+        );
+        let response = self.http.get(url).send().await.map_err(request_error)?;
+        let status = response.status();
+        if status == reqwest::StatusCode::FORBIDDEN
+            || status == reqwest::StatusCode::NOT_IMPLEMENTED
+        {
+            // Without s3:ListBucketMultipartUploads (or on a service without
+            // the call) nothing can be found: said once, not retried forever.
+            tracing::warn!(key, %status, "cannot list the unfinished uploads of a lost assembly; \
+                an AbortIncompleteMultipartUpload rule on the bucket clears them");
+            return Ok(Vec::new());
+        }
+        let response = checked(response, "ListMultipartUploads").await?;
+        let text = response.text().await.map_err(request_error)?;
+        let listed: ListedUploads = quick_xml::de::from_str(&text).map_err(|e| {
+            DataError::Unavailable(format!("ListMultipartUploads: unreadable answer: {e}"))
+        })?;
+        // quick-xml trims the whitespace around a text, which a key may
+        // start with; blob keys end in a unique suffix, so comparing them
+        // trimmed cannot take another blob's upload for this one.
+        Ok(listed
+            .uploads
+            .into_iter()
+            .filter(|u| u.key.trim() == key.trim())
+            .map(|u| u.upload_id)
+            .collect())
+    }
+}
+
+/// What Strata reads of a ListMultipartUploads answer.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedUploads {
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<ListedUpload>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedUpload {
+    key: String,
+    upload_id: String,
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn request_error(e: reqwest::Error) -> DataError {
+    DataError::Unavailable(redact(&e.to_string()))
+}
+
+/// The response when it succeeded, else its status and S3 error as a data error.
+async fn checked(response: reqwest::Response, what: &str) -> Result<reqwest::Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let text = response.text().await.unwrap_or_default();
+    let message = format!("{what}: HTTP {status}: {}", redact(&text));
+    Err(if text.contains("<Code>NoSuchUpload</Code>") {
+        DataError::NotFound(message)
+    } else {
+        DataError::Unavailable(message)
+    })
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Counts a streamed body's bytes against the size it was opened with.
+pub(crate) fn take(left: &mut u64, n: usize) -> Result<()> {
+    *left = left.checked_sub(n as u64).ok_or_else(|| {
+        DataError::Io(std::io::Error::other("a part got more bytes than its size"))
+    })?;
+    Ok(())
+}
+
+pub(crate) fn check_complete(left: u64) -> Result<()> {
+    if left == 0 {
+        Ok(())
+    } else {
+        Err(DataError::Io(std::io::Error::other(format!(
+            "a part ended {left} bytes short of its size"
+        ))))
+    }
+}
+
+/// A blob or part streaming into one S3 request (PutObject, UploadPart).
+struct S3StreamWriter {
+    sender: Option<mpsc::Sender<std::io::Result<Bytes>>>,
+    /// The latest chunk, sent only on commit: until then the request cannot
+    /// complete, so an abandoned writer stores nothing.
+    held: Option<Bytes>,
+    response: JoinHandle<Result<Option<String>>>,
+    left: u64,
+    what: &'static str,
+}
+
+impl S3StreamWriter {
+    async fn send(&mut self, chunk: Bytes) -> Result<()> {
+        let delivered = match &self.sender {
+            Some(sender) => sender.send(Ok(chunk)).await.is_ok(),
+            None => false,
+        };
+        if delivered {
+            return Ok(());
+        }
+        // The request ended early: its outcome says why.
+        self.sender = None;
+        match (&mut self.response).await {
+            Ok(Err(e)) => Err(e),
+            _ => Err(DataError::Unavailable(format!(
+                "{} ended before its body was sent",
+                self.what
+            ))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobWriter for S3StreamWriter {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        take(&mut self.left, data.len())?;
+        if let Some(previous) = self.held.replace(data) {
+            self.send(previous).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+        check_complete(self.left)?;
+        if let Some(last) = self.held.take() {
+            self.send(last).await?;
+        }
+        self.sender = None;
+        (&mut self.response)
+            .await
+            .map_err(|e| DataError::Unavailable(format!("{}: {e}", self.what)))?
+    }
+}
+
+impl Drop for S3StreamWriter {
+    fn drop(&mut self) {
+        // Cuts the request short of its Content-Length: S3 keeps nothing.
+        self.response.abort();
+    }
+}

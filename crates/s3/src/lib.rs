@@ -19,6 +19,7 @@ mod request_id;
 mod request_values;
 pub mod server;
 mod sig_v2;
+mod sig_v4;
 mod sse;
 mod sync_stream;
 mod website;

@@ -168,6 +168,9 @@ impl Router {
         {
             return Ok(decorate(refused));
         }
+        if let Some(refused) = crate::sig_v4::region_refusal(&req, &strata.settings.region) {
+            return Ok(decorate(refused));
+        }
         if !virtual_hosted {
             crate::sig_v2::fix_bucket_path(&mut req);
         }

@@ -449,7 +449,9 @@ fn xml_escape(s: &str) -> String {
 /// Counts a streamed body's bytes against the size it was opened with.
 pub(crate) fn take(left: &mut u64, n: usize) -> Result<()> {
     *left = left.checked_sub(n as u64).ok_or_else(|| {
-        DataError::Io(std::io::Error::other("a part got more bytes than its size"))
+        DataError::Io(std::io::Error::other(
+            "a sized write got more bytes than its size",
+        ))
     })?;
     Ok(())
 }
@@ -459,12 +461,12 @@ pub(crate) fn check_complete(left: u64) -> Result<()> {
         Ok(())
     } else {
         Err(DataError::Io(std::io::Error::other(format!(
-            "a part ended {left} bytes short of its size"
+            "a sized write ended {left} bytes short of its size"
         ))))
     }
 }
 
-/// A blob or part streaming into one S3 request (PutObject, UploadPart).
+/// A blob, part or object copy streaming into one S3 request (PutObject, UploadPart).
 struct S3StreamWriter {
     sender: Option<mpsc::Sender<std::io::Result<Bytes>>>,
     /// The latest chunk, sent only on commit: until then the request cannot

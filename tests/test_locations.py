@@ -537,6 +537,45 @@ def test_admin_location_commands(tmp_root, moto, azurite):
     assert admin(data_dir, "remove", "local").returncode != 0
 
 
+def test_s3_keys_from_an_aws_profile(tmp_root, peer):
+    """An `s3` location may take its keys from a profile of the AWS shared
+    files. The peer is a Strata, which checks every signature: the profile's
+    keys are the ones used, from the credentials or the config file."""
+    aws = tmp_root / f"aws-{uuid.uuid4().hex[:8]}"
+    aws.mkdir()
+    (aws / "credentials").write_text(
+        f"[default]\naws_access_key_id = {MAIN[0]}\naws_secret_access_key = not-the-secret\n\n"
+        f"[peer]\naws_access_key_id = {MAIN[0]}\naws_secret_access_key = {MAIN[1]}\n")
+    (aws / "config").write_text(
+        f"[profile from-config]\naws_access_key_id = {MAIN[0]}\naws_secret_access_key = {MAIN[1]}\n")
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"), "AWS_CONFIG_FILE": str(aws / "config")}
+    data_dir = tmp_root / f"profiles-{uuid.uuid4().hex[:8]}"
+    target = [f"endpoint={peer.endpoint}", f"bucket={TARGET}", "path_style=true", "timeout_secs=5"]
+
+    def add(name, *settings):
+        return admin(data_dir, "add", name, "s3", *target, *settings, env=env)
+
+    for name, profile in (("via-profile", "peer"), ("via-config", "from-config")):
+        ok = add(name, f"profile={profile}")
+        assert ok.returncode == 0 and "probe passed" in ok.stdout, ok.stderr
+    wrong = add("wrong-secret", "profile=default")
+    assert wrong.returncode != 0 and "SignatureDoesNotMatch" in wrong.stderr, wrong.stderr
+    missing = add("no-profile", "profile=nosuch")
+    assert missing.returncode != 0 and "no profile nosuch in" in missing.stderr, missing.stderr
+    both = add("both", "profile=peer", "access_key=a", "secret_key=b")
+    assert both.returncode != 0 and "not several" in both.stderr, both.stderr
+
+    s = Server(data_dir, extra_env=env).start()
+    try:
+        client = s.client()
+        client.create_bucket(Bucket="by-profile", CreateBucketConfiguration={"LocationConstraint": "via-profile"})
+        client.put_object(Bucket="by-profile", Key="k", Body=b"signed by the profile")
+        assert client.get_object(Bucket="by-profile", Key="k")["Body"].read() == b"signed by the profile"
+        assert b"signed by the profile" in backend_blobs("peer", None, peer, None, "k@").values()
+    finally:
+        s.stop()
+
+
 def admin_online(server, *args):
     return subprocess.run([BIN, "admin", "--data-dir", str(server.data_dir), "--endpoint", server.endpoint,
                            "location", *args], capture_output=True, text=True, timeout=60)

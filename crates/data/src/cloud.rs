@@ -47,6 +47,13 @@ const MAX_COPY_NAME: usize = 1024;
 /// Most tags an object (S3) or blob (Azure) may have.
 const MAX_TAGS: usize = 10;
 
+/// The keys an `s3` location signs with.
+pub(crate) struct S3Keys {
+    pub access_key: String,
+    pub secret_key: String,
+    pub session_token: Option<String>,
+}
+
 pub struct CloudBackend {
     kind: &'static str,
     store: Arc<dyn ObjectStore>,
@@ -106,12 +113,9 @@ impl CloudBackend {
         }
     }
 
-    pub fn s3(
-        spec: &S3Spec,
-        access_key: Option<String>,
-        secret_key: Option<String>,
-        tuning: &Tuning,
-    ) -> Result<Self> {
+    /// An `s3` location; without `keys`, the AWS credential chain
+    /// (environment, instance profile) signs.
+    pub(crate) fn s3(spec: &S3Spec, keys: Option<S3Keys>, tuning: &Tuning) -> Result<Self> {
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&spec.bucket)
             .with_region(&spec.region)
@@ -122,15 +126,12 @@ impl CloudBackend {
             url_scheme_ok(endpoint)?;
             builder = builder.with_endpoint(endpoint);
         }
-        match (access_key, secret_key) {
-            (Some(a), Some(s)) => {
-                builder = builder.with_access_key_id(a).with_secret_access_key(s);
-            }
-            (None, None) => {} // the AWS credential chain (environment, instance profile)
-            _ => {
-                return Err(DataError::Config(
-                    "give both access_key and secret_key (or their _env forms), or neither".into(),
-                ));
+        if let Some(keys) = keys {
+            builder = builder
+                .with_access_key_id(keys.access_key)
+                .with_secret_access_key(keys.secret_key);
+            if let Some(token) = keys.session_token {
+                builder = builder.with_token(token);
             }
         }
         if let Some(sse) = &spec.server_side_encryption {

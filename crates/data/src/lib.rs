@@ -2,6 +2,7 @@
 //! `mem`, `s3` and `azure` implementations. It knows nothing of S3 wire types or records.
 
 mod assembly;
+mod aws_profile;
 mod breaker;
 mod cloud;
 pub mod conformance;

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CloudBackend, DataBackend, DataError, FsBackend, Guarded, MemBackend, Result};
+use crate::cloud::S3Keys;
+use crate::{
+    CloudBackend, DataBackend, DataError, FsBackend, Guarded, MemBackend, Result, aws_profile,
+};
 
 /// Field names whose values are secrets, whatever the location type.
 const SECRET_FIELDS: &[&str] = &["secret_key", "access_key", "sas_token"];
@@ -85,6 +88,9 @@ pub struct S3Spec {
     pub access_key_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key_env: Option<String>,
+    /// A profile of the AWS shared credentials or config file to take keys from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// Path-style requests (`endpoint/bucket/key`) instead of virtual-host.
     #[serde(default)]
     pub path_style: bool,
@@ -206,7 +212,30 @@ impl LocationSpec {
             LocationKind::S3(s3) => {
                 let access = secret(name, "access_key", &s3.access_key, &s3.access_key_env)?;
                 let secret_key = secret(name, "secret_key", &s3.secret_key, &s3.secret_key_env)?;
-                Arc::new(CloudBackend::s3(s3, access, secret_key, &self.tuning).map_err(config)?)
+                let keys = match (access, secret_key, &s3.profile) {
+                    (Some(access_key), Some(secret_key), None) => Some(S3Keys {
+                        access_key,
+                        secret_key,
+                        session_token: None,
+                    }),
+                    (None, None, Some(profile)) => {
+                        Some(aws_profile::load(profile).map_err(config)?)
+                    }
+                    (None, None, None) => None,
+                    (_, _, Some(_)) => {
+                        return Err(config(DataError::Config(
+                            "give keys inline, as _env references or as a profile, not several"
+                                .into(),
+                        )));
+                    }
+                    _ => {
+                        return Err(config(DataError::Config(
+                            "give both access_key and secret_key (or their _env forms), or neither"
+                                .into(),
+                        )));
+                    }
+                };
+                Arc::new(CloudBackend::s3(s3, keys, &self.tuning).map_err(config)?)
             }
             LocationKind::Azure(az) => {
                 let key = secret(name, "access_key", &az.access_key, &az.access_key_env)?;

@@ -254,12 +254,19 @@ def test_pause_and_resume(site_a, site_b):
     src = replicated_bucket(a, "site-b")
     cli(site_a, "pause", "site-b")
     try:
+        before = json.loads(cli(site_a, "status", "site-b"))["backlog"]
         key = f"{src}/paused"
         vid = a.put_object(Bucket=src, Key=key, Body=b"later")["VersionId"]
-        time.sleep(1.5)
+        a.put_object(Bucket=src, Key=f"{src}/also-paused", Body=b"seven b")
+        def queued():
+            metrics = json.loads(cli(site_a, "status", "site-b"))
+            assert metrics["paused"] is True
+            backlog = metrics["backlog"]
+            assert backlog["objects"] == before["objects"] + 2, backlog
+            assert backlog["bytes"] == before["bytes"] + 12 and not backlog["capped"], backlog
+        eventually(queued)
+        time.sleep(1)
         assert status_of(a, src, key, vid) == "PENDING"
-        metrics = json.loads(cli(site_a, "status", "site-b"))
-        assert metrics["paused"] is True and metrics["backlog"]["objects"] >= 1
         with pytest.raises(ClientError):
             b.head_object(Bucket=REPLICAS, Key=key, VersionId=vid)
     finally:

@@ -11,9 +11,10 @@ use crate::bus::Durability;
 use crate::state::{FailedEntry, Pause};
 use crate::{EngineError, Result};
 
-/// Most pending tasks read per partition to size a backlog: beyond it the
-/// figures are a floor (`capped`).
-const BACKLOG_SCAN: usize = 100_000;
+/// Most pending tasks read per partition to sum a backlog's bytes: beyond
+/// it the bytes are a floor (`capped`), so a metrics scrape costs the same
+/// however far a stopped destination has fallen behind.
+const BACKLOG_SCAN: usize = 10_000;
 
 /// Tasks a destination has yet to finish.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -22,7 +23,8 @@ pub struct Backlog {
     pub bytes: u64,
     /// When the oldest pending change was committed at the source.
     pub oldest_ms: Option<i64>,
-    /// True when the backlog was too long to read whole.
+    /// True when the backlog was too long to read whole: `bytes` is then a
+    /// floor (`objects`, from the bus offsets, stays exact).
     pub capped: bool,
 }
 
@@ -127,13 +129,13 @@ impl Replication {
             if end <= from {
                 continue;
             }
+            backlog.objects += end - from;
             let pending = self.bus.fetch(&topic, partition, from, BACKLOG_SCAN)?;
-            backlog.capped |= (end - from) as usize > pending.len();
+            backlog.capped |= end - from > pending.len() as u64;
             for message in pending {
                 let Ok(task) = serde_json::from_slice::<Task>(&message.payload) else {
                     continue;
                 };
-                backlog.objects += 1;
                 backlog.bytes += task.size;
                 backlog.oldest_ms =
                     Some(backlog.oldest_ms.map_or(task.at_ms, |o| o.min(task.at_ms)));

@@ -186,7 +186,8 @@ def assert_gone(client, bucket, key):
     """An AssertionError (which `eventually` retries) while the object is there."""
     try:
         client.head_object(Bucket=bucket, Key=key)
-    except ClientError:
+    except ClientError as e:
+        assert e.response["Error"]["Code"] in ("404", "NoSuchKey"), e
         return
     raise AssertionError(f"{bucket}/{key} is still there")
 

@@ -149,6 +149,16 @@ impl ServerArgs {
         };
         let domains = or_file(self.domains, file.domains);
         let website_domains = or_file(self.website_domains, file.website_domains);
+        let region = self
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| "us-east-1".into());
+        // What SigV4 scopes may name (and s3s accepts): clients sign for it.
+        let region_name = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+        anyhow::ensure!(
+            !region.is_empty() && region.bytes().all(region_name),
+            "region {region:?} must be lowercase letters, digits and hyphens (us-east-1)"
+        );
         Ok(Settings {
             listen: self
                 .listen
@@ -158,10 +168,7 @@ impl ServerArgs {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./strata-data")),
-            region: self
-                .region
-                .or(file.region)
-                .unwrap_or_else(|| "us-east-1".into()),
+            region,
             domains,
             website_domains,
             accounts_file: self.accounts_file.or(file.accounts_file),
@@ -281,6 +288,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(args.resolve().unwrap().website_domains, ["flag.test"]);
+        let upper = ServerArgs {
+            region: Some("US".into()),
+            ..Default::default()
+        };
+        assert!(
+            upper
+                .resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("region \"US\"")
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Keys from a profile of the AWS shared files, read as the AWS CLI reads
+//! Keys from a profile of the AWS shared files, found where the AWS CLI finds
 //! them: section `[name]` of the credentials file (`$AWS_SHARED_CREDENTIALS_FILE`,
 //! else `~/.aws/credentials`), else `[profile name]` (or `[default]`) of the
 //! config file (`$AWS_CONFIG_FILE`, else `~/.aws/config`). Read once, when
@@ -29,14 +29,19 @@ pub(crate) fn load(name: &str) -> Result<S3Keys> {
 }
 
 fn load_from(name: &str, credentials: Option<&Path>, config: Option<&Path>) -> Result<S3Keys> {
-    let config_section = if name == "default" {
-        name.to_string()
-    } else {
-        format!("profile {name}")
-    };
-    let sources = [(credentials, name.to_string()), (config, config_section)];
+    // The config file names a profile `[profile name]`; `[default]` (or
+    // `[profile default]`) is the default one.
+    let mut config_sections = vec![format!("profile {name}")];
+    if name == "default" {
+        config_sections.push(name.to_string());
+    }
+    let sources = [
+        (credentials, vec![name.to_string()]),
+        (config, config_sections),
+    ];
     let mut searched = Vec::new();
-    for (path, section) in sources {
+    let mut incomplete = None;
+    for (path, sections) in sources {
         let Some(path) = path else { continue };
         searched.push(path.display().to_string());
         let text = match std::fs::read_to_string(path) {
@@ -49,50 +54,52 @@ fn load_from(name: &str, credentials: Option<&Path>, config: Option<&Path>) -> R
                 )));
             }
         };
-        let Some(mut keys) = section_of(&text, &section) else {
+        let Some(mut keys) = sections.iter().find_map(|s| section_of(&text, s)) else {
             continue;
         };
         let mut take = |key: &str| keys.remove(key).filter(|v| !v.is_empty());
-        return match (take("aws_access_key_id"), take("aws_secret_access_key")) {
-            (Some(access_key), Some(secret_key)) => Ok(S3Keys {
-                access_key,
-                secret_key,
-                session_token: take("aws_session_token"),
-            }),
-            _ => Err(DataError::Config(format!(
-                "profile {name} in {} lacks aws_access_key_id or aws_secret_access_key",
-                path.display()
-            ))),
-        };
-    }
-    Err(DataError::Config(format!(
-        "no profile {name} in {}",
-        if searched.is_empty() {
-            "the AWS shared files (no HOME, AWS_SHARED_CREDENTIALS_FILE or AWS_CONFIG_FILE)".into()
-        } else {
-            searched.join(" or ")
+        match (take("aws_access_key_id"), take("aws_secret_access_key")) {
+            (Some(access_key), Some(secret_key)) => {
+                return Ok(S3Keys {
+                    access_key,
+                    secret_key,
+                    session_token: take("aws_session_token"),
+                });
+            }
+            // As the AWS CLI does, the next file may still have them.
+            _ => incomplete = Some(path.display().to_string()),
         }
-    )))
+    }
+    Err(DataError::Config(match incomplete {
+        Some(path) => {
+            format!("profile {name} in {path} lacks aws_access_key_id or aws_secret_access_key")
+        }
+        None if searched.is_empty() => format!(
+            "no profile {name}: no HOME, AWS_SHARED_CREDENTIALS_FILE or AWS_CONFIG_FILE to find it in"
+        ),
+        None => format!("no profile {name} in {}", searched.join(" or ")),
+    }))
 }
 
-/// The `key = value` pairs of `[section]`, names lowercased; None without it.
+/// The `key = value` (or `key: value`) pairs of `[section]`, names
+/// lowercased; None without it. Text after a header's `]` is ignored.
 fn section_of(text: &str, section: &str) -> Option<HashMap<String, String>> {
     let mut found = None;
     let mut current = false;
-    for line in text.lines().map(str::trim) {
+    for line in text.trim_start_matches('\u{feff}').lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.split(']').next().unwrap_or_default();
             current = header.split_whitespace().collect::<Vec<_>>().join(" ") == section;
             if current {
                 found.get_or_insert_with(HashMap::new);
             }
             continue;
         }
-        if let (true, Some(map), Some((key, value))) =
-            (current, found.as_mut(), line.split_once('='))
-        {
+        let pair = line.split_once(['=', ':']);
+        if let (true, Some(map), Some((key, value))) = (current, found.as_mut(), pair) {
             map.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
         }
     }
@@ -115,6 +122,9 @@ aws_secret_access_key = backup = secret ; with signs
 aws_session_token = TOKEN
 [half]
 aws_access_key_id = HALF
+[commented] # a header with a comment after it
+aws_access_key_id: COLONKEY
+aws_secret_access_key: colon-secret
 ";
     const CONFIG: &str = "\
 [default]
@@ -124,6 +134,9 @@ aws_access_key_id = CONFIGKEY
 aws_secret_access_key = config-secret
 [fromconfig]
 aws_access_key_id = NOT-A-PROFILE-HEADER
+[profile half]
+aws_access_key_id = HALF
+aws_secret_access_key = half-secret
 ";
 
     fn files() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -148,6 +161,14 @@ aws_access_key_id = NOT-A-PROFILE-HEADER
             ("DEFAULTKEY", None)
         );
         assert_eq!(load("fromconfig").expect("config").access_key, "CONFIGKEY");
+        // A header's trailing comment ends neither it nor the section before.
+        assert_eq!(
+            load("commented").expect("commented").secret_key,
+            "colon-secret"
+        );
+        assert_eq!(load("default").expect("default").access_key, "DEFAULTKEY");
+        // Keys a credentials section lacks come from the config file.
+        assert_eq!(load("half").expect("half").secret_key, "half-secret");
     }
 
     #[test]
@@ -160,10 +181,11 @@ aws_access_key_id = NOT-A-PROFILE-HEADER
                 .unwrap_or_default()
         };
         assert!(error("nosuch", &credentials).contains("no profile nosuch in"));
-        assert!(
-            error("half", &credentials)
-                .contains("lacks aws_access_key_id or aws_secret_access_key")
-        );
+        let only_credentials = load_from("half", Some(&credentials), None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(only_credentials.contains("lacks aws_access_key_id or aws_secret_access_key"));
         // A credentials file that is not there: the config file still answers.
         assert!(error("fromconfig", &dir.path().join("none")).is_empty());
     }

@@ -4,8 +4,9 @@
 //! Object copies are named `<prefix>[<bucket>/]<key>` exactly, with their content headers
 //! and user metadata as the backend's own (`x-amz-meta-*`, `x-ms-meta-*`) and their tags
 //! as object or blob index tags. On `s3` they are Strata's own requests (`s3_requests`),
-//! which carry names object_store's paths cannot; on `azure`, object_store's. object_store 0.12 can send tags but not read them back,
-//! so `head_copy` returns none here (`reads_copy_tags` is false).
+//! which carry names object_store's paths cannot; on `azure`, object_store's. Tags are
+//! written but not read back (`reads_copy_tags` is false): object_store 0.12 cannot read
+//! them, and on `s3` it would cost a GetObjectTagging per `head_copy`.
 //!
 //! Azure metadata names must be C# identifiers: a copy's metadata name has each `-`
 //! written as `_`, and each `_` read back as `-`. Names that had `_` of their own so

@@ -363,6 +363,14 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
     w.write(never).await.expect("write");
     drop(w);
     assert_copy(b, &key, 9, &replacement).await;
+    // so does an abandoned empty one, which has no bytes to hold back
+    let w = b
+        .create_copy(BUCKET, &key, 0, &CopyAttributes::default())
+        .await
+        .expect("create empty copy");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(w);
+    assert_copy(b, &key, 9, &replacement).await;
 
     // larger than one cloud part, streamed in several writes
     let big = format!("copies-{run}/dir/large copy");

@@ -153,7 +153,8 @@ pub trait DataBackend: Send + Sync + 'static {
         true
     }
     /// Starts writing the copy of `bucket/key`: `size` bytes (a location
-    /// that streams them, `s3`, refuses a commit after any other count).
+    /// that streams them, `s3` up to 5 GiB, refuses a commit after any
+    /// other count).
     /// Once the writer commits, the copy replaces any previous one, bytes
     /// and attributes together; an abandoned writer leaves the previous copy
     /// (or none) as it was.

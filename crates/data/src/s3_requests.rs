@@ -57,6 +57,23 @@ pub(crate) struct S3Requests {
     retries: usize,
 }
 
+/// The server-side encryption a location asks for, as object_store sends it:
+/// the KMS key id only with a KMS encryption type.
+fn encryption_headers(spec: &S3Spec) -> Vec<(&'static str, String)> {
+    let Some(kind) = &spec.server_side_encryption else {
+        return Vec::new();
+    };
+    let mut headers = vec![("x-amz-server-side-encryption", kind.clone())];
+    if let Some(key) = spec
+        .sse_kms_key_id
+        .as_ref()
+        .filter(|_| kind.starts_with("aws:kms"))
+    {
+        headers.push(("x-amz-server-side-encryption-aws-kms-key-id", key.clone()));
+    }
+    headers
+}
+
 impl S3Requests {
     pub(crate) fn new(spec: &S3Spec, store: Arc<AmazonS3>, retries: usize) -> Result<Self> {
         let endpoint = spec
@@ -81,16 +98,7 @@ impl S3Requests {
             store,
             bucket,
             http,
-            encryption: [
-                ("x-amz-server-side-encryption", &spec.server_side_encryption),
-                (
-                    "x-amz-server-side-encryption-aws-kms-key-id",
-                    &spec.sse_kms_key_id,
-                ),
-            ]
-            .into_iter()
-            .filter_map(|(name, value)| Some((name, value.clone()?)))
-            .collect(),
+            encryption: encryption_headers(spec),
             retries,
         })
     }
@@ -187,7 +195,10 @@ impl S3Requests {
         let credentials = self.credentials().await?;
         let url = DeleteObject::new(&self.bucket, Some(&credentials), name).sign(SIGNED_FOR);
         let response = self.send(self.http.delete(url)).await?;
-        checked(response, "DeleteObject").await.map(drop)
+        match checked(response, "DeleteObject").await {
+            Ok(_) | Err(DataError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The size and attributes of the object copy `name`, None when missing.
@@ -237,20 +248,26 @@ impl S3Requests {
             action.query_mut().insert("versionId", version);
         }
         let mut request = self.http.get(action.sign(SIGNED_FOR));
+        let ranged = range.is_some();
         if let Some(range) = range {
             request = request.header(RANGE, format!("bytes={}-{}", range.start, range.end - 1));
         }
-        let response = self.send(request).await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Err(DataError::NotFound(name.to_string()));
+        let response = checked(self.send(request).await?, "GetObject").await?;
+        // A service that ignores Range answers 200 with the whole object:
+        // never pass that on as the range asked for.
+        if ranged && response.status() != StatusCode::PARTIAL_CONTENT {
+            return Err(DataError::Unavailable(format!(
+                "GetObject answered HTTP {} to a range request",
+                response.status()
+            )));
         }
-        let response = checked(response, "GetObject").await?;
         Ok(Box::pin(response.bytes_stream().map_err(request_error)))
     }
 
-    /// Sends a request without a body, again after a connection error or a
-    /// 5xx answer (up to `retries` times, with backoff): HEAD, GET and
-    /// DELETE are idempotent. The last answer or error is the outcome.
+    /// Sends a request without a body, again after a connection error, a
+    /// 5xx answer (but 501) or a 429 (up to `retries` times, with backoff):
+    /// HEAD, GET and DELETE are idempotent. The last answer or error is the
+    /// outcome.
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let mut backoff = FIRST_BACKOFF;
         let mut retries_left = self.retries;
@@ -263,7 +280,11 @@ impl S3Requests {
                 .send()
                 .await;
             let failed = match &attempt {
-                Ok(response) => response.status().is_server_error(),
+                Ok(response) => {
+                    let status = response.status();
+                    (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
+                        || status == StatusCode::TOO_MANY_REQUESTS
+                }
                 Err(e) => !e.is_builder(),
             };
             if !failed || retries_left == 0 {
@@ -294,16 +315,12 @@ impl S3Requests {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let request = request.body(reqwest::Body::wrap_stream(body));
-        let response = tokio::spawn(async move {
-            let response = request.send().await.map_err(request_error)?;
-            let response = checked(response, what).await?;
-            answer(response.headers())
-        });
         Box::new(S3StreamWriter {
             sender: Some(sender),
             held: None,
-            response,
+            request: Some(request.body(reqwest::Body::wrap_stream(body))),
+            answer,
+            response: None,
             left: size,
             what,
         })
@@ -433,7 +450,10 @@ async fn checked(response: reqwest::Response, what: &str) -> Result<reqwest::Res
     }
     let text = response.text().await.unwrap_or_default();
     let message = format!("{what}: HTTP {status}: {}", redact(&text));
-    Err(if text.contains("<Code>NoSuchUpload</Code>") {
+    // A missing key, version or upload; a missing bucket is the location's
+    // failure, never an absence its callers could take for success.
+    let missing = status == StatusCode::NOT_FOUND && !text.contains("<Code>NoSuchBucket</Code>");
+    Err(if missing {
         DataError::NotFound(message)
     } else {
         DataError::Unavailable(message)
@@ -472,13 +492,31 @@ struct S3StreamWriter {
     /// The latest chunk, sent only on commit: until then the request cannot
     /// complete, so an abandoned writer stores nothing.
     held: Option<Bytes>,
-    response: JoinHandle<Result<Option<String>>>,
+    /// The request, until it starts with the first chunk sent (an empty
+    /// body's at the commit: it would complete as soon as it started).
+    request: Option<reqwest::RequestBuilder>,
+    answer: fn(&HeaderMap) -> Result<Option<String>>,
+    response: Option<JoinHandle<Result<Option<String>>>>,
     left: u64,
     what: &'static str,
 }
 
 impl S3StreamWriter {
+    fn start(&mut self) -> &mut JoinHandle<Result<Option<String>>> {
+        let (request, answer, what) = (self.request.take(), self.answer, self.what);
+        self.response.get_or_insert_with(|| {
+            tokio::spawn(async move {
+                let request = request
+                    .ok_or_else(|| DataError::Unavailable(format!("{what} was started twice")))?;
+                let response = request.send().await.map_err(request_error)?;
+                let response = checked(response, what).await?;
+                answer(response.headers())
+            })
+        })
+    }
+
     async fn send(&mut self, chunk: Bytes) -> Result<()> {
+        self.start();
         let delivered = match &self.sender {
             Some(sender) => sender.send(Ok(chunk)).await.is_ok(),
             None => false,
@@ -488,7 +526,7 @@ impl S3StreamWriter {
         }
         // The request ended early: its outcome says why.
         self.sender = None;
-        match (&mut self.response).await {
+        match self.start().await {
             Ok(Err(e)) => Err(e),
             _ => Err(DataError::Unavailable(format!(
                 "{} ended before its body was sent",
@@ -514,15 +552,49 @@ impl BlobWriter for S3StreamWriter {
             self.send(last).await?;
         }
         self.sender = None;
-        (&mut self.response)
+        let what = self.what;
+        self.start()
             .await
-            .map_err(|e| DataError::Unavailable(format!("{}: {e}", self.what)))?
+            .map_err(|e| DataError::Unavailable(format!("{what}: {e}")))?
     }
 }
 
 impl Drop for S3StreamWriter {
     fn drop(&mut self) {
         // Cuts the request short of its Content-Length: S3 keeps nothing.
-        self.response.abort();
+        if let Some(response) = &self.response {
+            response.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(encryption: Option<&str>, key: Option<&str>) -> S3Spec {
+        let mut spec: S3Spec = toml::from_str("bucket = \"b\"").expect("spec");
+        spec.server_side_encryption = encryption.map(str::to_string);
+        spec.sse_kms_key_id = key.map(str::to_string);
+        spec
+    }
+
+    #[test]
+    fn the_kms_key_goes_only_with_a_kms_encryption() {
+        let names = |encryption, key| -> Vec<&str> {
+            encryption_headers(&spec(encryption, key))
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        };
+        let kms_key = "x-amz-server-side-encryption-aws-kms-key-id";
+        assert!(names(None, Some("k")).is_empty());
+        assert_eq!(
+            names(Some("AES256"), Some("k")),
+            ["x-amz-server-side-encryption"]
+        );
+        assert_eq!(names(Some("aws:kms"), Some("k"))[1], kms_key);
+        assert_eq!(names(Some("aws:kms:dsse"), Some("k"))[1], kms_key);
+        assert_eq!(names(Some("aws:kms"), None).len(), 1);
     }
 }

@@ -24,7 +24,8 @@ pub struct Backlog {
     /// When the oldest pending change was committed at the source.
     pub oldest_ms: Option<i64>,
     /// True when the backlog was too long to read whole: `bytes` is then a
-    /// floor (`objects`, from the bus offsets, stays exact).
+    /// floor, and `objects` (from the bus offsets) may count tasks the bus's
+    /// retention has dropped.
     pub capped: bool,
 }
 
@@ -129,9 +130,15 @@ impl Replication {
             if end <= from {
                 continue;
             }
-            backlog.objects += end - from;
             let pending = self.bus.fetch(&topic, partition, from, BACKLOG_SCAN)?;
-            backlog.capped |= end - from > pending.len() as u64;
+            // Read whole, the tasks count themselves (the offsets would also
+            // count tasks retention dropped); else the offsets bound them.
+            if pending.len() < BACKLOG_SCAN {
+                backlog.objects += pending.len() as u64;
+            } else {
+                backlog.objects += end - from;
+                backlog.capped |= end - from > pending.len() as u64;
+            }
             for message in pending {
                 let Ok(task) = serde_json::from_slice::<Task>(&message.payload) else {
                     continue;

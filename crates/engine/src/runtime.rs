@@ -7,8 +7,11 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-/// How much nicer than request threads the engine's threads are (0..19).
-const NICENESS: i32 = 10;
+/// How much nicer than request threads the engine's threads are (0..19):
+/// the most, since at 500 PUT/s replication keeps up even then, and 19
+/// took a third off what replication adds to PUT latency against 10
+/// (docs/performance.md).
+const NICENESS: i32 = 19;
 /// How long a stopping runtime waits for work still under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -40,7 +43,8 @@ pub fn start(mut stop: watch::Receiver<bool>) -> std::io::Result<Handle> {
     Ok(handle)
 }
 
-fn lower_priority() {
+/// Lowers the calling thread's CPU priority to the engine's.
+pub(crate) fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority only reads its arguments; with PRIO_PROCESS and a
     // thread id, Linux changes that thread alone. Failing is harmless (the

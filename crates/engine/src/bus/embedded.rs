@@ -173,7 +173,11 @@ impl EmbeddedBus {
         let writer_watchers = watchers.clone();
         let writer = std::thread::Builder::new()
             .name("bus-writer".into())
-            .spawn(move || write_loop(&writer_db, partitions, &rx, &writer_watchers))
+            .spawn(move || {
+                // Background work, like the engine's runtime threads.
+                crate::runtime::lower_priority();
+                write_loop(&writer_db, partitions, &rx, &writer_watchers)
+            })
             .map_err(|e| EngineError::Storage(e.to_string()))?;
         Ok(Self {
             db,

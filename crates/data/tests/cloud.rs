@@ -169,6 +169,7 @@ async fn s3_location_against_moto() {
         backend.delete_copy("b", key).await.expect("delete");
     }
     exact_names_reach_the_peer(&*backend, &endpoint).await;
+    a_copy_of_the_wrong_size_is_refused(&*backend).await;
     lost_assemblies_are_aborted(&*backend, &endpoint).await;
     encryption_is_asked_on_every_write(&endpoint).await;
 }
@@ -214,6 +215,38 @@ async fn encryption_is_asked_on_every_write(endpoint: &str) {
         );
         assert_eq!(encryption.trim(), "AES256", "{name}");
     }
+}
+
+/// A copy streamed to `s3` carries exactly the size it was opened with:
+/// a source that sends more or fewer bytes fails the copy and leaves the
+/// previous one whole.
+async fn a_copy_of_the_wrong_size_is_refused(backend: &dyn DataBackend) {
+    let key = "sized/copy";
+    let write = |size: u64, body: &'static [u8]| async move {
+        let mut w = backend
+            .create_copy("b", key, size, &CopyAttributes::default())
+            .await
+            .expect("create copy");
+        w.write(Bytes::from_static(body)).await?;
+        w.commit().await
+    };
+    write(5, b"12345").await.expect("a copy of its size");
+    let longer = write(5, b"123456").await.expect_err("a byte too many");
+    assert!(
+        longer.to_string().contains("more bytes than its size"),
+        "{longer}"
+    );
+    let shorter = write(5, b"123").await.expect_err("bytes missing");
+    assert!(shorter.to_string().contains("2 bytes short"), "{shorter}");
+    let read: Vec<Bytes> = backend
+        .read_copy("b", key, None, None)
+        .await
+        .expect("read copy")
+        .try_collect()
+        .await
+        .expect("read copy");
+    assert_eq!(read.concat(), b"12345");
+    backend.delete_copy("b", key).await.expect("delete");
 }
 
 /// Keys a path would alter (a `folder/` marker, an empty segment, a leading

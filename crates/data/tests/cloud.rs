@@ -217,6 +217,18 @@ async fn encryption_is_asked_on_every_write(endpoint: &str) {
     }
 }
 
+/// The bytes of the copy of `b/key`.
+async fn copy_bytes(backend: &dyn DataBackend, key: &str) -> Vec<u8> {
+    let chunks: Vec<Bytes> = backend
+        .read_copy("b", key, None, None)
+        .await
+        .expect("read copy")
+        .try_collect()
+        .await
+        .expect("read copy");
+    chunks.concat()
+}
+
 /// A copy streamed to `s3` carries exactly the size it was opened with:
 /// a source that sends more or fewer bytes fails the copy and leaves the
 /// previous one whole.
@@ -238,14 +250,7 @@ async fn a_copy_of_the_wrong_size_is_refused(backend: &dyn DataBackend) {
     );
     let shorter = write(5, b"123").await.expect_err("bytes missing");
     assert!(shorter.to_string().contains("2 bytes short"), "{shorter}");
-    let read: Vec<Bytes> = backend
-        .read_copy("b", key, None, None)
-        .await
-        .expect("read copy")
-        .try_collect()
-        .await
-        .expect("read copy");
-    assert_eq!(read.concat(), b"12345");
+    assert_eq!(copy_bytes(backend, key).await, b"12345");
     backend.delete_copy("b", key).await.expect("delete");
 }
 
@@ -274,14 +279,7 @@ async fn exact_names_reach_the_peer(backend: &dyn DataBackend, endpoint: &str) {
     want.sort();
     assert_eq!(listed.lines().collect::<Vec<_>>(), want);
     for key in keys {
-        let read: Vec<Bytes> = backend
-            .read_copy("b", key, None, None)
-            .await
-            .expect("read copy")
-            .try_collect()
-            .await
-            .expect("read copy");
-        assert_eq!(read.concat(), key.as_bytes());
+        assert_eq!(copy_bytes(backend, key).await, key.as_bytes());
         backend.delete_copy("b", key).await.expect("delete");
         assert!(backend.head_copy("b", key).await.expect("head").is_none());
     }

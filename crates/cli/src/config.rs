@@ -82,7 +82,8 @@ pub struct EngineConfig {
     pub enabled: Option<bool>,
     /// Partitions per bus topic [default: the bus's own count; 32 for a new bus].
     pub partitions: Option<u32>,
-    /// Hours the bus keeps messages [default: 168].
+    /// Hours the bus keeps a message once processed [default: 1; 0: until
+    /// the next retention pass, within a minute]. Unprocessed ones stay.
     pub retention_hours: Option<u64>,
     /// Attempts per version and destination before the failed list [default: 5].
     pub replication_attempts: Option<u32>,
@@ -102,7 +103,7 @@ impl EngineConfig {
             settings.partitions = Some(p);
         }
         if let Some(h) = self.retention_hours {
-            settings.retention = std::time::Duration::from_secs(h.max(1) * 3600);
+            settings.retention = std::time::Duration::from_secs(h.saturating_mul(3600));
         }
         if let Some(a) = self.replication_attempts {
             anyhow::ensure!(a >= 1, "engine.replication_attempts must be at least 1");

@@ -40,7 +40,8 @@ pub struct EngineSettings {
     /// Partitions of every bus topic: how many objects a processor works on
     /// at once. None: the bus's stored count, or 32 for a new one.
     pub partitions: Option<u32>,
-    /// How long the bus keeps messages, processed or not.
+    /// How long the bus keeps a message once every group processed it
+    /// (one not yet processed is kept however old).
     pub retention: Duration,
     pub retry: RetryPolicy,
 }
@@ -49,7 +50,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             partitions: None,
-            retention: Duration::from_secs(7 * 24 * 3600),
+            retention: Duration::from_secs(3600),
             retry: RetryPolicy::default(),
         }
     }
@@ -116,7 +117,11 @@ impl Engine {
     }
 }
 
-/// Applies the bus's retention once an hour.
+/// How often retention runs: often enough that each pass removes little,
+/// so the bus writer is never held up long.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+/// Applies the bus's retention: processed messages go once `keep` old.
 struct Retention {
     bus: Arc<dyn Bus>,
     keep: Duration,
@@ -136,10 +141,10 @@ impl Worker for Retention {
     }
 
     async fn wait_for_work(&mut self) {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        tokio::time::sleep(RETENTION_EVERY).await;
     }
 
     fn progress(&self) -> String {
-        format!("{} expired messages removed", self.removed)
+        format!("{} processed messages removed", self.removed)
     }
 }

@@ -493,18 +493,31 @@ async fn topics(bus: &dyn Bus) {
     assert_eq!(sorted.len(), topics.len(), "each topic is listed once");
 }
 
-/// Retention removes what was published before the cutoff, in every topic,
-/// and nothing after; offsets, ends and committed offsets stay.
+/// Retention removes what was published before the cutoff and processed by
+/// every group reading its partition, in every topic, and nothing else;
+/// offsets, ends and committed offsets stay.
 async fn retention(bus: &dyn Bus) {
     let topic = "retention";
+    let slow_topic = "retention-two-groups";
+    let unread_topic = "retention-unread";
     let key = key_in(bus, 0, "r-");
-    bus.publish(topic, (0..5).map(|i| msg(&key, vec![i])).collect())
-        .await
-        .unwrap();
+    for t in [topic, slow_topic, unread_topic] {
+        bus.publish(t, (0..5).map(|i| msg(&key, vec![i])).collect())
+            .await
+            .unwrap();
+    }
     bus.commit("rg", topic, 0, 3).await.unwrap();
+    bus.commit("fast", slow_topic, 0, 5).await.unwrap();
+    bus.commit("slow", slow_topic, 0, 2).await.unwrap();
     let old = bus.fetch(topic, 0, 0, 100).unwrap();
     assert_eq!(old.len(), 5);
-    let cutoff = old.iter().map(|m| m.published_ms).max().unwrap() + 1;
+    let cutoff = [topic, slow_topic, unread_topic]
+        .iter()
+        .flat_map(|t| bus.fetch(t, 0, 0, 100).unwrap())
+        .map(|m| m.published_ms)
+        .max()
+        .unwrap()
+        + 1;
     // The next messages are published after the cutoff.
     while now_ms() <= cutoff {
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -519,14 +532,33 @@ async fn retention(bus: &dyn Bus) {
     );
 
     let removed = bus.expire(cutoff).await.unwrap();
-    // Every earlier check's messages are older than the cutoff too.
     assert!(
         removed >= 5,
-        "expire removed {removed}, fewer than the 5 old messages"
+        "expire removed {removed}, fewer than the 5 old processed messages"
     );
-    let left = all_of(bus, topic, 0, 5);
-    let payloads: Vec<u8> = left.iter().map(|m| m.payload[0]).collect();
-    assert_eq!(payloads, vec![5, 6, 7], "only the later messages remain");
+    let payloads = |t: &str| -> Vec<u8> {
+        bus.fetch(t, 0, 0, 100)
+            .unwrap()
+            .iter()
+            .map(|m| m.payload[0])
+            .collect()
+    };
+    assert_eq!(
+        payloads(topic),
+        vec![3, 4, 5, 6, 7],
+        "old unprocessed messages remain"
+    );
+    all_of(bus, topic, 0, 3);
+    assert_eq!(
+        payloads(slow_topic),
+        vec![2, 3, 4],
+        "the slowest group decides what is processed"
+    );
+    assert_eq!(
+        payloads(unread_topic),
+        vec![0, 1, 2, 3, 4],
+        "a partition no group reads keeps everything"
+    );
     let offsets: Vec<u64> = bus
         .fetch(topic, 0, 0, 2)
         .unwrap()
@@ -535,7 +567,7 @@ async fn retention(bus: &dyn Bus) {
         .collect();
     assert_eq!(
         offsets,
-        vec![5, 6],
+        vec![3, 4],
         "fetch from an expired offset skips to the oldest kept"
     );
     assert_eq!(
@@ -548,23 +580,27 @@ async fn retention(bus: &dyn Bus) {
         3,
         "retention keeps offsets"
     );
-    for p in 0..bus.partitions() {
-        assert!(
-            bus.fetch("order", p, 0, 100).unwrap().is_empty(),
-            "retention spans every topic"
-        );
-    }
-    assert!(
-        bus.topics().unwrap().contains(&"order".to_string()),
-        "an emptied topic is still a topic"
-    );
     assert_eq!(
         bus.expire(cutoff).await.unwrap(),
         0,
         "nothing more to remove"
     );
 
-    // New messages after retention continue the offsets.
+    // Once processed, old messages go, newer ones stay; new ones continue
+    // the offsets.
+    bus.commit("rg", topic, 0, 8).await.unwrap();
+    bus.commit("slow", slow_topic, 0, 5).await.unwrap();
+    assert_eq!(bus.expire(cutoff).await.unwrap(), 5);
+    assert_eq!(
+        payloads(topic),
+        vec![5, 6, 7],
+        "newer processed messages remain"
+    );
+    assert!(payloads(slow_topic).is_empty());
+    assert!(
+        bus.topics().unwrap().contains(&slow_topic.to_string()),
+        "an emptied topic is still a topic"
+    );
     bus.publish(topic, vec![msg(&key, vec![8])]).await.unwrap();
     assert_eq!(bus.fetch(topic, 0, 8, 1).unwrap()[0].payload, vec![8]);
     assert_eq!(bus.end_offset(topic, 0).unwrap(), 9);

@@ -460,7 +460,7 @@ fn apply(txn: &WriteTransaction, partitions: u32, batch: &[Job]) -> Result<Appli
                 committed.insert((group.as_str(), topic.as_str(), *partition), *next)?;
             }
             Job::Expire { before_ms, .. } => {
-                let removed = expire(&mut messages, &ends, *before_ms)?;
+                let removed = expire(&mut messages, &committed, *before_ms)?;
                 applied.expired.insert(i, removed);
             }
         }
@@ -470,6 +470,7 @@ fn apply(txn: &WriteTransaction, partitions: u32, batch: &[Job]) -> Result<Appli
 
 type Messages<'t> = Table<'t, MessageKey, Message>;
 type Ends<'t> = Table<'t, (&'static str, u32), (u64, i64)>;
+type Committed<'t> = Table<'t, (&'static str, &'static str, u32), u64>;
 
 /// Appends one publish call's messages to a topic. Timestamps never go back within a
 /// partition, so retention can stop at the first message it keeps.
@@ -515,20 +516,29 @@ fn publish(
 }
 
 /// Removes, from the head of every partition, the messages published before
-/// `before_ms`. Returns how many went.
-fn expire(messages: &mut Messages<'_>, ends: &Ends<'_>, before_ms: i64) -> Result<u64> {
-    let mut partitions = Vec::new();
-    for row in ends.iter()? {
-        let (k, _) = row?;
-        let (topic, partition) = k.value();
-        partitions.push((topic.to_string(), partition));
+/// `before_ms` that every group reading the partition has processed (a
+/// group reads a partition once it commits an offset there; a partition no
+/// group reads keeps everything). Returns how many went.
+fn expire(messages: &mut Messages<'_>, committed: &Committed<'_>, before_ms: i64) -> Result<u64> {
+    // The lowest committed offset of each partition a group reads.
+    let mut processed: HashMap<(String, u32), u64> = HashMap::new();
+    for row in committed.iter()? {
+        let (k, v) = row?;
+        let (_, topic, partition) = k.value();
+        let next = v.value();
+        processed
+            .entry((topic.to_string(), partition))
+            .and_modify(|lowest| *lowest = (*lowest).min(next))
+            .or_insert(next);
     }
     let mut removed = 0;
-    for (topic, partition) in partitions {
+    for ((topic, partition), processed_below) in processed {
         let topic = topic.as_str();
-        let mut old = 0u64;
+        // Offsets and times both grow along a partition: the messages to
+        // remove are a prefix of it.
         let mut keep_from = None;
-        for row in messages.range((topic, partition, 0)..=(topic, partition, u64::MAX))? {
+        let mut old = 0u64;
+        for row in messages.range((topic, partition, 0)..(topic, partition, processed_below))? {
             let (k, v) = row?;
             if v.value().2 >= before_ms {
                 keep_from = Some(k.value().2);
@@ -539,16 +549,11 @@ fn expire(messages: &mut Messages<'_>, ends: &Ends<'_>, before_ms: i64) -> Resul
         if old == 0 {
             continue;
         }
-        match keep_from {
-            Some(keep) => messages
-                .retain_in((topic, partition, 0)..(topic, partition, keep), |_, _| {
-                    false
-                })?,
-            None => messages.retain_in(
-                (topic, partition, 0)..=(topic, partition, u64::MAX),
-                |_, _| false,
-            )?,
-        }
+        let keep_from = keep_from.unwrap_or(processed_below);
+        messages.retain_in(
+            (topic, partition, 0)..(topic, partition, keep_from),
+            |_, _| false,
+        )?;
         removed += old;
     }
     Ok(removed)

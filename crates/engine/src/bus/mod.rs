@@ -67,7 +67,7 @@ pub trait Bus: Send + Sync + 'static {
         self.publish_topics(messages, Durability::Immediate).await
     }
     /// Up to `max` messages of a partition from offset `from`, oldest first.
-    /// Messages removed by retention are skipped.
+    /// Messages removed by retention (all processed) are skipped.
     fn fetch(&self, topic: &str, partition: u32, from: u64, max: usize) -> Result<Vec<Delivered>>;
     /// The offset the next message of the partition will get.
     fn end_offset(&self, topic: &str, partition: u32) -> Result<u64>;
@@ -78,8 +78,11 @@ pub trait Bus: Send + Sync + 'static {
     /// Waits until the partition has a message at or after `from`, or the
     /// timeout passes (whichever comes first; no error on timeout).
     async fn wait(&self, topic: &str, partition: u32, from: u64, timeout: std::time::Duration);
-    /// Removes messages published before `before_ms` (retention), whether or
-    /// not groups processed them. Returns how many went.
+    /// Removes messages published before `before_ms` that every consumer
+    /// group reading their partition has committed past (retention); a
+    /// message some group has yet to process is kept however old, so
+    /// retention never loses work. A group reads a partition once it has
+    /// committed an offset there. Returns how many went.
     async fn expire(&self, before_ms: i64) -> Result<u64>;
     /// Topics that have ever had a message.
     fn topics(&self) -> Result<Vec<String>>;

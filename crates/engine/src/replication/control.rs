@@ -24,8 +24,7 @@ pub struct Backlog {
     /// When the oldest pending change was committed at the source.
     pub oldest_ms: Option<i64>,
     /// True when the backlog was too long to read whole: `bytes` is then a
-    /// floor, and `objects` (from the bus offsets) may count tasks the bus's
-    /// retention has dropped.
+    /// floor, and `objects` comes from the bus offsets.
     pub capped: bool,
 }
 
@@ -131,14 +130,9 @@ impl Replication {
                 continue;
             }
             let pending = self.bus.fetch(&topic, partition, from, BACKLOG_SCAN)?;
-            // Read whole, the tasks count themselves (the offsets would also
-            // count tasks retention dropped); else the offsets bound them.
-            if pending.len() < BACKLOG_SCAN {
-                backlog.objects += pending.len() as u64;
-            } else {
-                backlog.objects += end - from;
-                backlog.capped |= end - from > pending.len() as u64;
-            }
+            // Retention keeps every unprocessed task, so the offsets count them.
+            backlog.objects += end - from;
+            backlog.capped |= end - from > pending.len() as u64;
             for message in pending {
                 let Ok(task) = serde_json::from_slice::<Task>(&message.payload) else {
                     continue;

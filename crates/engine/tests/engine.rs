@@ -1,5 +1,6 @@
 //! The engine's integration tests (its one test binary): the embedded bus
-//! against the bus conformance suite, across a reopen, and its throughput.
+//! against the bus conformance suite, across a reopen, and its throughput;
+//! then replication with the whole engine running over `mem` locations.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -257,5 +258,226 @@ async fn publish_throughput() {
         }
         let rate = (publishers * per) as f64 / t.elapsed().as_secs_f64();
         eprintln!("batch of 1, {publishers} publishers: {rate:>9.0} msg/s");
+    }
+}
+
+// -- replication, with the whole engine running over `mem` locations
+
+mod replication {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use futures::TryStreamExt;
+    use strata_core::bucket_config::replication::{
+        ReplicationConfiguration, ReplicationDestination, ReplicationRule,
+    };
+    use strata_core::meta::{
+        DestinationReport, Precondition, ReplicationStatus, VersionUpdate, Versioning,
+    };
+    use strata_core::objects::PutRequest;
+    use strata_core::{
+        AccountRecord, ChecksumSource, Location, LocationSpec, Locations, Source, Strata,
+    };
+    use strata_engine::{Engine, EngineSettings};
+
+    const BUCKET: &str = "src";
+    /// A foreign destination: it keeps one copy per key, no versions.
+    const DEST: &str = "dest";
+
+    struct Site {
+        strata: Arc<Strata>,
+        account: AccountRecord,
+        dir: tempfile::TempDir,
+    }
+
+    fn mem_location(name: &str) -> Location {
+        let spec: LocationSpec = serde_json::from_str(r#"{"type": "mem"}"#).unwrap();
+        Location {
+            backend: spec.open(name).unwrap(),
+            spec,
+            source: Source::ConfigFile,
+        }
+    }
+
+    /// A site with a versioned bucket and no replication rule yet.
+    async fn site() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = strata_core::meta::EmbeddedStore::open(&dir.path().join("meta.redb")).unwrap();
+        let locations = Locations::new("local");
+        locations.add("local", mem_location("local"));
+        locations.add(DEST, mem_location(DEST));
+        let strata = Arc::new(Strata::new(Arc::new(meta), locations, Default::default()));
+        let (account, _) = strata.create_account("tester").await.unwrap();
+        strata
+            .create_bucket(&account, BUCKET, None, false, None)
+            .await
+            .unwrap();
+        strata
+            .set_versioning(&account, BUCKET, Versioning::Enabled)
+            .await
+            .unwrap();
+        Site {
+            strata,
+            account,
+            dir,
+        }
+    }
+
+    impl Site {
+        async fn put(&self, key: &str, body: &'static [u8]) -> String {
+            let stream = futures::stream::iter([Ok(Bytes::from_static(body))]);
+            let record = self
+                .strata
+                .put_object(
+                    &self.account,
+                    PutRequest {
+                        bucket: BUCKET.into(),
+                        key: key.into(),
+                        body: Box::pin(stream),
+                        content_length: Some(body.len() as u64),
+                        attributes: Default::default(),
+                        content_md5: None,
+                        checksum: ChecksumSource::None,
+                        condition: Precondition::default(),
+                    },
+                )
+                .await
+                .unwrap();
+            record.version_name().to_string()
+        }
+
+        async fn replicate_to(&self, locations: &str) {
+            let rule = ReplicationRule {
+                id: Some("all".into()),
+                status: "Enabled".into(),
+                prefix: Some(String::new()),
+                destination: ReplicationDestination {
+                    bucket: "arn:aws:s3:::replicas".into(),
+                    storage_class: Some(locations.into()),
+                    account: None,
+                },
+                ..Default::default()
+            };
+            let config = ReplicationConfiguration {
+                role: "r".into(),
+                rules: vec![rule],
+            };
+            self.strata
+                .put_bucket_config(&self.account, BUCKET, config)
+                .await
+                .unwrap();
+        }
+
+        fn start_engine(&self) -> (Engine, tokio::sync::watch::Sender<bool>) {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let engine = Engine::start(
+                self.strata.clone(),
+                self.dir.path(),
+                &EngineSettings::default(),
+                stopped,
+            )
+            .unwrap();
+            (engine, stop)
+        }
+
+        fn status(&self, key: &str, version: &str) -> Option<ReplicationStatus> {
+            let record = self
+                .strata
+                .meta
+                .get_version(BUCKET, key, version)
+                .unwrap()
+                .unwrap();
+            Some(record.replication?.destination(DEST)?.status)
+        }
+
+        async fn wait_completed(&self, key: &str, version: &str) {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while self.status(key, version) != Some(ReplicationStatus::Completed) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{key} {version} still {:?}",
+                    self.status(key, version)
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        /// The destination's copy of `key`.
+        async fn copy_at_destination(&self, key: &str) -> Vec<u8> {
+            let backend = self.strata.locations.get(DEST).unwrap();
+            let chunks: Vec<Bytes> = backend
+                .read_copy(BUCKET, key, None, None)
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            chunks.concat()
+        }
+    }
+
+    async fn stop(engine: Engine, stop: tokio::sync::watch::Sender<bool>) {
+        stop.send(true).unwrap();
+        engine.workers.join().await;
+    }
+
+    /// A backfill queues a key's versions newest first; a destination that
+    /// keeps one copy per key must still end with the newest.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_older_version_never_replaces_a_newer_copy() {
+        let site = site().await;
+        let v1 = site.put("doc", b"first").await;
+        let v2 = site.put("doc", b"second").await;
+        site.replicate_to(DEST).await;
+        let (engine, stopper) = site.start_engine();
+        engine.backfill(BUCKET).unwrap();
+        site.wait_completed("doc", &v2).await;
+        site.wait_completed("doc", &v1).await;
+        assert_eq!(site.copy_at_destination("doc").await, b"second");
+
+        // A change to the older version's tags sends it again: still not over the newer.
+        let tags = [("k".to_string(), "v".to_string())].into();
+        site.strata
+            .meta
+            .update_version(BUCKET, "doc", Some(&v1), VersionUpdate::Tags(tags))
+            .await
+            .unwrap();
+        let v3 = site.put("other", b"later").await;
+        site.wait_completed("other", &v3).await;
+        site.wait_completed("doc", &v1).await;
+        assert_eq!(site.copy_at_destination("doc").await, b"second");
+        stop(engine, stopper).await;
+    }
+
+    /// A version bound PENDING whose task never reached the bus (a crash
+    /// between the two) is queued again by a backfill.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn backfill_requeues_a_version_left_pending() {
+        let site = site().await;
+        let v1 = site.put("stuck", b"bytes").await;
+        site.replicate_to(DEST).await;
+        let pending = DestinationReport::new(DEST, 0, ReplicationStatus::Pending);
+        site.strata
+            .meta
+            .update_version(
+                BUCKET,
+                "stuck",
+                Some(&v1),
+                VersionUpdate::Replication(vec![pending]),
+            )
+            .await
+            .unwrap();
+        let (engine, stopper) = site.start_engine();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            site.status("stuck", &v1),
+            Some(ReplicationStatus::Pending),
+            "nothing queued it"
+        );
+        engine.backfill(BUCKET).unwrap();
+        site.wait_completed("stuck", &v1).await;
+        assert_eq!(site.copy_at_destination("stuck").await, b"bytes");
+        stop(engine, stopper).await;
     }
 }

@@ -1,6 +1,8 @@
 //! Backfill: binds versions written before a replication rule to the rule's
 //! destinations and queues them, page by page, saving its place after each
 //! page so a restarted server (or a repeated command) resumes, never restarts.
+//! Versions still PENDING somewhere are queued again, so a backfill also
+//! repairs a version whose task was never queued.
 
 use std::sync::Arc;
 
@@ -38,8 +40,8 @@ pub fn job_name(bucket: &str) -> String {
 
 impl Replication {
     /// Starts a bucket's backfill, or picks up an unfinished one. A finished
-    /// one starts over: versions already bound are skipped, so it only
-    /// queues what is new.
+    /// one starts over: versions already bound and no longer PENDING are
+    /// skipped, so it only queues what is new or still pending.
     pub fn start_backfill(&self, bucket: &str) -> Result<BackfillProgress> {
         if self.strata.meta.get_bucket(bucket)?.is_none() {
             return Err(crate::EngineError::Invalid(format!(
@@ -160,38 +162,53 @@ impl Worker for Backfill {
             let wanted = replication
                 .strata
                 .replication_destinations(&self.bucket, key, record)?;
-            let missing: Vec<String> = wanted
-                .into_iter()
-                .filter(|l| {
-                    record
-                        .replication
-                        .as_ref()
-                        .is_none_or(|r| r.destination(l).is_none())
-                })
-                .collect();
-            if missing.is_empty() {
+            // (location, round) of each destination to queue: the unbound
+            // ones, and those still PENDING. A PENDING one may never have been
+            // queued (a crash, or a failed publish, after an earlier pass of
+            // this page bound it); queueing it again at worst repeats a copy.
+            let mut unbound = Vec::new();
+            let mut queue = Vec::new();
+            for location in wanted {
+                match record
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.destination(&location))
+                {
+                    None => {
+                        queue.push((location.clone(), 0));
+                        unbound.push(location);
+                    }
+                    Some(d) if d.status == ReplicationStatus::Pending => {
+                        queue.push((location, d.round));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if queue.is_empty() {
                 continue;
             }
-            let reports = missing
-                .iter()
-                .map(|l| DestinationReport::new(l, 0, ReplicationStatus::Pending))
-                .collect();
-            meta.update_version(
-                &self.bucket,
-                key,
-                Some(&version_id),
-                VersionUpdate::Replication(reports),
-            )
-            .await?;
-            let task = Task {
-                bucket: self.bucket.clone(),
-                key: key.clone(),
-                version_id,
-                round: 0,
-                size: record.size,
-                at_ms: crate::now_ms(),
-            };
-            for location in &missing {
+            if !unbound.is_empty() {
+                let reports = unbound
+                    .iter()
+                    .map(|l| DestinationReport::new(l, 0, ReplicationStatus::Pending))
+                    .collect();
+                meta.update_version(
+                    &self.bucket,
+                    key,
+                    Some(&version_id),
+                    VersionUpdate::Replication(reports),
+                )
+                .await?;
+            }
+            for (location, round) in &queue {
+                let task = Task {
+                    bucket: self.bucket.clone(),
+                    key: key.clone(),
+                    version_id: version_id.clone(),
+                    round: *round,
+                    size: record.size,
+                    at_ms: crate::now_ms(),
+                };
                 replication.publish_task(location, &task).await?;
             }
             progress.queued_objects += 1;

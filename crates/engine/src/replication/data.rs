@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strata_data::{DataBackend, DataError};
-use strata_meta::{DestinationReport, ObjectRecord, ReplicationStatus};
+use strata_meta::{
+    DestinationReport, ListEntry, ListQuery, ObjectRecord, ReplicationStatus, VersionQuery,
+};
 
 use super::destinations::Lifeline;
 use super::{Replication, Task, copy::send_version, data_topic};
@@ -27,6 +29,8 @@ const MAX_REFUSALS: u32 = 100;
 const MIN_REFUSAL_WAIT: Duration = Duration::from_millis(100);
 /// Longest an idle processor waits before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
+/// Versions read per page when looking for a newer bound one.
+const SUPERSEDED_PAGE: usize = 16;
 
 pub struct DataProcessor {
     replication: Arc<Replication>,
@@ -134,6 +138,13 @@ impl DataProcessor {
         if state.round > task.round || finished {
             return Ok(None);
         }
+        if !self.backend.keeps_versions() && self.superseded(&task)? {
+            // The destination keeps one copy per key, and a newer version
+            // bound for it has sent (or will send) its own: copying this one
+            // would put an older version over it. Its copy is the newer one.
+            let report = self.report(&task, ReplicationStatus::Completed, None);
+            return Ok(Some((task, report)));
+        }
         // PROCESSING is for copies under way long enough to be seen: a quick
         // one goes straight from PENDING to COMPLETED, sparing a durable bus
         // write per version. (The send is not polled while PROCESSING is
@@ -149,6 +160,45 @@ impl DataProcessor {
             .publish_status(vec![(task.clone(), processing)], Durability::Deferred)
             .await?;
         Ok(Some((task.clone(), send.await?)))
+    }
+
+    /// Whether a version of the task's key newer than its version is bound
+    /// for this destination. Versions come newest first, so the walk ends at
+    /// the first bound one or at the task's own version (usually the first).
+    fn superseded(&self, task: &Task) -> Result<bool> {
+        let meta = &self.replication.strata.meta;
+        let mut query = VersionQuery {
+            list: ListQuery {
+                prefix: task.key.clone(),
+                limit: SUPERSEDED_PAGE,
+                ..Default::default()
+            },
+            version_id_marker: None,
+        };
+        loop {
+            let page = meta.list_versions(&task.bucket, &query)?;
+            for entry in &page.entries {
+                let ListEntry::Object(key, listed) = entry else {
+                    continue;
+                };
+                let version = listed.record.version_name();
+                if *key != task.key || version == task.version_id {
+                    return Ok(false);
+                }
+                let bound =
+                    listed.record.replication.as_ref().is_some_and(|r| {
+                        !r.is_replica() && r.destination(&self.location).is_some()
+                    });
+                if bound {
+                    return Ok(true);
+                }
+                query.list.start_after = Some(key.clone());
+                query.version_id_marker = Some(version.to_string());
+            }
+            if page.entries.len() < SUPERSEDED_PAGE {
+                return Ok(false);
+            }
+        }
     }
 
     /// Copies the version, retrying; the report of how it ended.

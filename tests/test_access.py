@@ -208,3 +208,31 @@ def test_bucket_owner_enforced_turns_acls_off(s3, s3_alt, bucket):
             call()
         assert (status(e), error_code(e)) == (400, "AccessControlListNotSupported")
     s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_writing_a_replica_needs_replicate_object(s3, s3_alt, bucket):
+    """A replica picks its own version id, so marking a write REPLICA is
+    s3:ReplicateObject's, whichever way the metadata comes."""
+    import requests
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(bucket, {
+        "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:PutObject", "s3:GetObject"],
+        "Resource": f"arn:aws:s3:::{bucket}/*"}))
+    source_vid = s3.put_object(Bucket=bucket, Key="src", Body=b"source")["VersionId"]
+    forged = {"scal-replication-status": "REPLICA", "scal-version-id": source_vid}
+    denied(lambda: s3_alt.put_object(Bucket=bucket, Key="f1", Body=b"x", Metadata=forged))
+    denied(lambda: s3_alt.copy_object(Bucket=bucket, Key="f2", CopySource={"Bucket": bucket, "Key": "src"},
+                                      Metadata=forged, MetadataDirective="REPLACE"))
+    denied(lambda: s3_alt.create_multipart_upload(Bucket=bucket, Key="f3", Metadata=forged))
+    # A POST form's fields reach no header the access check reads: refused even for the owner.
+    post = s3.generate_presigned_post(bucket, "f4", Fields={"x-amz-meta-" + k: v for k, v in forged.items()},
+                                      Conditions=[{"x-amz-meta-" + k: v} for k, v in forged.items()],
+                                      ExpiresIn=600)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"x")})
+    assert r.status_code == 403 and "AccessDenied" in r.text, r.text
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="f")
+    assert "Versions" not in listed, "nothing forged was stored"
+    # The bucket owner holds s3:ReplicateObject: a replica written as such keeps its version id.
+    vid = s3.put_object(Bucket=bucket, Key="r", Body=b"replica", Metadata=forged)["VersionId"]
+    assert vid == forged["scal-version-id"]
+    assert s3.head_object(Bucket=bucket, Key="r")["ReplicationStatus"] == "REPLICA"

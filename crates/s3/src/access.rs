@@ -17,6 +17,31 @@ use crate::request_values::RequestValues;
 #[derive(Debug, Clone)]
 pub(crate) struct Requester(pub strata_core::AccountRecord);
 
+/// Set when the request was authorized to write a replica (`s3:ReplicateObject`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplicaWriter;
+
+/// A write's user metadata may mark it a replica (Zenko's
+/// `scal-replication-status: REPLICA`, which lets it choose its version id)
+/// only if the access hook authorized that; metadata the hook cannot see
+/// (a POST form's fields) never can.
+pub(crate) fn check_replica_metadata(
+    extensions: &http::Extensions,
+    attributes: &strata_core::objects::ObjectAttributes,
+) -> s3s::S3Result<()> {
+    let replica = attributes
+        .user_metadata
+        .get(strata_core::replication::META_STATUS)
+        .is_some_and(|v| v.eq_ignore_ascii_case("REPLICA"));
+    if replica && extensions.get::<ReplicaWriter>().is_none() {
+        return Err(s3_error!(
+            AccessDenied,
+            "writing a replica needs s3:ReplicateObject, asked in the x-amz-meta-scal-replication-status header"
+        ));
+    }
+    Ok(())
+}
+
 /// The client's address, put in each request's extensions by the server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub SocketAddr);
@@ -123,7 +148,12 @@ impl S3Access for StrataAccess {
             .headers()
             .get("x-amz-meta-scal-replication-status")
             .is_some_and(|v| v.as_bytes() == b"REPLICA");
-        if replica && matches!(operation, "PutObject" | "CreateMultipartUpload") {
+        if replica
+            && matches!(
+                operation,
+                "PutObject" | "CreateMultipartUpload" | "CopyObject"
+            )
+        {
             let replicate = AccessRequest {
                 action: "ReplicateObject",
                 ..request
@@ -150,6 +180,9 @@ impl S3Access for StrataAccess {
         // The operation acts as this account: no second lookup.
         if let Some(account) = principal {
             cx.extensions_mut().insert(Requester(account));
+        }
+        if replica {
+            cx.extensions_mut().insert(ReplicaWriter);
         }
         Ok(())
     }

@@ -24,6 +24,7 @@ use strata_core::object_lock::{DefaultRetention, LockConfig};
 use strata_core::objects::{CopyRequest, GetRequest, PutRequest};
 use strata_core::{AccountRecord, Body, Strata};
 
+use crate::access::check_replica_metadata;
 use crate::acl::{self, grant_headers_of};
 use crate::config_convert as cc;
 use crate::convert::{
@@ -730,6 +731,7 @@ impl S3 for Handlers {
             condition,
             attributes: attributes_of!(input)?,
         };
+        check_replica_metadata(&req.extensions, &put.attributes)?;
         let record = self.strata.put_object(&account, put).await.map_err(to_s3)?;
         let mut out = PutObjectOutput {
             e_tag: Some(convert::etag(&record.etag)),
@@ -1114,6 +1116,7 @@ impl S3 for Handlers {
             }
         };
         let attributes = attributes_of!(input)?;
+        check_replica_metadata(&req.extensions, &attributes)?;
         let source_customer_key = sse::customer_key(
             input.copy_source_sse_customer_algorithm.as_deref(),
             input.copy_source_sse_customer_key.as_deref(),
@@ -1589,6 +1592,7 @@ impl S3 for Handlers {
             .map(convert::checksum_type)
             .transpose()?;
         let attributes = attributes_of!(input)?;
+        check_replica_metadata(&req.extensions, &attributes)?;
         let upload = self
             .strata
             .create_upload(

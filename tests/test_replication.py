@@ -236,7 +236,10 @@ def test_destination_failure_lists_then_retry_completes(site_a, moto):
     src = replicated_bucket(a, "missing")
     key = f"{src}/k"
     vid = a.put_object(Bucket=src, Key=key, Body=b"x")["VersionId"]
+    other = f"{src}/tagged-later"
+    other_vid = a.put_object(Bucket=src, Key=other, Body=b"y")["VersionId"]
     wait_status(a, src, key, vid, want="FAILED")
+    wait_status(a, src, other, other_vid, want="FAILED")
     failed = json.loads(cli(site_a, "failed", "--location", "missing"))["entries"]
     entry = next(e for e in failed if e["key"] == key)
     assert entry["version_id"] == vid and entry["error"].startswith("missing: ")
@@ -248,6 +251,13 @@ def test_destination_failure_lists_then_retry_completes(site_a, moto):
     wait_status(a, src, key, vid)
     assert moto.client().get_object(Bucket="created-later", Key=key)["Body"].read() == b"x"
     assert not any(e["key"] == key for e in json.loads(cli(site_a, "failed"))["entries"])
+    # A version that completes without a retry (a tag change sends it again) leaves the list too.
+    a.put_object_tagging(Bucket=src, Key=other, VersionId=other_vid,
+                         Tagging={"TagSet": [{"Key": "t", "Value": "1"}]})
+    wait_status(a, src, other, other_vid)
+    def off_the_list():
+        assert not any(e["key"] == other for e in json.loads(cli(site_a, "failed"))["entries"])
+    eventually(off_the_list)
 
 
 def test_pause_and_resume(site_a, site_b):

@@ -105,11 +105,9 @@ pub async fn run(args: ReplicationArgs) -> anyhow::Result<()> {
         }
         ReplicationCommand::Retry { all, entry } => {
             let items: Vec<Value> = if all {
-                let page = api.call(Method::GET, "crr/failed", None).await?;
-                page["entries"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                every_failed_entry(&api)
+                    .await?
+                    .iter()
                     .map(|e| retry_item(&e["location"], &e["bucket"], &e["key"], &e["version_id"]))
                     .collect()
             } else if let [location, bucket, key, version] = entry.as_slice() {
@@ -156,6 +154,20 @@ pub async fn run(args: ReplicationArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The whole failed list, page after page.
+async fn every_failed_entry(api: &Api) -> anyhow::Result<Vec<Value>> {
+    let mut entries = Vec::new();
+    let mut path = "crr/failed".to_string();
+    loop {
+        let page = api.call(Method::GET, &path, None).await?;
+        entries.extend(page["entries"].as_array().into_iter().flatten().cloned());
+        match page["next_marker"].as_str() {
+            Some(marker) => path = format!("crr/failed?marker={}", urlencoding::encode(marker)),
+            None => return Ok(entries),
+        }
+    }
 }
 
 fn retry_item(location: &Value, bucket: &Value, key: &Value, version: &Value) -> Value {

@@ -96,23 +96,54 @@ impl EngineState {
         })
     }
 
-    /// Removes and returns a failed entry (None when it is not listed).
-    pub fn take_failed(
+    /// A failed entry, None when it is not listed.
+    pub fn failed_entry(
         &self,
         location: &str,
         bucket: &str,
         key: &str,
         version_id: &str,
     ) -> Result<Option<FailedEntry>> {
-        let mut taken = None;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FAILED)?;
+        let entry = table.get((location, bucket, key, version_id))?;
+        Ok(entry
+            .map(|v| serde_json::from_slice(v.value()))
+            .transpose()?)
+    }
+
+    /// Removes a failed entry if `keep` returns false for the one listed
+    /// now (in one transaction, so an entry added again meanwhile is seen).
+    /// Returns whether one was removed.
+    pub fn remove_failed_unless(
+        &self,
+        location: &str,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        keep: impl FnOnce(&FailedEntry) -> bool,
+    ) -> Result<bool> {
+        if self
+            .failed_entry(location, bucket, key, version_id)?
+            .is_none()
+        {
+            return Ok(false); // the common case, without a write
+        }
+        let mut removed = false;
         self.write(|txn| {
             let mut table = txn.open_table(FAILED)?;
-            if let Some(v) = table.remove((location, bucket, key, version_id))? {
-                taken = Some(serde_json::from_slice(v.value())?);
+            let id = (location, bucket, key, version_id);
+            let listed: Option<FailedEntry> = table
+                .get(id)?
+                .map(|v| serde_json::from_slice(v.value()))
+                .transpose()?;
+            if listed.is_some_and(|entry| !keep(&entry)) {
+                table.remove(id)?;
+                removed = true;
             }
             Ok(())
         })?;
-        Ok(taken)
+        Ok(removed)
     }
 
     /// Failed entries in (location, bucket, key, version) order, strictly

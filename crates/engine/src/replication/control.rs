@@ -196,15 +196,16 @@ impl Replication {
         self.state.list_failed(location, after.as_ref(), limit)
     }
 
-    /// Sends failed entries again: each leaves the failed list, goes back to
-    /// PENDING and to its destination's queue. Returns the entries retried
-    /// (targets not in the failed list are skipped).
+    /// Sends failed entries again: each goes back to PENDING and to its
+    /// destination's queue, then leaves the failed list (in that order, so
+    /// a crash in between leaves it listed rather than lost). Returns the
+    /// entries retried (targets not in the failed list are skipped).
     pub async fn retry(&self, targets: &[RetryTarget]) -> Result<Vec<FailedEntry>> {
         let mut retried = Vec::new();
         for t in targets {
             let Some(entry) =
                 self.state
-                    .take_failed(&t.location, &t.bucket, &t.key, &t.version_id)?
+                    .failed_entry(&t.location, &t.bucket, &t.key, &t.version_id)?
             else {
                 continue;
             };
@@ -221,6 +222,14 @@ impl Replication {
             self.publish_status(vec![(task.clone(), pending)], Durability::Immediate)
                 .await?;
             self.publish_task(&entry.location, &task).await?;
+            // Unless the retry already failed again (a newer entry).
+            self.state.remove_failed_unless(
+                &entry.location,
+                &entry.bucket,
+                &entry.key,
+                &entry.version_id,
+                |listed| listed.failed_ms != entry.failed_ms,
+            )?;
             retried.push(entry);
         }
         Ok(retried)

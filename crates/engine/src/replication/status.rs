@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use strata_meta::{DestinationReport, MetaError, VersionUpdate};
+use strata_meta::{DestinationReport, MetaError, ReplicationStatus, VersionUpdate};
 
 use super::{Replication, STATUS_TOPIC, StatusMessage};
 use crate::Result;
@@ -56,8 +56,10 @@ impl StatusProcessor {
         }
         let strata = &self.replication.strata;
         let writes = merged.into_iter().map(|((bucket, key, version), reports)| {
-            let update = VersionUpdate::Replication(reports.into_values().collect());
+            let reports: Vec<DestinationReport> = reports.into_values().collect();
             async move {
+                self.clear_failed(&bucket, &key, &version, &reports)?;
+                let update = VersionUpdate::Replication(reports);
                 let record = match strata
                     .meta
                     .update_version(&bucket, &key, Some(&version), update)
@@ -87,6 +89,29 @@ impl StatusProcessor {
         }
         bus.commit(GROUP, STATUS_TOPIC, partition, last + 1).await?;
         Ok(batch.len())
+    }
+}
+
+impl StatusProcessor {
+    /// A version COMPLETED at a destination (by a retry, a backfill or a
+    /// later round) leaves that destination's failed list, so the list
+    /// and its gauge only show what still needs an operator.
+    fn clear_failed(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        reports: &[DestinationReport],
+    ) -> Result<()> {
+        let state = &self.replication.state;
+        for report in reports {
+            if report.status == ReplicationStatus::Completed {
+                state.remove_failed_unless(&report.location, bucket, key, version, |listed| {
+                    listed.round > report.round
+                })?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -529,8 +529,26 @@ def test_admin_location_commands(tmp_root, moto, azurite):
         client.delete_object(Bucket="uses-backup", Key="k")
         client.delete_bucket(Bucket="uses-backup")
         time.sleep(1)  # let gc remove the deleted blob from the location
+        # nor one a rule still sends data to
+        client.create_bucket(Bucket="rules-backup")
+        client.put_bucket_lifecycle_configuration(Bucket="rules-backup", LifecycleConfiguration={"Rules": [
+            {"ID": "t", "Status": "Enabled", "Filter": {"Prefix": ""},
+             "Transitions": [{"Days": 30, "StorageClass": "backup"}]}]})
     finally:
         s.stop()
+    refused = admin(data_dir, "remove", "backup")
+    assert refused.returncode != 0 and "lifecycle transitions of bucket rules-backup" in refused.stderr
+    s.start()
+    try:
+        s.client().delete_bucket(Bucket="rules-backup")
+    finally:
+        s.stop()
+    # nor the default location
+    config = data_dir / "default-backup.toml"
+    config.write_text('default_location = "backup"\n')
+    as_default = subprocess.run([BIN, "admin", "--data-dir", str(data_dir), "--config", str(config),
+                                 "location", "remove", "backup"], capture_output=True, text=True, timeout=60)
+    assert as_default.returncode != 0 and "default location" in as_default.stderr, as_default.stderr
     removed = admin(data_dir, "remove", "backup")
     assert removed.returncode == 0, removed.stderr
     assert "backup" not in admin(data_dir, "list").stdout
@@ -631,6 +649,15 @@ def test_locations_are_managed_while_the_server_runs(make_server, moto):
 
     client.delete_object(Bucket="online-bucket", Key="k")
     client.delete_bucket(Bucket="online-bucket")
+    # nor while a replication rule sends data there
+    client.create_bucket(Bucket="replicates-online")
+    client.put_bucket_versioning(Bucket="replicates-online", VersioningConfiguration={"Status": "Enabled"})
+    client.put_bucket_replication(Bucket="replicates-online", ReplicationConfiguration={"Role": "r", "Rules": [
+        {"ID": "r", "Status": "Enabled", "Prefix": "",
+         "Destination": {"Bucket": "arn:aws:s3:::x", "StorageClass": "online"}}]})
+    named = admin_online(s, "remove", "online")
+    assert named.returncode != 0 and "replication rules of bucket replicates-online" in named.stderr, named.stderr
+    client.delete_bucket_replication(Bucket="replicates-online")
 
     def removed():
         # Refused (409) until the collector has removed the deleted object's blob.

@@ -378,12 +378,11 @@ def test_a_location_added_online_is_a_destination_at_once(tmp_root, site_b):
     a = s.client()
     settings = ["s3", f"endpoint={site_b.endpoint}", f"bucket={REPLICAS}", "path_style=true", "strata=true",
                 f"access_key={MAIN[0]}", f"secret_key={MAIN[1]}"]
-    src = None
     try:
         for round_ in ("first", "second"):
             added = admin_online(s, "add", "late-b", *settings)
             assert added.returncode == 0, added.stderr
-            src = src or replicated_bucket(a, "late-b")
+            src = replicated_bucket(a, "late-b")
             key = f"online-{round_}-{uuid.uuid4().hex[:6]}"
             vid = a.put_object(Bucket=src, Key=key, Body=round_.encode())["VersionId"]
             wait_status(a, src, key, vid)
@@ -391,11 +390,9 @@ def test_a_location_added_online_is_a_destination_at_once(tmp_root, site_b):
             assert replica["Body"].read() == round_.encode()
             assert replica["ReplicationStatus"] == "REPLICA"
             if round_ == "first":
-                # A removal refused because a bucket sits there keeps one processor, not two.
-                pinned = "pinned-" + uuid.uuid4().hex[:8]
-                a.create_bucket(Bucket=pinned, CreateBucketConfiguration={"LocationConstraint": "late-b"})
+                # A removal refused (a rule sends data there) keeps one processor, not two.
                 refused = admin_online(s, "remove", "late-b")
-                assert refused.returncode != 0 and pinned in refused.stderr, refused.stderr
+                assert refused.returncode != 0 and f"replication rules of bucket {src}" in refused.stderr
                 time.sleep(1)  # a stopped processor ends and its successor starts
                 key2 = key + "-after-refusal"
                 vid2 = a.put_object(Bucket=src, Key=key2, Body=b"once")["VersionId"]
@@ -403,7 +400,17 @@ def test_a_location_added_online_is_a_destination_at_once(tmp_root, site_b):
                 time.sleep(1)  # a second processor's copy would be counted by now
                 late = [m for m in json.loads(cli(s, "status")) if m["location"] == "late-b"]
                 assert late[0]["completed_objects"] == 2, late
-                a.delete_bucket(Bucket=pinned)
+            if round_ == "second":
+                # Nor while a version still waits for its copy there, rule or not.
+                cli(s, "pause", "late-b")
+                key3 = key + "-waiting"
+                vid3 = a.put_object(Bucket=src, Key=key3, Body=b"waits")["VersionId"]
+                a.delete_bucket_replication(Bucket=src)
+                waiting = admin_online(s, "remove", "late-b")
+                assert waiting.returncode != 0 and f"{src}/{key3} (still replicating to it)" in waiting.stderr
+                cli(s, "resume", "late-b")
+                wait_status(a, src, key3, vid3)
+            a.delete_bucket_replication(Bucket=src)
             removed = admin_online(s, "remove", "late-b")
             assert removed.returncode == 0, removed.stderr
 

@@ -99,8 +99,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     };
     match args.command {
         AdminCommand::Location { command } => {
-            let from_file = locations::from_config_file(args.config.as_ref())?;
-            locations::run_admin(command, &*meta, &args.data_dir, &from_file).await?;
+            let config = locations::from_config_file(args.config.as_ref())?;
+            locations::run_admin(command, &strata()?, &args.data_dir, &config).await?;
         }
         AdminCommand::Account { command } => match command {
             AccountCommand::Create { name } => {

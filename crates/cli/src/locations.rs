@@ -8,7 +8,7 @@ use clap::Subcommand;
 use hyper::Method;
 use serde::Deserialize;
 use strata_core::locations::{location_record, open_and_probe};
-use strata_core::{Location, Locations, Source};
+use strata_core::{Location, Locations, Source, Strata};
 use strata_data::{FsSpec, LocationKind, LocationSpec};
 use strata_meta::MetadataStore;
 
@@ -232,10 +232,12 @@ pub async fn run_online(command: &LocationCommand, api: &Api) -> anyhow::Result<
 
 pub async fn run_admin(
     command: LocationCommand,
-    meta: &dyn MetadataStore,
+    strata: &Strata,
     data_dir: &Path,
-    from_file: &[LocationConfig],
+    config: &ConfigLocations,
 ) -> anyhow::Result<()> {
+    let meta = &*strata.meta;
+    let from_file = &config.declared;
     match command {
         LocationCommand::Add {
             name,
@@ -283,6 +285,14 @@ pub async fn run_admin(
                     "location {name} is not removable here: it is built in or declared in the config file"
                 );
             }
+            if config.default.as_deref() == Some(name.as_str()) {
+                bail!(
+                    "location {name} is the default location: name another default_location first"
+                );
+            }
+            if let Some(rule) = strata.rule_naming(&name)? {
+                bail!("location {name} is in use: {rule} send data there");
+            }
             meta.delete_location(&name).await?;
             println!("removed location {name}");
         }
@@ -290,10 +300,23 @@ pub async fn run_admin(
     Ok(())
 }
 
-/// Reads the config file's `[[location]]` tables for admin commands.
-pub fn from_config_file(path: Option<&PathBuf>) -> anyhow::Result<Vec<LocationConfig>> {
-    match path {
-        Some(p) => Ok(crate::config::load_file(p)?.location),
-        None => Ok(Vec::new()),
-    }
+/// What the config file says of locations, for admin commands.
+#[derive(Default)]
+pub struct ConfigLocations {
+    /// Its `[[location]]` tables.
+    pub declared: Vec<LocationConfig>,
+    /// Its `default_location`.
+    pub default: Option<String>,
+}
+
+/// Reads the config file's locations for admin commands.
+pub fn from_config_file(path: Option<&PathBuf>) -> anyhow::Result<ConfigLocations> {
+    let Some(path) = path else {
+        return Ok(ConfigLocations::default());
+    };
+    let file = crate::config::load_file(path)?;
+    Ok(ConfigLocations {
+        declared: file.location,
+        default: file.default_location,
+    })
 }

@@ -9,6 +9,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use strata_data::{DataBackend, LocationSpec};
 use strata_meta::{LocationRecord, MetaError};
 
+use crate::bucket_config::lifecycle::LifecycleConfiguration;
+use crate::bucket_config::replication::ReplicationConfiguration;
 use crate::time::now_ms;
 use crate::{Error, Result, Strata};
 
@@ -168,9 +170,43 @@ impl Strata {
         Ok(())
     }
 
+    /// The first bucket rule that sends data to `location` (a replication
+    /// destination, a lifecycle transition), named for an error message.
+    pub fn rule_naming(&self, location: &str) -> Result<Option<String>> {
+        for bucket in self.meta.list_buckets()? {
+            let name = &bucket.name;
+            let replication = self.bucket_document::<ReplicationConfiguration>(name)?;
+            if replication
+                .iter()
+                .flat_map(|c| &c.rules)
+                .any(|r| r.destination.locations().any(|l| l == location))
+            {
+                return Ok(Some(format!("the replication rules of bucket {name}")));
+            }
+            let lifecycle = self.bucket_document::<LifecycleConfiguration>(name)?;
+            let transitions = lifecycle.iter().flat_map(|c| &c.rules).flat_map(|r| {
+                let current = r.transitions.iter().map(|t| &t.storage_class);
+                current.chain(
+                    r.noncurrent_version_transitions
+                        .iter()
+                        .map(|t| &t.storage_class),
+                )
+            });
+            if transitions.flatten().any(|l| l == location) {
+                return Ok(Some(format!("the lifecycle transitions of bucket {name}")));
+            }
+        }
+        Ok(None)
+    }
+
     /// Removes a location added with `add_location` (or `strata admin`);
     /// refused while anything still uses it.
     pub async fn remove_location(&self, name: &str) -> Result<()> {
+        if name == self.locations.default_name() {
+            return Err(Error::InvalidArgument(format!(
+                "location {name} is the default location: name another default_location first"
+            )));
+        }
         match self.locations.location(name).map(|l| l.source) {
             None => return Err(MetaError::NoSuchLocation(name.to_string()).into()),
             Some(Source::Admin) => {}
@@ -189,10 +225,17 @@ impl Strata {
         let Some(removed) = self.locations.remove(name) else {
             return Err(MetaError::NoSuchLocation(name.to_string()).into());
         };
-        if let Err(e) = self.meta.delete_location(name).await {
+        let deleted = match self.rule_naming(name) {
+            Ok(Some(rule)) => Err(Error::from(MetaError::LocationInUse {
+                name: name.to_string(),
+                why: rule,
+            })),
+            Ok(None) => self.meta.delete_location(name).await.map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        if deleted.is_err() {
             self.locations.add(name, removed);
-            return Err(e.into());
         }
-        Ok(())
+        deleted
     }
 }

@@ -267,6 +267,14 @@ impl ReplicationStatus {
             ReplicationStatus::Replica => "REPLICA",
         }
     }
+
+    /// PENDING or PROCESSING: a copy is still to be made.
+    pub fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            ReplicationStatus::Pending | ReplicationStatus::Processing
+        )
+    }
 }
 
 /// Where a version replicates to and how far each copy got.

@@ -46,10 +46,20 @@ fn in_use(txn: &WriteTransaction, name: &str) -> Result<Option<String>> {
     for row in versions.iter()? {
         let (k, v) = row?;
         let record: ObjectRecord = decode(v.value())?;
-        if record.data.location == name {
+        let replicating = record.replication.as_ref().is_some_and(|r| {
+            r.destinations
+                .iter()
+                .any(|d| d.location == name && d.status.is_unfinished())
+        });
+        if record.data.location == name || replicating {
             let (bucket, key, _) = k.value();
+            let what = if replicating {
+                "still replicating to it"
+            } else {
+                "its data there"
+            };
             return Ok(Some(format!(
-                "object {bucket}/{}",
+                "object {bucket}/{} ({what})",
                 String::from_utf8_lossy(key)
             )));
         }

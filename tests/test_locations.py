@@ -756,15 +756,29 @@ breaker_cooldown_secs = 1
         for mode in ["500", "hang", "garbage"]:
             proxy.mode = mode
             time.sleep(1.1)  # let the breaker's cool-down pass: every mode is met by the backend
+            # Over 8 MiB a blob is one streamed PutObject of Strata's own.
             for call in [lambda: client.get_object(Bucket=bucket, Key="good")["Body"].read(),
-                         lambda: client.put_object(Bucket=bucket, Key="good", Body=os.urandom(100_000))]:
+                         lambda: client.put_object(Bucket=bucket, Key="good", Body=os.urandom(100_000)),
+                         lambda: client.put_object(Bucket=bucket, Key="good", Body=os.urandom(9 << 20))]:
                 started = time.time()
                 with pytest.raises(ClientError) as e:
                     call()
                 assert time.time() - started < 10, f"{mode}: the error must come quickly"
                 assert error_code(e) == "ServiceUnavailable", (mode, e.value.response)
                 assert "location flaky" in e.value.response["Error"]["Message"], mode
+        # a multipart upload whose completion the backend answers with garbage
         proxy.mode = "pass"
+        time.sleep(1.1)
+        up = client.create_multipart_upload(Bucket=bucket, Key="good")
+        part = client.upload_part(Bucket=bucket, Key="good", UploadId=up["UploadId"], PartNumber=1, Body=b"p")
+        proxy.mode = "garbage"
+        with pytest.raises(ClientError) as e:
+            client.complete_multipart_upload(Bucket=bucket, Key="good", UploadId=up["UploadId"], MultipartUpload={
+                "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+        assert error_code(e) == "ServiceUnavailable" and "location flaky" in e.value.response["Error"]["Message"], e.value.response
+        proxy.mode = "pass"
+        time.sleep(1.1)
+        client.abort_multipart_upload(Bucket=bucket, Key="good", UploadId=up["UploadId"])
         # nothing the failures did is visible: the object is the one first written
         assert eventually(lambda: _get(client, bucket, "good")) == good
         keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]

@@ -422,12 +422,21 @@ fn write_error(e: object_store::Error) -> DataError {
 /// Drops the query string of each URL in `message`: a `?` in a word holding
 /// `://`. Any other `?` stays: an error body's `<?xml …?>` is followed by the
 /// error's code (`SignatureDoesNotMatch`, `NoSuchBucket`…), the useful part.
+/// Control characters (a body of garbage) become U+FFFD, so the message
+/// fits in the XML of an S3 error.
 pub(crate) fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut in_query = false;
     // Where the word being copied starts in `out`.
     let mut word = 0;
-    for c in message.chars() {
+    let printable = |c: char| {
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            char::REPLACEMENT_CHARACTER
+        } else {
+            c
+        }
+    };
+    for c in message.chars().map(printable) {
         let boundary = c.is_whitespace() || matches!(c, '(' | ')' | '"' | '\'' | ',' | '<' | '>');
         if in_query && boundary {
             in_query = false;
@@ -962,5 +971,11 @@ mod tests {
             long.starts_with("AccessDenied: ") && long.ends_with('…'),
             "{long}"
         );
+    }
+
+    #[test]
+    fn garbage_bodies_reach_messages_as_printable_text() {
+        let m = redact("PutObject: \u{0}\u{1b}[1mbold\u{7f}\tline\nnext");
+        assert_eq!(m, "PutObject: \u{fffd}\u{fffd}[1mbold\u{fffd}\tline\nnext");
     }
 }

@@ -185,7 +185,12 @@ impl S3Requests {
             action.headers_mut().insert(name.as_str(), value.as_str());
         }
         let url = action.sign(SIGNED_FOR);
+        // Every S3 service answers a stored object with its ETag: a 2xx
+        // without one did not come from the service (a broken proxy).
         Ok(self.stream(url, size, headers, "PutObject", |headers| {
+            header(headers, "etag").ok_or_else(|| {
+                DataError::Unavailable("PutObject answered without an ETag".into())
+            })?;
             Ok(header(headers, "x-amz-version-id"))
         }))
     }
@@ -358,9 +363,10 @@ impl S3Requests {
             .await
             .map_err(request_error)?;
         let response = checked(response, "CompleteMultipartUpload").await?;
-        // S3 may answer 200 and report the failure in the body.
+        // S3 may answer 200 and report the failure in the body; only its
+        // result element says the object was made.
         let text = response.text().await.map_err(request_error)?;
-        if text.contains("<Error>") {
+        if text.contains("<Error>") || !text.contains("<CompleteMultipartUploadResult") {
             return Err(DataError::Unavailable(format!(
                 "CompleteMultipartUpload: {}",
                 redact(&text)

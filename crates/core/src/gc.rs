@@ -3,10 +3,11 @@
 //! uploads, writes cut off by an error or a crash) and aborts the assemblies
 //! of uploads given up, then forgets them.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_meta::Assembly;
+use strata_meta::{Assembly, BlobAddr};
 
 use crate::{Result, Strata};
 
@@ -15,48 +16,59 @@ const INTERVAL: Duration = Duration::from_secs(30);
 const BATCH: usize = 256;
 
 impl Strata {
-    /// Removes one batch of garbage; returns how many blobs went.
-    pub async fn collect_garbage_once(&self) -> Result<usize> {
-        let batch = self.meta.list_garbage(BATCH)?;
-        let mut removed = Vec::with_capacity(batch.len());
-        for blob in batch {
-            let backend = match self.locations.get(&blob.location) {
-                Ok(b) => b,
-                Err(_) => {
-                    tracing::warn!(location = %blob.location, "garbage in a location that is not configured; kept");
+    /// One pass over the garbage list, a batch at a time; returns how many
+    /// blobs went. A location that fails a removal is skipped for the rest
+    /// of the pass, and never holds up the others' garbage.
+    pub async fn collect_garbage(&self) -> Result<usize> {
+        let mut after: Option<BlobAddr> = None;
+        let mut failing: HashSet<String> = HashSet::new();
+        let mut total = 0;
+        loop {
+            let batch = self.meta.list_garbage(after.as_ref(), BATCH)?;
+            let Some(last) = batch.last().cloned() else {
+                return Ok(total);
+            };
+            let more = batch.len() == BATCH;
+            let mut removed = Vec::with_capacity(batch.len());
+            for blob in batch {
+                if failing.contains(&blob.location) {
                     continue;
                 }
-            };
-            let removal = match Assembly::from_garbage(&blob.key) {
-                Some(given_up) => backend.abort_assembly(&given_up.key, &given_up.id).await,
-                None => backend.delete(&blob.key).await,
-            };
-            match removal {
-                Ok(()) => removed.push(blob),
-                Err(e) => {
-                    tracing::warn!(error = %e, blob = %blob.key, "could not remove a garbage blob; will retry")
+                match self.remove_garbage(&blob).await {
+                    Ok(()) => removed.push(blob),
+                    Err(e) => {
+                        tracing::warn!(error = %e, location = %blob.location, blob = %blob.key, "could not remove a garbage blob; the location's garbage waits for the next pass");
+                        failing.insert(blob.location);
+                    }
                 }
             }
+            total += removed.len();
+            if !removed.is_empty() {
+                self.meta.forget_garbage(removed).await?;
+            }
+            if !more {
+                return Ok(total);
+            }
+            after = Some(last);
         }
-        let n = removed.len();
-        if n > 0 {
-            self.meta.forget_garbage(removed).await?;
+    }
+
+    async fn remove_garbage(&self, blob: &BlobAddr) -> Result<()> {
+        let backend = self.locations.get(&blob.location).map_err(|e| {
+            crate::Error::Internal(format!("garbage in a location not configured ({e}); kept"))
+        })?;
+        match Assembly::from_garbage(&blob.key) {
+            Some(given_up) => backend.abort_assembly(&given_up.key, &given_up.id).await?,
+            None => backend.delete(&blob.key).await?,
         }
-        Ok(n)
+        Ok(())
     }
 
     /// Runs the collector until `shutdown` fires.
     pub async fn run_gc(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
-            loop {
-                match self.collect_garbage_once().await {
-                    Ok(BATCH) => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "garbage collection failed");
-                        break;
-                    }
-                }
+            if let Err(e) = self.collect_garbage().await {
+                tracing::warn!(error = %e, "garbage collection failed");
             }
             tokio::select! {
                 _ = self.gc_wakeup.notified() => {}

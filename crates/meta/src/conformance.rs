@@ -295,7 +295,10 @@ async fn objects_and_journal(store: &dyn MetadataStore) {
     cond.condition.if_match = Some("\"e2\"".into());
     store.put_object(cond).await.unwrap();
     assert!(
-        store.list_garbage(100).unwrap().contains(&addr("blob-2")),
+        store
+            .list_garbage(None, 100)
+            .unwrap()
+            .contains(&addr("blob-2")),
         "a replaced blob becomes garbage"
     );
 
@@ -510,7 +513,12 @@ async fn versions(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert!(gone.retired_blobs);
-    assert!(store.list_garbage(100).unwrap().contains(&addr("blob-n0")));
+    assert!(
+        store
+            .list_garbage(None, 100)
+            .unwrap()
+            .contains(&addr("blob-n0"))
+    );
 
     // Tags change a version in place, current or not.
     let tags: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
@@ -685,7 +693,10 @@ async fn multipart(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert!(
-        store.list_garbage(100).unwrap().contains(&addr("part-2")),
+        store
+            .list_garbage(None, 100)
+            .unwrap()
+            .contains(&addr("part-2")),
         "a replaced part becomes garbage"
     );
     assert_eq!(
@@ -717,7 +728,7 @@ async fn multipart(store: &dyn MetadataStore) {
         .complete_upload(&upload, put("mp", "big", record))
         .await
         .unwrap();
-    let garbage = store.list_garbage(100).unwrap();
+    let garbage = store.list_garbage(None, 100).unwrap();
     assert!(
         garbage.contains(&addr("part-3")),
         "an unused part becomes garbage"
@@ -759,7 +770,10 @@ async fn multipart(store: &dyn MetadataStore) {
         "unfinished uploads go with their bucket"
     );
     assert!(
-        store.list_garbage(100).unwrap().contains(&addr("part-u2")),
+        store
+            .list_garbage(None, 100)
+            .unwrap()
+            .contains(&addr("part-u2")),
         "and their parts become garbage"
     );
     assembled_uploads(store, upload).await;
@@ -815,7 +829,7 @@ async fn assembled_uploads(store: &dyn MetadataStore, template: UploadRecord) {
     );
     let garbage = |store: &dyn MetadataStore| {
         store
-            .list_garbage(1000)
+            .list_garbage(None, 1000)
             .unwrap()
             .into_iter()
             .filter(|g| g.key.starts_with("asm/") || g.key.is_empty())
@@ -840,7 +854,7 @@ async fn assembled_uploads(store: &dyn MetadataStore, template: UploadRecord) {
     assert_eq!(Assembly::from_garbage(&addr("part-1").key), None);
     store.forget_garbage(vec![given_up]).await.unwrap();
     store.delete_object(del("asm", "big", None)).await.unwrap();
-    let forgotten: Vec<BlobAddr> = store.list_garbage(1000).unwrap();
+    let forgotten: Vec<BlobAddr> = store.list_garbage(None, 1000).unwrap();
     store.forget_garbage(forgotten).await.unwrap();
     store.delete_bucket("asm").await.unwrap();
     assert_eq!(
@@ -869,15 +883,36 @@ async fn blob_lifecycle(store: &dyn MetadataStore) {
     store.open_blob(addr("crashed")).await.unwrap();
     store.open_blob(addr("failed")).await.unwrap();
     store.discard_blob(addr("failed")).await.unwrap();
-    assert!(store.list_garbage(1000).unwrap().contains(&addr("failed")));
+    assert!(
+        store
+            .list_garbage(None, 1000)
+            .unwrap()
+            .contains(&addr("failed"))
+    );
     assert!(store.recover_open_blobs().await.unwrap() >= 1);
     assert!(
-        store.list_garbage(1000).unwrap().contains(&addr("crashed")),
+        store
+            .list_garbage(None, 1000)
+            .unwrap()
+            .contains(&addr("crashed")),
         "open blobs become garbage at recovery"
     );
-    let all = store.list_garbage(1000).unwrap();
+    let all = store.list_garbage(None, 1000).unwrap();
+    // Page by page, strictly after the last one seen, in (location, key) order.
+    let mut paged = Vec::new();
+    loop {
+        let page = store.list_garbage(paged.last(), 1).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        paged.extend(page);
+    }
+    assert_eq!(paged, all, "garbage pages cover the list once, in order");
+    let mut sorted = all.clone();
+    sorted.sort_by(|a, b| (&a.location, &a.key).cmp(&(&b.location, &b.key)));
+    assert_eq!(all, sorted);
     store.forget_garbage(all).await.unwrap();
-    assert!(store.list_garbage(1000).unwrap().is_empty());
+    assert!(store.list_garbage(None, 1000).unwrap().is_empty());
     assert_eq!(store.recover_open_blobs().await.unwrap(), 0);
 }
 
@@ -953,7 +988,7 @@ async fn locations(store: &dyn MetadataStore) {
         in_use(store.delete_location("cloud-b").await),
         "garbage in it"
     );
-    let garbage = store.list_garbage(1000).unwrap();
+    let garbage = store.list_garbage(None, 1000).unwrap();
     store.forget_garbage(garbage).await.unwrap();
     store.delete_location("cloud-b").await.unwrap();
     assert_eq!(store.get_location("cloud-b").unwrap(), None);
@@ -1006,7 +1041,7 @@ async fn relocation(store: &dyn MetadataStore) {
         copy("moved", "e1"),
         "the current version moved too"
     );
-    let garbage = store.list_garbage(1000).unwrap();
+    let garbage = store.list_garbage(None, 1000).unwrap();
     assert!(
         garbage.contains(&BlobAddr {
             location: "loc".into(),
@@ -1032,7 +1067,7 @@ async fn relocation(store: &dyn MetadataStore) {
         .unwrap();
     assert!(
         !store
-            .list_garbage(1000)
+            .list_garbage(None, 1000)
             .unwrap()
             .iter()
             .any(|b| b.location == "east"),

@@ -1278,10 +1278,14 @@ impl MetadataStore for EmbeddedStore {
         .await
     }
 
-    fn list_garbage(&self, limit: usize) -> Result<Vec<BlobAddr>> {
+    fn list_garbage(&self, after: Option<&BlobAddr>, limit: usize) -> Result<Vec<BlobAddr>> {
+        use std::ops::Bound;
         self.read(|txn| {
+            let start = after.map_or(Bound::Unbounded, |a| {
+                Bound::Excluded((a.location.as_str(), a.key.as_str()))
+            });
             txn.open_table(GARBAGE)?
-                .iter()?
+                .range::<(&str, &str)>((start, Bound::Unbounded))?
                 .take(limit)
                 .map(|row| {
                     let (k, _) = row?;

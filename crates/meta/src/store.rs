@@ -169,7 +169,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn discard_blob(&self, blob: BlobAddr) -> Result<()>;
     /// At start-up: every blob still open was cut off by a crash; all become garbage.
     async fn recover_open_blobs(&self) -> Result<usize>;
-    fn list_garbage(&self, limit: usize) -> Result<Vec<BlobAddr>>;
+    /// Garbage blobs in (location, key) order, strictly after `after` when
+    /// given, at most `limit`.
+    fn list_garbage(&self, after: Option<&BlobAddr>, limit: usize) -> Result<Vec<BlobAddr>>;
     /// Forgets blobs the collector has removed from their location.
     async fn forget_garbage(&self, blobs: Vec<BlobAddr>) -> Result<()>;
 

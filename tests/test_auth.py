@@ -121,3 +121,95 @@ def test_clock_skew_is_refused(server, bucket, monkeypatch):
     with pytest.raises(ClientError) as e:
         server.client().list_objects_v2(Bucket=bucket)
     assert error_code(e) == "RequestTimeTooSkewed" and status(e) == 403
+
+
+def _hmac(key, text):
+    import hashlib
+    import hmac
+    return hmac.new(key, text.encode(), hashlib.sha256)
+
+
+def _sha(data):
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
+
+
+def signed_chunks_put(server, bucket, key, chunks, tamper=None, trailer=None):
+    """A PUT in STREAMING-AWS4-HMAC-SHA256-PAYLOAD (each chunk signed, as the
+    Java and Go SDKs send), or its -TRAILER variant with a signed CRC32
+    trailer; `tamper` may change the chunks after signing."""
+    import base64
+    import zlib
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"
+    key_bytes = ("AWS4" + MAIN[1]).encode()
+    for part in (amz_date[:8], "us-east-1", "s3", "aws4_request"):
+        key_bytes = _hmac(key_bytes, part).digest()
+    mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer else "")
+    frames = list(chunks) + [b""]
+    trailer_line = ""
+    if trailer:
+        crc = base64.b64encode(zlib.crc32(b"".join(chunks)).to_bytes(4, "big")).decode()
+        trailer_line = f"x-amz-checksum-crc32:{crc}"
+    # Each frame's length is known before signing: a signature is 64 hex digits.
+    encoded_len = sum(len(f"{len(c):x};chunk-signature={'0' * 64}\r\n") + len(c) + 2 for c in frames)
+    if trailer:
+        encoded_len += len(trailer_line) + 2 + len(f"x-amz-trailer-signature:{'0' * 64}\r\n\r\n") - 2
+    headers = {
+        "content-encoding": "aws-chunked",
+        "content-length": str(encoded_len),
+        "host": f"127.0.0.1:{server.port}",
+        "x-amz-content-sha256": mode,
+        "x-amz-date": amz_date,
+        "x-amz-decoded-content-length": str(sum(len(c) for c in chunks)),
+    }
+    if trailer:
+        headers["x-amz-trailer"] = "x-amz-checksum-crc32"
+    names = sorted(headers)
+    canonical = "\n".join(["PUT", f"/{bucket}/{key}", "", *[f"{n}:{headers[n]}" for n in names], "",
+                           ";".join(names), mode])
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{_sha(canonical.encode())}"
+    signature = _hmac(key_bytes, to_sign).hexdigest()
+    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={MAIN[0]}/{scope}, "
+                                f"SignedHeaders={';'.join(names)}, Signature={signature}")
+    body = b""
+    sent = list(tamper(frames[:-1])) + [b""] if tamper else frames
+    for signed_frame, frame in zip(frames, sent):
+        to_sign = f"AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{signature}\n{_sha(b'')}\n{_sha(signed_frame)}"
+        signature = _hmac(key_bytes, to_sign).hexdigest()
+        body += f"{len(frame):x};chunk-signature={signature}\r\n".encode() + frame
+        if frame or not trailer:
+            body += b"\r\n"
+    if trailer:
+        to_sign = f"AWS4-HMAC-SHA256-TRAILER\n{amz_date}\n{scope}\n{signature}\n{_sha((trailer_line + chr(10)).encode())}"
+        body += f"{trailer_line}\r\nx-amz-trailer-signature:{_hmac(key_bytes, to_sign).hexdigest()}\r\n\r\n".encode()
+    assert len(body) == encoded_len
+    return http.request("PUT", f"{server.endpoint}/{bucket}/{key}", body=body, headers=headers, retries=False)
+
+
+@pytest.mark.parametrize("trailer", [False, True])
+def test_signed_chunks_are_verified(server, s3, bucket, trailer):
+    chunks = [b"a" * 65536, b"b" * 1000]
+    r = signed_chunks_put(server, bucket, "chunked", chunks, trailer=trailer)
+    assert r.status == 200, r.data
+    assert s3.get_object(Bucket=bucket, Key="chunked")["Body"].read() == b"".join(chunks)
+    # A chunk changed after signing: S3's SignatureDoesNotMatch, and nothing stored.
+    flipped = signed_chunks_put(server, bucket, "tampered", chunks, trailer=trailer,
+                                tamper=lambda cs: [cs[0], b"B" + cs[1][1:]])
+    assert flipped.status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in flipped.data, flipped.data
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="tampered")
+    assert status(e) == 404
+
+
+def test_a_payload_that_is_not_the_signed_one_is_refused(server, s3, bucket):
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    url = f"{server.endpoint}/{bucket}/swapped"
+    req = AWSRequest(method="PUT", url=url, data=b"A" * 100)
+    S3SigV4Auth(s3._request_signer._credentials, "s3", "us-east-1").add_auth(req)
+    r = http.request("PUT", url, body=b"B" * 100, headers=dict(req.headers.items()), retries=False)
+    assert r.status == 400 and b"<Code>XAmzContentSHA256Mismatch</Code>" in r.data, r.data
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="swapped")
+    assert status(e) == 404

@@ -1,10 +1,12 @@
 import socket
+import time
 
 import pytest
 import urllib3
 from botocore.exceptions import ClientError
 
 from conftest import error_code
+from test_locations import eventually
 
 http = urllib3.PoolManager()
 
@@ -36,20 +38,75 @@ def test_invalid_part_numbers(s3, bucket):
         assert error_code(e) == "InvalidArgument"
 
 
-def test_truncated_body_stores_nothing(server, s3, bucket):
+def signed_head(server, s3, bucket, key, body):
+    """The request line and headers of a PUT of `body`, signed as botocore
+    signs it (the payload's hash included), to send by hand."""
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
-    url = f"{server.endpoint}/{bucket}/cut"
-    req = AWSRequest(method="PUT", url=url, headers={"Content-Length": "1000000", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    req = AWSRequest(method="PUT", url=f"{server.endpoint}/{bucket}/{key}", data=body)
     S3SigV4Auth(s3._request_signer._credentials, "s3", "us-east-1").add_auth(req)
-    with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        head = f"PUT /{bucket}/cut HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in req.headers.items()) + "\r\n"
-        sock.sendall(head.encode() + b"x" * 300_000)
+    headers = dict(req.headers.items(), Host=f"127.0.0.1:{server.port}", **{"Content-Length": str(len(body))})
+    return (f"PUT /{bucket}/{key} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + "\r\n").encode()
+
+
+def assert_absent(s3, bucket, key):
     with pytest.raises(ClientError) as e:
-        s3.head_object(Bucket=bucket, Key="cut")
+        s3.head_object(Bucket=bucket, Key=key)
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def no_temp_data(server):
+    def check():
+        assert not list((server.data_dir / "data" / "tmp").iterdir()), "no temp data is left behind"
+    return check
+
+
+def test_truncated_body_stores_nothing(server, s3, bucket):
+    body = b"x" * 1_000_000
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(signed_head(server, s3, bucket, "cut", body) + body[:300_000])
+    assert_absent(s3, bucket, "cut")
     s3.put_object(Bucket=bucket, Key="after", Body=b"still serving")
-    assert not list((server.data_dir / "data" / "tmp").iterdir()), "no temp data is left behind"
+    eventually(no_temp_data(server))
+
+
+def test_a_stalled_upload_times_out_and_leaves_nothing(make_server):
+    """A client that stops sending without closing its connection gets S3's
+    RequestTimeout after the idle timeout; its partial data goes."""
+    server = make_server(extra_env={"STRATA_IDLE_TIMEOUT_SECS": "2"})
+    s3 = server.client()
+    s3.create_bucket(Bucket="stalls")
+    body = b"y" * 10_000_000
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(signed_head(server, s3, "stalls", "stalled", body) + body[:2_000_000])
+        sock.settimeout(15)
+        started = time.time()
+        answer = sock.recv(65536)
+        assert time.time() - started < 10
+    assert answer.startswith(b"HTTP/1.1 400") and b"<Code>RequestTimeout</Code>" in answer, answer
+    assert_absent(s3, "stalls", "stalled")
+    eventually(no_temp_data(server))
+    # Slow headers are cut off too.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /stalls HTTP/1.1\r\nHost: x\r\n")
+        sock.settimeout(15)
+        started = time.time()
+        try:
+            rest = sock.recv(65536)
+            while rest and not rest.endswith(b"\r\n\r\n") and b"</Error>" not in rest:
+                rest += sock.recv(65536)
+        except ConnectionResetError:
+            pass
+        assert time.time() - started < 10, "the connection was closed by the server"
+    # A stop is not held up by a client that keeps a request open.
+    stuck = socket.create_connection(("127.0.0.1", server.port))
+    stuck.sendall(signed_head(server, s3, "stalls", "held", body) + body[:1000])
+    time.sleep(0.2)
+    started = time.time()
+    server.stop()
+    assert time.time() - started < 10
+    stuck.close()
 
 
 def test_header_flood_is_refused_cleanly(server, s3, bucket):

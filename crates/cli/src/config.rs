@@ -46,6 +46,11 @@ pub struct ServerArgs {
     /// [default: generated into DATA_DIR/master.key on first start].
     #[arg(long, env = "STRATA_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Seconds a client may keep the server waiting for request headers or
+    /// the next piece of a body, and running requests get at shutdown
+    /// [default: 30].
+    #[arg(long, env = "STRATA_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
 }
 
 /// The configuration file; every field is optional.
@@ -64,6 +69,8 @@ pub struct FileConfig {
     pub inline_threshold: Option<usize>,
     /// Master key for server-side encryption (base64 of 32 bytes).
     pub master_key: Option<String>,
+    /// Seconds a client may leave the server waiting (see `ServerArgs`).
+    pub idle_timeout_secs: Option<u64>,
     /// Where buckets created without a LocationConstraint keep their data.
     pub default_location: Option<String>,
     /// `[[location]]` tables: name, type, type-specific settings.
@@ -128,6 +135,7 @@ pub struct Settings {
     pub inline_threshold: usize,
     pub root_keys: Option<(String, String)>,
     pub master_key: Option<String>,
+    pub idle_timeout: std::time::Duration,
     pub default_location: Option<String>,
     pub locations: Vec<LocationConfig>,
     pub engine: Option<strata_engine::EngineSettings>,
@@ -178,6 +186,12 @@ impl ServerArgs {
                 .unwrap_or(strata_core::Settings::default().inline_threshold),
             root_keys,
             master_key: self.master_key.or(file.master_key),
+            idle_timeout: std::time::Duration::from_secs(
+                self.idle_timeout_secs
+                    .or(file.idle_timeout_secs)
+                    .unwrap_or(30)
+                    .max(1),
+            ),
             default_location: file.default_location,
             engine: file.engine.settings()?,
             locations: file.location,

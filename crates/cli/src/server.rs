@@ -97,6 +97,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         domains: settings.domains,
         website_domains: settings.website_domains,
         engine: engine.clone(),
+        idle_timeout: settings.idle_timeout,
     };
     strata_s3::serve(strata, config, listener, stopped)
         .await

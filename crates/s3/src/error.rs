@@ -102,15 +102,31 @@ fn with_delete_marker_header(mut err: S3Error, marker: bool, version_id: Option<
     err
 }
 
-/// A body that failed: when s3s itself rejected it (a bad chunk signature,
-/// a malformed aws-chunked frame) its S3 error is kept; otherwise the client
-/// sent less than it announced.
+/// A body that failed: an S3 error s3s put there is kept; a client idle too
+/// long gets `RequestTimeout`; a chunk or payload that fails s3s's checks
+/// gets S3's code for it; otherwise the client sent less than it announced.
+/// (s3s's stream errors are private types, told apart by their text; the
+/// s3s version is pinned and `tests/test_auth.py` sends each case.)
 fn body_error(io: std::io::Error) -> S3Error {
     let message = io.to_string();
-    match io.into_inner().map(|inner| inner.downcast::<S3Error>()) {
-        Some(Ok(s3)) => *s3,
-        _ => S3Error::with_message(S3ErrorCode::IncompleteBody, message),
+    if let Some(Ok(s3)) = io.into_inner().map(|inner| inner.downcast::<S3Error>()) {
+        return *s3;
     }
+    let (code, status) = if message.contains(crate::idle_body::IDLE_MESSAGE) {
+        (S3ErrorCode::RequestTimeout, StatusCode::BAD_REQUEST)
+    } else if message.contains("AwsChunkedStreamError: SignatureMismatch") {
+        (S3ErrorCode::SignatureDoesNotMatch, StatusCode::FORBIDDEN)
+    } else if message.contains("UploadStreamError: Sha256Mismatch") {
+        (
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            StatusCode::BAD_REQUEST,
+        )
+    } else {
+        (S3ErrorCode::IncompleteBody, StatusCode::BAD_REQUEST)
+    };
+    let mut err = S3Error::with_message(code, message);
+    err.set_status_code(status);
+    err
 }
 
 /// A 400 with a code s3s does not know.

@@ -14,6 +14,7 @@ mod cors;
 mod error;
 mod handlers;
 mod host;
+mod idle_body;
 mod operator;
 mod request_id;
 mod request_values;

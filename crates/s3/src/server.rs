@@ -5,12 +5,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use strata_core::Strata;
 use tokio::net::TcpListener;
@@ -20,6 +21,7 @@ use crate::access::{PeerAddr, StrataAccess};
 use crate::auth::StrataAuth;
 use crate::handlers::Handlers;
 use crate::host::Domains;
+use crate::idle_body::IdleTimeout;
 
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -29,6 +31,10 @@ pub struct ServerConfig {
     pub website_domains: Vec<String>,
     /// The background engine, whose operator API and metrics are served here.
     pub engine: Option<Arc<strata_engine::Engine>>,
+    /// How long a client may keep the server waiting: for a request's
+    /// headers, between two pieces of its body, and for requests still
+    /// running when the server is told to stop.
+    pub idle_timeout: Duration,
 }
 
 pub(crate) type ResponseBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -95,6 +101,7 @@ struct Router {
     website: Domains,
     engine: Option<Arc<strata_engine::Engine>>,
     operator_token: String,
+    idle_timeout: Duration,
 }
 
 impl Router {
@@ -174,7 +181,10 @@ impl Router {
         if !virtual_hosted {
             crate::sig_v2::fix_bucket_path(&mut req);
         }
-        let resp = s3.call(req.map(s3s::Body::from)).await?;
+        let idle = self.idle_timeout;
+        let resp = s3
+            .call(req.map(|body| s3s::Body::http_body(IdleTimeout::new(body, idle))))
+            .await?;
         if attributes && resp.status() == StatusCode::OK {
             let resp = resp.map(BodyExt::boxed_unsync);
             return Ok(decorate(unquote_attributes_etag(resp).await?));
@@ -243,8 +253,12 @@ pub async fn serve(
         website: Domains::new(&config.website_domains),
         operator_token: strata.operator_token(),
         engine: config.engine,
+        idle_timeout: config.idle_timeout,
     });
-    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.idle_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -279,6 +293,13 @@ pub async fn serve(
             }
         });
     }
-    graceful.shutdown().await;
+    // Idle clients' connections close at once; requests still running get
+    // the idle timeout to finish (a stalled upload ends by then anyway).
+    if tokio::time::timeout(config.idle_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running at shutdown were cut off");
+    }
     Ok(())
 }

@@ -1,0 +1,74 @@
+//! A request body that fails once the client has sent nothing for a while,
+//! so a stalled upload (a client gone without closing its connection) ends
+//! with S3's `RequestTimeout` and its partial data is cleaned up, instead of
+//! holding a connection, a temp file and the server's shutdown forever.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the failed read says; `error::to_s3` recognises it.
+pub(crate) const IDLE_MESSAGE: &str =
+    "RequestTimeout: the client sent no data within the idle timeout";
+
+pub(crate) struct IdleTimeout {
+    inner: Incoming,
+    idle: Duration,
+    /// When the last frame (or the request) came.
+    last: Instant,
+    /// Fires at `last + idle` at the earliest; moved on lazily, so a busy
+    /// body costs one clock read per frame rather than a timer reset.
+    timer: Pin<Box<Sleep>>,
+}
+
+impl IdleTimeout {
+    pub(crate) fn new(inner: Incoming, idle: Duration) -> Self {
+        let last = Instant::now();
+        Self {
+            inner,
+            idle,
+            last,
+            timer: Box::pin(tokio::time::sleep_until(last + idle)),
+        }
+    }
+}
+
+impl Body for IdleTimeout {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.last = Instant::now();
+            return Poll::Ready(frame.map(|f| f.map_err(BoxError::from)));
+        }
+        loop {
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let deadline = this.last + this.idle;
+            if Instant::now() >= deadline {
+                return Poll::Ready(Some(Err(IDLE_MESSAGE.into())));
+            }
+            this.timer.as_mut().reset(deadline);
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

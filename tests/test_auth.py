@@ -1,4 +1,5 @@
 import datetime
+import re
 import time
 import uuid
 
@@ -213,3 +214,43 @@ def test_a_payload_that_is_not_the_signed_one_is_refused(server, s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="swapped")
     assert status(e) == 404
+
+
+def admin(server, *args):
+    import subprocess
+    from conftest import BIN
+    out = subprocess.run([BIN, "admin", "--data-dir", str(server.data_dir), *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_accounts_and_keys_from_the_cli_and_key_rotation(make_server):
+    """`strata admin account|key` on a stopped server's data dir; a key the
+    accounts file no longer names stops working at the next start, while
+    keys made with `strata admin key create` stay."""
+    from conftest import ALT
+    s = make_server()
+    s.stop()
+    made = admin(s, "account", "create", "carol")
+    carol = re.search(r"access key: (\S+)\s+secret key: (\S+)", made).groups()
+    assert "carol" in admin(s, "account", "list")
+    extra = re.search(r"access key: (\S+)\s+secret key: (\S+)", admin(s, "key", "create", "alt")).groups()
+    keys = admin(s, "key", "list")
+    assert f"{carol[0]}\tcarol" in keys and f"{extra[0]}\talt" in keys and carol[1] not in keys
+    rotated = ("ALTROTATED", "alt-rotated-secret-0123")
+    s.accounts.write_text(f'[[account]]\nname = "alt"\naccess_key = "{rotated[0]}"\nsecret_key = "{rotated[1]}"\n')
+    s.start()
+    with pytest.raises(ClientError) as e:
+        s.client(ALT).list_buckets()
+    assert error_code(e) == "InvalidAccessKeyId"
+    for keys in (rotated, extra, carol):
+        s.client(keys).list_buckets()
+    s.stop()
+    admin(s, "key", "delete", extra[0])
+    admin(s, "account", "delete", "carol")
+    s.start()
+    for gone in (extra, carol):
+        with pytest.raises(ClientError) as e:
+            s.client(gone).list_buckets()
+        assert error_code(e) == "InvalidAccessKeyId"

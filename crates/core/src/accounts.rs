@@ -69,7 +69,8 @@ impl Strata {
             }
         };
         if let Some((access_key, secret_key)) = given {
-            self.put_key(&root.id, access_key, secret_key).await?;
+            self.put_settings_key(&root.id, access_key, secret_key)
+                .await?;
             return Ok(RootCredentials::Given);
         }
         if self
@@ -81,7 +82,7 @@ impl Strata {
             return Ok(RootCredentials::Existing);
         }
         let (access_key, secret_key) = (new_access_key(), new_secret_key());
-        self.put_key(&root.id, access_key.clone(), secret_key.clone())
+        self.put_settings_key(&root.id, access_key.clone(), secret_key.clone())
             .await?;
         Ok(RootCredentials::Generated {
             access_key,
@@ -104,8 +105,31 @@ impl Strata {
                     account
                 }
             };
-            self.put_key(&account.id, d.access_key.clone(), d.secret_key.clone())
+            self.put_settings_key(&account.id, d.access_key.clone(), d.secret_key.clone())
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the key the settings name for an account and revokes the
+    /// settings' earlier keys for it: changing a key rotates it.
+    async fn put_settings_key(
+        &self,
+        account_id: &str,
+        access_key: String,
+        secret_key: String,
+    ) -> Result<()> {
+        let stored = self
+            .put_key(account_id, access_key, secret_key, true)
+            .await?;
+        for old in self.meta.list_access_keys()? {
+            if old.account_id == account_id
+                && old.from_settings
+                && old.access_key != stored.access_key
+            {
+                self.meta.delete_access_key(&old.access_key).await?;
+                tracing::info!(access_key = %old.access_key, "a key the settings no longer name was revoked");
+            }
         }
         Ok(())
     }
@@ -115,6 +139,7 @@ impl Strata {
         account_id: &str,
         access_key: String,
         secret_key: String,
+        from_settings: bool,
     ) -> Result<AccessKeyRecord> {
         if access_key.len() < 3
             || access_key.len() > 128
@@ -141,6 +166,7 @@ impl Strata {
             secret_key,
             account_id: account_id.to_string(),
             created_ms: now_ms(),
+            from_settings,
         };
         self.meta.put_access_key(key.clone()).await?;
         Ok(key)
@@ -160,7 +186,7 @@ impl Strata {
         };
         self.meta.put_account(account.clone()).await?;
         let key = self
-            .put_key(&account.id, new_access_key(), new_secret_key())
+            .put_key(&account.id, new_access_key(), new_secret_key(), false)
             .await?;
         Ok((account, key))
     }
@@ -181,7 +207,7 @@ impl Strata {
         let account = self
             .account_by_name(account_name)?
             .ok_or_else(|| Error::InvalidArgument(format!("no account {account_name}")))?;
-        self.put_key(&account.id, new_access_key(), new_secret_key())
+        self.put_key(&account.id, new_access_key(), new_secret_key(), false)
             .await
     }
 

@@ -20,6 +20,12 @@ pub struct AccessKeyRecord {
     pub secret_key: String,
     pub account_id: String,
     pub created_ms: i64,
+    /// Set for keys the server's settings own (the root keys, given or
+    /// generated; the accounts file's keys): the next start that names other
+    /// keys for the account revokes them. Keys made by `strata admin key
+    /// create` (or stored before this field) stay until deleted.
+    #[serde(default)]
+    pub from_settings: bool,
 }
 
 impl std::fmt::Debug for AccessKeyRecord {

@@ -363,10 +363,11 @@ impl S3Requests {
             .await
             .map_err(request_error)?;
         let response = checked(response, "CompleteMultipartUpload").await?;
-        // S3 may answer 200 and report the failure in the body; only its
-        // result element says the object was made.
+        // S3 may answer 200 and report the failure in the body; only a
+        // result naming the object's ETag says it was made (the element is
+        // `CompleteMultipartUploadResult` in AWS, `…Response` in moto).
         let text = response.text().await.map_err(request_error)?;
-        if text.contains("<Error>") || !text.contains("<CompleteMultipartUploadResult") {
+        if text.contains("<Error>") || !text.contains("<ETag>") {
             return Err(DataError::Unavailable(format!(
                 "CompleteMultipartUpload: {}",
                 redact(&text)

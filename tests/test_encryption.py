@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import error_code, status
+from test_locations import eventually
 
 KEY = os.urandom(32)
 SSE_C = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": base64.b64encode(KEY).decode(),
@@ -121,3 +122,23 @@ def test_bucket_default_encryption(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"by default")
     got = s3.get_object(Bucket=bucket, Key="k")
     assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == b"by default"
+
+
+def test_copies_into_a_default_encrypted_bucket_are_sealed(s3, server, bucket):
+    """Plain objects written before the bucket's default encryption are
+    sealed when copied (onto themselves too: S3's way to encrypt what is
+    already there); the bytes at rest are never the plain ones."""
+    plain = os.urandom(200_000)
+    s3.put_object(Bucket=bucket, Key="before", Body=plain)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "before"})
+    s3.copy_object(Bucket=bucket, Key="before", CopySource={"Bucket": bucket, "Key": "before"},
+                   Metadata={"sealed": "yes"}, MetadataDirective="REPLACE")
+    for key in ("copy", "before"):
+        got = s3.get_object(Bucket=bucket, Key=key)
+        assert got["ServerSideEncryption"] == "AES256", key
+        assert got["Body"].read() == plain
+    def sealed_at_rest():  # the replaced plain version's blob goes to the collector
+        assert files_containing(server.data_dir, plain[:4096]) == [], "no plain copy of the bytes at rest"
+    eventually(sealed_at_rest)

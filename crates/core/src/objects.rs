@@ -593,7 +593,11 @@ impl Strata {
         validate_attributes(&attributes)?;
         self.settle_lock(&bucket, &mut attributes)?;
         let (owner, acl) = self.new_object_acl(account, &bucket, attributes.acl.as_ref())?;
-        let keeps_bytes = attributes.sse.is_none() && source.encryption.is_none();
+        // Plain bytes that stay plain (no encryption asked for, none by the
+        // bucket's default) may be shared or copied as they are.
+        let keeps_bytes = attributes.sse.is_none()
+            && source.encryption.is_none()
+            && self.default_encryption(&bucket.name)?.is_none();
         if onto_itself && keeps_bytes && bucket.versioning == Versioning::Unversioned {
             // Only the metadata changes, and the version it replaces goes:
             // the new version may share its bytes.

@@ -35,6 +35,9 @@ def test_three_part_upload_round_trip(s3, bucket):
     assert p2["Body"].read() == P2 and p2["PartsCount"] == 3
     assert s3.head_object(Bucket=bucket, Key="big", PartNumber=3)["ContentLength"] == len(P3)
     with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="big", PartNumber=2, Range="bytes=0-9")
+    assert error_code(e) == "InvalidRequest", "a part and a range cannot both be asked for"
+    with pytest.raises(ClientError) as e:
         s3.list_parts(Bucket=bucket, Key="big", UploadId=uid)
     assert error_code(e) == "NoSuchUpload"
     again = s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=uid, MultipartUpload={"Parts": parts})

@@ -401,6 +401,11 @@ impl Strata {
     /// HEAD: the version, after the conditions; with a part number, the
     /// part's range and the part count.
     pub fn head_object(&self, account: &AccountRecord, req: &GetRequest) -> Result<Found> {
+        if req.part_number.is_some() && req.range.is_some() {
+            return Err(Error::InvalidRequest(
+                "Cannot specify both Range header and partNumber query parameter".into(),
+            ));
+        }
         let (bucket, record) =
             self.object_version(account, &req.bucket, &req.key, req.version_id.as_deref())?;
         req.conditions.check(&record)?;

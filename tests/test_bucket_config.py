@@ -178,6 +178,7 @@ def test_replication_several_locations_and_unknown_one(s3, bucket):
 
 @pytest.mark.parametrize("kw,code", [
     ({"Destination": {"Bucket": "backup-bucket"}}, "InvalidArgument"),
+    ({"Destination": {"Bucket": "arn:aws:s3:::backup-bucket"}}, "InvalidRequest"),  # no location to send to
     ({"Status": "On"}, "MalformedXML"),
     ({"DeleteMarkerReplication": None}, "InvalidRequest"),
 ])
@@ -191,7 +192,7 @@ def test_replication_refused(s3, bucket, kw, code):
 def test_replication_legacy_prefix_and_many_rules(s3, bucket):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     rules = [{"ID": f"r{i}", "Prefix": f"p{i}/", "Status": "Enabled",
-              "Destination": {"Bucket": "arn:aws:s3:::dst"}} for i in range(3)]
+              "Destination": {"Bucket": "arn:aws:s3:::dst", "StorageClass": "local"}} for i in range(3)]
     s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={"Role": "", "Rules": rules})
     assert len(s3.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]["Rules"]) == 3
     rules.append(dict(rules[0]))

@@ -172,6 +172,13 @@ impl ReplicationRule {
                 "Destination bucket cannot be the same as the source bucket.".into(),
             ));
         }
+        // An enabled rule with nowhere to send would replicate nothing, silently.
+        if self.status == "Enabled" && self.destination.locations().all(str::is_empty) {
+            return Err(Error::InvalidRequest(
+                "The Destination's StorageClass must name the location(s) to replicate to (comma-separated Strata locations)."
+                    .into(),
+            ));
+        }
         if self
             .destination
             .entries()
@@ -213,7 +220,15 @@ mod tests {
     #[test]
     fn destinations_name_locations() {
         assert!(check(&rule(Some("local,aws")), Versioning::Enabled).is_ok());
-        assert!(check(&rule(None), Versioning::Enabled).is_ok());
+        for nowhere in [None, Some(""), Some(" ")] {
+            assert!(matches!(
+                check(&rule(nowhere), Versioning::Enabled),
+                Err(Error::InvalidRequest(_))
+            ));
+        }
+        let mut disabled = rule(None);
+        disabled.rules[0].status = "Disabled".into();
+        assert!(check(&disabled, Versioning::Enabled).is_ok());
         assert!(matches!(
             check(&rule(Some("local,gcp")), Versioning::Enabled),
             Err(Error::InvalidStorageClass(l)) if l == "gcp"
@@ -238,10 +253,10 @@ mod tests {
             Err(Error::InvalidStorageClass(l)) if l == "gcp"
         ));
         assert!(matches!(
-            check(&rule(None), Versioning::Suspended),
+            check(&rule(Some("local")), Versioning::Suspended),
             Err(Error::InvalidRequest(_))
         ));
-        let mut bad_arn = rule(None);
+        let mut bad_arn = rule(Some("local"));
         bad_arn.rules[0].destination.bucket = "dst".into();
         assert!(matches!(
             check(&bad_arn, Versioning::Enabled),

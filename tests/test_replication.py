@@ -14,6 +14,7 @@ import re
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -729,3 +730,37 @@ def test_a_hanging_destination_does_not_delay_the_start(tmp_root, make_server):
         assert ready.read() == b"ready; locations not answering: hangs\n"
     finally:
         proxy.close()
+
+
+def test_extensions_are_enabled_by_config(tmp_root, site_b):
+    """`[engine] extensions` names the extensions that run. Without
+    replication, writes stay PENDING and its API says why; enabled again,
+    a backfill queues what waited."""
+    config = tmp_root / f"no-ext-{uuid.uuid4().hex[:6]}.toml"
+    location = s3_location("site-b", site_b.endpoint, REPLICAS, keys=MAIN, strata=True)
+    config.write_text("[engine]\nextensions = []\n" + location)
+    s = Server(tmp_root / f"no-ext-{uuid.uuid4().hex[:6]}", extra_env={"STRATA_CONFIG": str(config)}).start()
+    try:
+        a = s.client()
+        src = replicated_bucket(a, "site-b")
+        vid = a.put_object(Bucket=src, Key=f"{src}/waits", Body=b"waits")["VersionId"]
+        time.sleep(1)
+        assert status_of(a, src, f"{src}/waits", vid) == "PENDING"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            operator_get(s, "metrics/crr/all")
+        assert b"replication extension is not enabled" in e.value.read()
+        workers = [w["name"] for w in operator_get(s, "workers")]
+        assert "populator" in " ".join(workers) and not any("replication" in w for w in workers), workers
+        s.stop()
+        config.write_text("[engine]\nextensions = [\"replication\"]\n" + location)
+        s.start()
+        cli(s, "backfill", src)
+        wait_status(a, src, f"{src}/waits", vid)
+        assert site_b.client().get_object(Bucket=REPLICAS, Key=f"{src}/waits", VersionId=vid)["Body"].read() == b"waits"
+        s.stop()
+        config.write_text("[engine]\nextensions = [\"lifecycle\"]\n" + location)
+        with pytest.raises(RuntimeError):
+            s.start()
+        assert "unknown extension lifecycle (known: replication)" in s.log_path.read_text()
+    finally:
+        s.stop()

@@ -87,6 +87,8 @@ pub struct FileConfig {
 pub struct EngineConfig {
     /// Off: no replication processing on this server [default: on].
     pub enabled: Option<bool>,
+    /// The extensions that run [default: all: "replication"].
+    pub extensions: Option<Vec<String>>,
     /// Partitions per bus topic [default: the bus's own count; 32 for a new bus].
     pub partitions: Option<u32>,
     /// Hours the bus keeps a message once processed [default: 1; 0: until
@@ -105,6 +107,10 @@ impl EngineConfig {
             return Ok(None);
         }
         let mut settings = strata_engine::EngineSettings::default();
+        if let Some(extensions) = &self.extensions {
+            // Names are checked by the engine when it starts.
+            settings.extensions.clone_from(extensions);
+        }
         if let Some(p) = self.partitions {
             anyhow::ensure!((1..=256).contains(&p), "engine.partitions must be 1 to 256");
             settings.partitions = Some(p);

@@ -34,9 +34,17 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The extensions this engine has, by the name the config file uses.
+pub const EXTENSIONS: &[&str] = &[REPLICATION];
+const REPLICATION: &str = "replication";
+
 /// The engine's settings (the `[engine]` table of the config file).
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
+    /// The extensions that run (names from `EXTENSIONS`): each one's
+    /// journal filter and processors. Without any, the populator still
+    /// trims the journal.
+    pub extensions: Vec<String>,
     /// Partitions of every bus topic: how many objects a processor works on
     /// at once. None: the bus's stored count, or 32 for a new one.
     pub partitions: Option<u32>,
@@ -49,6 +57,7 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
+            extensions: EXTENSIONS.iter().map(|e| e.to_string()).collect(),
             partitions: None,
             retention: Duration::from_secs(3600),
             retry: RetryPolicy::default(),
@@ -56,10 +65,11 @@ impl Default for EngineSettings {
     }
 }
 
-/// The running engine: its workers and the replication controls.
+/// The running engine: its workers and, when that extension runs, the
+/// replication controls.
 pub struct Engine {
     pub workers: Workers,
-    pub replication: Arc<Replication>,
+    pub replication: Option<Arc<Replication>>,
 }
 
 impl Engine {
@@ -76,21 +86,37 @@ impl Engine {
             settings.partitions,
         )?);
         let state = Arc::new(EngineState::open(&data_dir.join("engine.redb"))?);
-        let replication =
-            Replication::new(strata.clone(), bus.clone(), state.clone(), settings.retry);
+        if let Some(unknown) = settings
+            .extensions
+            .iter()
+            .find(|e| !EXTENSIONS.contains(&e.as_str()))
+        {
+            return Err(EngineError::Invalid(format!(
+                "unknown extension {unknown} (known: {})",
+                EXTENSIONS.join(", ")
+            )));
+        }
         let workers = Workers::new(stop)?;
-        let extensions: Vec<Arc<dyn Extension>> = vec![Arc::new(ReplicationExtension)];
+        let mut extensions: Vec<Arc<dyn Extension>> = Vec::new();
+        let replication = if settings.extensions.iter().any(|e| e == REPLICATION) {
+            let replication =
+                Replication::new(strata.clone(), bus.clone(), state.clone(), settings.retry);
+            extensions.push(Arc::new(ReplicationExtension));
+            workers.spawn(StatusProcessor::new(replication.clone()));
+            workers.spawn(Destinations::new(replication.clone(), workers.clone()));
+            for bucket in replication.unfinished_backfills()? {
+                workers.spawn(Backfill::new(replication.clone(), &bucket));
+            }
+            Some(replication)
+        } else {
+            None
+        };
         workers.spawn(populator::Populator::new(
             strata.meta.clone(),
             bus.clone(),
             state,
             extensions,
         )?);
-        workers.spawn(StatusProcessor::new(replication.clone()));
-        workers.spawn(Destinations::new(replication.clone(), workers.clone()));
-        for bucket in replication.unfinished_backfills()? {
-            workers.spawn(Backfill::new(replication.clone(), &bucket));
-        }
         workers.spawn(Retention {
             bus,
             keep: settings.retention,
@@ -102,16 +128,27 @@ impl Engine {
         })
     }
 
+    /// The replication controls, or an error saying the extension is off.
+    pub fn replication(&self) -> Result<&Arc<Replication>> {
+        self.replication.as_ref().ok_or_else(|| {
+            EngineError::Invalid(
+                "the replication extension is not enabled on this server ([engine] extensions)"
+                    .into(),
+            )
+        })
+    }
+
     /// Starts (or resumes) a bucket's backfill in the background.
     pub fn backfill(&self, bucket: &str) -> Result<replication::BackfillProgress> {
-        let progress = self.replication.start_backfill(bucket)?;
+        let replication = self.replication()?;
+        let progress = replication.start_backfill(bucket)?;
         let running = self.workers.list().iter().any(|w| {
-            w.name == Backfill::new(self.replication.clone(), bucket).name()
+            w.name == Backfill::new(replication.clone(), bucket).name()
                 && w.state != WorkerState::Done
         });
         if !running {
             self.workers
-                .spawn(Backfill::new(self.replication.clone(), bucket));
+                .spawn(Backfill::new(replication.clone(), bucket));
         }
         Ok(progress)
     }

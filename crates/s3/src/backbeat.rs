@@ -8,7 +8,7 @@ use bytes::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use strata_engine::Engine;
-use strata_engine::replication::RetryTarget;
+use strata_engine::replication::{Replication, RetryTarget};
 
 use crate::operator::{admit, error};
 use crate::server::{ResponseBody, full};
@@ -76,8 +76,11 @@ async fn route(
     query: Option<&str>,
     body: &[u8],
 ) -> strata_engine::Result<Response<ResponseBody>> {
-    let replication = &engine.replication;
     let ok = |value: &dyn erased::Json| full(StatusCode::OK, "application/json", value.bytes());
+    if let (&Method::GET, ["workers"]) = (method, segments) {
+        return Ok(ok(&engine.workers.list()));
+    }
+    let replication = engine.replication()?;
     Ok(match (method, segments) {
         (&Method::GET, ["metrics", "crr", "all"]) => ok(&replication.all_metrics()?),
         (&Method::GET, ["metrics", "crr", location]) => ok(&replication.metrics(location)?),
@@ -131,13 +134,13 @@ async fn route(
                 .collect();
             ok(&replication.retry(&targets).await?)
         }
-        (&Method::GET, ["crr", "status"]) => ok(&statuses(engine, None)?),
-        (&Method::GET, ["crr", "status", location]) => ok(&statuses(engine, Some(location))?),
+        (&Method::GET, ["crr", "status"]) => ok(&statuses(replication, None)?),
+        (&Method::GET, ["crr", "status", location]) => ok(&statuses(replication, Some(location))?),
         (&Method::POST, ["crr", "pause", rest @ ..]) => {
-            for location in targets(engine, rest) {
+            for location in targets(replication, rest) {
                 replication.pause(&location)?;
             }
-            ok(&statuses(engine, rest.first().copied())?)
+            ok(&statuses(replication, rest.first().copied())?)
         }
         (&Method::POST, ["crr", "resume", location, "schedule"]) => {
             let schedule: Schedule = if body.is_empty() {
@@ -155,13 +158,13 @@ async fn route(
             }
             let at = now_ms() + (hours * 3_600_000.0) as i64;
             replication.resume(location, Some(at))?;
-            ok(&statuses(engine, Some(location))?)
+            ok(&statuses(replication, Some(location))?)
         }
         (&Method::POST, ["crr", "resume", rest @ ..]) => {
-            for location in targets(engine, rest) {
+            for location in targets(replication, rest) {
                 replication.resume(&location, None)?;
             }
-            ok(&statuses(engine, rest.first().copied())?)
+            ok(&statuses(replication, rest.first().copied())?)
         }
         (&Method::POST, ["crr", "backfill", bucket]) => ok(&engine.backfill(bucket)?),
         (&Method::GET, ["crr", "backfill", bucket]) => {
@@ -174,7 +177,6 @@ async fn route(
                 ),
             }
         }
-        (&Method::GET, ["workers"]) => ok(&engine.workers.list()),
         _ => error(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -190,24 +192,24 @@ fn now_ms() -> i64 {
 }
 
 /// The locations a pause or resume names: one, or all when none is given.
-fn targets(engine: &Engine, rest: &[&str]) -> Vec<String> {
+fn targets(replication: &Replication, rest: &[&str]) -> Vec<String> {
     match rest {
         [location, ..] => vec![location.to_string()],
-        [] => engine.replication.destinations(),
+        [] => replication.destinations(),
     }
 }
 
 /// `{location: "enabled" | "disabled"}`, as Zenko answers.
 fn statuses(
-    engine: &Engine,
+    replication: &Replication,
     only: Option<&str>,
 ) -> strata_engine::Result<std::collections::BTreeMap<String, String>> {
     let mut out = std::collections::BTreeMap::new();
-    for location in engine.replication.destinations() {
+    for location in replication.destinations() {
         if only.is_some_and(|o| o != location) {
             continue;
         }
-        let paused = engine.replication.is_paused(&location)?;
+        let paused = replication.is_paused(&location)?;
         out.insert(
             location,
             if paused { "disabled" } else { "enabled" }.to_string(),
@@ -298,7 +300,11 @@ const LOCATION_FAMILIES: &[(&str, &str, &str, Figure)] = &[
 
 /// Prometheus text exposition of the replication figures and the workers.
 pub fn prometheus(engine: &Engine) -> Response<ResponseBody> {
-    let metrics = match engine.replication.all_metrics() {
+    let metrics = match engine
+        .replication
+        .as_ref()
+        .map_or(Ok(Vec::new()), |r| r.all_metrics())
+    {
         Ok(m) => m,
         Err(e) => {
             return error(

@@ -5,6 +5,7 @@ Site A is a Strata server whose locations point at the three destinations;
 every check reads the destination with its own client.
 """
 import base64
+import datetime
 import hashlib
 import hmac
 import json
@@ -764,3 +765,48 @@ def test_extensions_are_enabled_by_config(tmp_root, site_b):
         assert "unknown extension lifecycle (known: replication)" in s.log_path.read_text()
     finally:
         s.stop()
+
+
+def test_what_replicates_and_what_does_not(site_a, site_b):
+    """A tag-filtered rule sends only matching versions; a copy into the
+    bucket replicates; legal-hold and retention changes reach the replica;
+    an ACL change sends nothing."""
+    a, b = site_a.client(), site_b.client()
+    name = "lock-" + uuid.uuid4().hex[:10]
+    a.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    a.put_bucket_replication(Bucket=name, ReplicationConfiguration={"Role": "r", "Rules": [
+        {"ID": "tagged", "Status": "Enabled", "Priority": 1, "DeleteMarkerReplication": {"Status": "Disabled"},
+         "Filter": {"Tag": {"Key": "replicate", "Value": "yes"}},
+         "Destination": {"Bucket": "arn:aws:s3:::" + REPLICAS, "StorageClass": "site-b"}}]})
+    tagged, untagged, copied = f"{name}/tagged", f"{name}/untagged", f"{name}/copied"
+    vid = a.put_object(Bucket=name, Key=tagged, Body=b"tagged", Tagging="replicate=yes")["VersionId"]
+    other = a.put_object(Bucket=name, Key=untagged, Body=b"untagged")["VersionId"]
+    wait_status(a, name, tagged, vid)
+    assert status_of(a, name, untagged, other) is None
+    cvid = a.copy_object(Bucket=name, Key=copied, CopySource={"Bucket": name, "Key": tagged})["VersionId"]
+    wait_status(a, name, copied, cvid)
+    assert b.get_object(Bucket=REPLICAS, Key=copied, VersionId=cvid)["Body"].read() == b"tagged"
+    with pytest.raises(ClientError):
+        b.head_object(Bucket=REPLICAS, Key=untagged)
+
+    a.put_object_legal_hold(Bucket=name, Key=tagged, VersionId=vid, LegalHold={"Status": "ON"})
+    until = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(days=1)
+    a.put_object_retention(Bucket=name, Key=tagged, VersionId=vid,
+                           Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until})
+    def lock_replicated():
+        replica = b.head_object(Bucket=REPLICAS, Key=tagged, VersionId=vid)
+        assert replica.get("ObjectLockLegalHoldStatus") == "ON", replica
+        assert replica.get("ObjectLockMode") == "GOVERNANCE" and replica["ObjectLockRetainUntilDate"] == until
+    eventually(lock_replicated)
+    wait_status(a, name, tagged, vid)
+
+    def completed():
+        return [m for m in json.loads(cli(site_a, "status")) if m["location"] == "site-b"][0]["completed_objects"]
+    before = completed()
+    time.sleep(1)
+    assert completed() == before, "nothing else is replicating to site-b"
+    a.put_object_acl(Bucket=name, Key=tagged, VersionId=vid, ACL="public-read")
+    time.sleep(1.5)
+    assert completed() == before, "an ACL change sends nothing"
+    assert status_of(a, name, tagged, vid) == "COMPLETED"
+    a.put_object_legal_hold(Bucket=name, Key=tagged, VersionId=vid, LegalHold={"Status": "OFF"})

@@ -16,6 +16,8 @@ use crate::{
 
 /// Consecutive failures that open a location's breaker.
 const BREAKER_THRESHOLD: u32 = 5;
+/// How many times the timeout a call whose work grows with the object gets.
+const LONG_CALL_FACTOR: u32 = 20;
 
 struct Guard {
     name: String,
@@ -92,7 +94,18 @@ impl Guard {
 
     async fn call<T>(&self, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
         self.admit()?;
-        let result = self.bounded(what, fut).await;
+        let result = self.bounded(what, self.timeout, fut).await;
+        self.settle(result)
+    }
+
+    /// `call` for work that grows with the object (a server-side copy, a
+    /// multipart completion: minutes for gigabytes on AWS), bounded by
+    /// `LONG_CALL_FACTOR` times the timeout.
+    async fn call_long<T>(&self, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        self.admit()?;
+        let result = self
+            .bounded(what, self.timeout * LONG_CALL_FACTOR, fut)
+            .await;
         self.settle(result)
     }
 
@@ -107,21 +120,24 @@ impl Guard {
         what: &str,
         fut: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        match self.bounded(what, fut).await {
+        match self.bounded(what, self.timeout, fut).await {
             Ok(value) => Ok(value),
             failed => self.settle(failed),
         }
     }
 
-    async fn bounded<T>(&self, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .unwrap_or_else(|_| {
-                Err(DataError::Unavailable(format!(
-                    "{what} timed out after {}s",
-                    self.timeout.as_secs_f64()
-                )))
-            })
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+            Err(DataError::Unavailable(format!(
+                "{what} timed out after {}s",
+                limit.as_secs_f64()
+            )))
+        })
     }
 }
 
@@ -211,7 +227,9 @@ impl DataBackend for Guarded {
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<()> {
-        self.guard.call("copy", self.inner.copy(from, to)).await
+        self.guard
+            .call_long("copy", self.inner.copy(from, to))
+            .await
     }
 
     fn assembles_parts(&self) -> bool {
@@ -251,7 +269,7 @@ impl DataBackend for Guarded {
         parts: &[(u32, String)],
     ) -> Result<()> {
         self.guard
-            .call(
+            .call_long(
                 "complete multipart upload",
                 self.inner.finish_assembly(key, assembly, parts),
             )
@@ -409,6 +427,11 @@ mod tests {
         async fn delete(&self, _key: &str) -> Result<()> {
             Ok(())
         }
+        /// Slower than a call's timeout, as a big server-side copy is.
+        async fn copy(&self, _from: &str, _to: &str) -> Result<()> {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            Ok(())
+        }
         fn copy_key(&self, bucket: &str, key: &str) -> String {
             format!("{bucket}/{key}")
         }
@@ -469,6 +492,12 @@ mod tests {
         let hang = g.create("k").await.map(|_| ()).unwrap_err().to_string();
         assert!(hang.contains("timed out"), "{hang}");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn work_that_grows_with_the_object_gets_longer() {
+        let g = guarded(Arc::default());
+        g.copy("a", "b").await.unwrap();
     }
 
     #[tokio::test]

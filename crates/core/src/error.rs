@@ -171,9 +171,10 @@ impl From<strata_data::DataError> for Error {
         use strata_data::DataError as D;
         match e {
             // The message names the location (its guard adds the name).
-            D::Unavailable(m) | D::Config(m) | D::CircuitOpen { message: m, .. } => {
-                Error::ServiceUnavailable(m)
-            }
+            D::Unavailable(m)
+            | D::Refused(m)
+            | D::Config(m)
+            | D::CircuitOpen { message: m, .. } => Error::ServiceUnavailable(m),
             other => Error::Internal(format!("data: {other}")),
         }
     }

@@ -408,7 +408,7 @@ fn url_scheme_ok(endpoint: &str) -> Result<()> {
 pub(crate) fn backend_error(e: object_store::Error) -> DataError {
     match e {
         object_store::Error::NotFound { path, .. } => DataError::NotFound(path),
-        other => DataError::Unavailable(redact(&other.to_string())),
+        other => write_error(other),
     }
 }
 
@@ -416,7 +416,16 @@ pub(crate) fn backend_error(e: object_store::Error) -> DataError {
 /// the bucket or container is missing, which the full message says (S3's
 /// `NoSuchBucket`); never a `NotFound` the caller would take for a blob's.
 fn write_error(e: object_store::Error) -> DataError {
-    DataError::Unavailable(redact(&e.to_string()))
+    use object_store::Error as E;
+    let message = redact(&e.to_string());
+    match e {
+        E::PermissionDenied { .. }
+        | E::Unauthenticated { .. }
+        | E::Precondition { .. }
+        | E::NotModified { .. }
+        | E::AlreadyExists { .. } => DataError::Refused(message),
+        _ => DataError::Unavailable(message),
+    }
 }
 
 /// Drops the query string of each URL in `message`: a `?` in a word holding

@@ -15,6 +15,10 @@ pub enum DataError {
     /// The backend failed or timed out.
     #[error("{0}")]
     Unavailable(String),
+    /// The backend answered and refused this request (access denied, a
+    /// failed precondition): it is up, so its breaker stays closed.
+    #[error("{0}")]
+    Refused(String),
     /// The location's circuit breaker refused the call (nothing was sent)
     /// after repeated failures; it lets one through again in `retry_in`.
     #[error("{message}")]

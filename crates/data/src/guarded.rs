@@ -68,9 +68,11 @@ impl Guard {
     /// Feeds the outcome to the breaker and names the location in errors.
     fn settle<T>(&self, result: Result<T>) -> Result<T> {
         match &result {
+            // The backend answered: whatever it said, it is up.
             Ok(_)
             | Err(
                 DataError::NotFound(_)
+                | DataError::Refused(_)
                 | DataError::InvalidKey(_)
                 | DataError::InvalidAttributes(_)
                 | DataError::Unsupported,
@@ -80,14 +82,14 @@ impl Guard {
                 *self.last_failure() = Some(e.to_string());
             }
         }
+        let named = |m: String| format!("location {}: {m}", self.name);
         result.map_err(|e| match e {
-            DataError::Unavailable(m) => {
-                DataError::Unavailable(format!("location {}: {m}", self.name))
+            DataError::Unavailable(m) => DataError::Unavailable(named(m)),
+            DataError::Refused(m) => DataError::Refused(named(m)),
+            DataError::NotFound(m) => DataError::NotFound(named(m)),
+            DataError::Io(io) => {
+                DataError::Io(std::io::Error::new(io.kind(), named(io.to_string())))
             }
-            DataError::Io(io) => DataError::Io(std::io::Error::new(
-                io.kind(),
-                format!("location {}: {io}", self.name),
-            )),
             other => other,
         })
     }
@@ -424,8 +426,11 @@ mod tests {
             let chunk = Bytes::from_static(b"abc");
             Ok(Box::pin(futures::stream::once(async move { Ok(chunk) })))
         }
+        /// Refused, as a key without the permission to delete is.
         async fn delete(&self, _key: &str) -> Result<()> {
-            Ok(())
+            Err(DataError::Refused(
+                "HTTP 403 Forbidden: AccessDenied".into(),
+            ))
         }
         /// Slower than a call's timeout, as a big server-side copy is.
         async fn copy(&self, _from: &str, _to: &str) -> Result<()> {
@@ -492,6 +497,23 @@ mod tests {
         let hang = g.create("k").await.map(|_| ()).unwrap_err().to_string();
         assert!(hang.contains("timed out"), "{hang}");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn refusals_name_the_location_but_never_open_the_breaker() {
+        let inner = Arc::new(Broken::default());
+        let g = guarded(inner.clone());
+        for _ in 0..2 * BREAKER_THRESHOLD {
+            let err = g.delete("k").await.unwrap_err();
+            assert!(
+                matches!(&err, DataError::Refused(m) if m.starts_with("location flaky: HTTP 403"))
+            );
+        }
+        let err = g.check().await.unwrap_err().to_string();
+        assert!(
+            err.contains("location flaky: HTTP 500"),
+            "still tried: {err}"
+        );
     }
 
     #[tokio::test]

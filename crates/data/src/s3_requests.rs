@@ -460,8 +460,17 @@ async fn checked(response: reqwest::Response, what: &str) -> Result<reqwest::Res
     // A missing key, version or upload; a missing bucket is the location's
     // failure, never an absence its callers could take for success.
     let missing = status == StatusCode::NOT_FOUND && !text.contains("<Code>NoSuchBucket</Code>");
+    // Any other 4xx but a timeout or throttling: the service is up and
+    // refused this request.
+    let refused = status.is_client_error()
+        && !matches!(
+            status,
+            StatusCode::NOT_FOUND | StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+        );
     Err(if missing {
         DataError::NotFound(message)
+    } else if refused {
+        DataError::Refused(message)
     } else {
         DataError::Unavailable(message)
     })

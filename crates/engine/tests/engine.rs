@@ -264,6 +264,7 @@ async fn publish_throughput() {
 // -- replication, with the whole engine running over `mem` locations
 
 mod replication {
+    use std::ops::Range;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -279,6 +280,7 @@ mod replication {
     use strata_core::{
         AccountRecord, ChecksumSource, Location, LocationSpec, Locations, Source, Strata,
     };
+    use strata_data::{BlobWriter, ByteStream, CopyAttributes, DataBackend};
     use strata_engine::{Engine, EngineSettings};
 
     const BUCKET: &str = "src";
@@ -300,13 +302,93 @@ mod replication {
         }
     }
 
+    /// A `mem` location whose copies of keys starting with `slow` take
+    /// `SLOW_COPY` to commit, as a big copy to a cloud does.
+    struct SlowCopies(Arc<dyn DataBackend>);
+    const SLOW_COPY: Duration = Duration::from_secs(4);
+
+    struct SlowWriter(Box<dyn BlobWriter>);
+
+    #[async_trait::async_trait]
+    impl BlobWriter for SlowWriter {
+        async fn write(&mut self, data: Bytes) -> strata_data::Result<()> {
+            self.0.write(data).await
+        }
+        async fn commit(self: Box<Self>) -> strata_data::Result<Option<String>> {
+            tokio::time::sleep(SLOW_COPY).await;
+            self.0.commit().await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl DataBackend for SlowCopies {
+        fn kind(&self) -> &'static str {
+            "mem"
+        }
+        async fn check(&self) -> strata_data::Result<()> {
+            self.0.check().await
+        }
+        async fn create(&self, key: &str) -> strata_data::Result<Box<dyn BlobWriter>> {
+            self.0.create(key).await
+        }
+        async fn read(&self, key: &str, range: Range<u64>) -> strata_data::Result<ByteStream> {
+            self.0.read(key, range).await
+        }
+        async fn delete(&self, key: &str) -> strata_data::Result<()> {
+            self.0.delete(key).await
+        }
+        fn copy_key(&self, bucket: &str, key: &str) -> String {
+            self.0.copy_key(bucket, key)
+        }
+        async fn create_copy(
+            &self,
+            bucket: &str,
+            key: &str,
+            size: u64,
+            attributes: &CopyAttributes,
+        ) -> strata_data::Result<Box<dyn BlobWriter>> {
+            let writer = self.0.create_copy(bucket, key, size, attributes).await?;
+            Ok(if key.starts_with("slow") {
+                Box::new(SlowWriter(writer))
+            } else {
+                writer
+            })
+        }
+        async fn delete_copy(&self, bucket: &str, key: &str) -> strata_data::Result<()> {
+            self.0.delete_copy(bucket, key).await
+        }
+        async fn head_copy(
+            &self,
+            bucket: &str,
+            key: &str,
+        ) -> strata_data::Result<Option<(u64, CopyAttributes)>> {
+            self.0.head_copy(bucket, key).await
+        }
+        async fn read_copy(
+            &self,
+            bucket: &str,
+            key: &str,
+            version: Option<&str>,
+            range: Option<Range<u64>>,
+        ) -> strata_data::Result<ByteStream> {
+            self.0.read_copy(bucket, key, version, range).await
+        }
+    }
+
     /// A site with a versioned bucket and no replication rule yet.
     async fn site() -> Site {
         let dir = tempfile::tempdir().unwrap();
         let meta = strata_core::meta::EmbeddedStore::open(&dir.path().join("meta.redb")).unwrap();
         let locations = Locations::new("local");
         locations.add("local", mem_location("local"));
-        locations.add(DEST, mem_location(DEST));
+        let dest = mem_location(DEST);
+        locations.add(
+            DEST,
+            Location {
+                backend: Arc::new(SlowCopies(dest.backend.clone())),
+                ..dest
+            },
+        );
         let strata = Arc::new(Strata::new(Arc::new(meta), locations, Default::default()));
         let (account, _) = strata.create_account("tester").await.unwrap();
         strata
@@ -478,6 +560,41 @@ mod replication {
         engine.backfill(BUCKET).unwrap();
         site.wait_completed("stuck", &v1).await;
         assert_eq!(site.copy_at_destination("stuck").await, b"bytes");
+        stop(engine, stopper).await;
+    }
+
+    /// A copy that takes long holds up only its own partition: the versions
+    /// of other partitions queued behind it complete meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_copy_holds_up_no_other_partition() {
+        let site = site().await;
+        site.replicate_to(DEST).await;
+        let (engine, stopper) = site.start_engine();
+        let slow = site.put("slow", b"takes a while").await;
+        tokio::time::sleep(Duration::from_millis(300)).await; // its copy is under way
+        let bus = engine.replication.as_ref().unwrap().bus.clone();
+        let partition = |key: &str| bus.partition_of(&format!("{BUCKET}/{key}"));
+        let mut others = Vec::new();
+        for i in 0..20 {
+            let key = format!("quick-{i}");
+            others.push((key.clone(), site.put(&key, b"quick").await));
+        }
+        let (held, free): (Vec<_>, Vec<_>) = others
+            .iter()
+            .partition(|(key, _)| partition(key) == partition("slow"));
+        assert!(!free.is_empty());
+        for (key, version) in &free {
+            site.wait_completed(key, version).await;
+        }
+        assert_ne!(
+            site.status("slow", &slow),
+            Some(ReplicationStatus::Completed),
+            "the other partitions' versions did not wait for the slow copy"
+        );
+        for (key, version) in held {
+            site.wait_completed(key, version).await;
+        }
+        site.wait_completed("slow", &slow).await;
         stop(engine, stopper).await;
     }
 }

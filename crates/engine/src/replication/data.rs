@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::{JoinError, JoinSet};
+
 use strata_data::{DataBackend, DataError};
 use strata_meta::{
     DestinationReport, ListEntry, ListQuery, ObjectRecord, ReplicationStatus, VersionQuery,
@@ -12,7 +14,7 @@ use strata_meta::{
 
 use super::destinations::Lifeline;
 use super::{Replication, Task, copy::send_version, data_topic};
-use crate::bus::{Delivered, Durability, each_partition};
+use crate::bus::{Delivered, Durability};
 use crate::state::FailedEntry;
 use crate::worker::{Worker, WorkerState};
 use crate::{EngineError, Result};
@@ -29,19 +31,31 @@ const MAX_REFUSALS: u32 = 100;
 const MIN_REFUSAL_WAIT: Duration = Duration::from_millis(100);
 /// Longest an idle processor waits before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
+/// Longest a busy processor waits for a batch before looking around.
+const BATCH_WAIT: Duration = Duration::from_millis(200);
 /// Versions read per page when looking for a newer bound one.
 const SUPERSEDED_PAGE: usize = 16;
 
 pub struct DataProcessor {
+    copier: Arc<Copier>,
+    /// Stops the processor when its location goes (see `Destinations`).
+    lifeline: Arc<Lifeline>,
+    /// Each partition's batch runs as a task of its own, so a long copy in
+    /// one partition holds up no other.
+    batches: JoinSet<(u32, Result<usize>)>,
+    running: Vec<bool>,
+    done: u64,
+    paused: bool,
+}
+
+/// What a data processor's partitions share: the destination and how
+/// versions are sent to it.
+struct Copier {
     replication: Arc<Replication>,
     location: String,
     /// The location's backend when the processor started.
     backend: Arc<dyn DataBackend>,
-    /// Stops the processor when its location goes (see `Destinations`).
-    lifeline: Arc<Lifeline>,
     topic: String,
-    done: u64,
-    paused: bool,
 }
 
 impl DataProcessor {
@@ -51,17 +65,56 @@ impl DataProcessor {
         backend: Arc<dyn DataBackend>,
         lifeline: Arc<Lifeline>,
     ) -> Self {
+        let partitions = replication.bus.partitions() as usize;
         Self {
-            replication,
-            location: location.to_string(),
-            backend,
+            copier: Arc::new(Copier {
+                replication,
+                location: location.to_string(),
+                backend,
+                topic: data_topic(location),
+            }),
             lifeline,
-            topic: data_topic(location),
+            batches: JoinSet::new(),
+            running: vec![false; partitions],
             done: 0,
             paused: false,
         }
     }
 
+    /// Starts a batch in every partition that has tasks and none running.
+    fn start_batches(&mut self) -> Result<()> {
+        let copier = &self.copier;
+        let bus = &copier.replication.bus;
+        for (partition, running) in (0..).zip(self.running.iter_mut()) {
+            if *running
+                || bus.end_offset(&copier.topic, partition)?
+                    <= bus.committed(copier.group(), &copier.topic, partition)?
+            {
+                continue;
+            }
+            *running = true;
+            let copier = copier.clone();
+            self.batches
+                .spawn(async move { (partition, copier.partition(partition).await) });
+        }
+        Ok(())
+    }
+
+    /// Takes in a finished batch; its error, if it had one.
+    fn finished(
+        &mut self,
+        batch: std::result::Result<(u32, Result<usize>), JoinError>,
+    ) -> Result<()> {
+        let (partition, outcome) = batch.map_err(|e| EngineError::Storage(e.to_string()))?;
+        if let Some(running) = self.running.get_mut(partition as usize) {
+            *running = false;
+        }
+        self.done += outcome? as u64;
+        Ok(())
+    }
+}
+
+impl Copier {
     /// The processor's consumer group: the topic's own name.
     fn group(&self) -> &str {
         &self.topic
@@ -286,22 +339,38 @@ impl DataProcessor {
 #[async_trait::async_trait]
 impl Worker for DataProcessor {
     fn name(&self) -> String {
-        format!("replication-data {}", self.location)
+        format!("replication-data {}", self.copier.location)
     }
 
     async fn work(&mut self) -> Result<WorkerState> {
         if self.lifeline.stopped() {
+            // Copies under way are abandoned (their tasks are redone by a
+            // successor): at-least-once.
+            self.batches.shutdown().await;
             self.lifeline.end();
             return Ok(WorkerState::Done);
         }
-        self.paused = self.replication.is_paused(&self.location)?;
-        if self.paused {
-            return Ok(WorkerState::Paused);
+        self.paused = self.copier.replication.is_paused(&self.copier.location)?;
+        if !self.paused {
+            self.start_batches()?;
         }
-        let this = &*self;
-        let done = each_partition(&*self.replication.bus, |p| this.partition(p)).await?;
-        self.done += done as u64;
-        Ok(WorkerState::after(done))
+        if self.batches.is_empty() {
+            return Ok(if self.paused {
+                WorkerState::Paused
+            } else {
+                WorkerState::Idle
+            });
+        }
+        // Back every so often while batches run, to start the partitions
+        // that got tasks meanwhile and to see a pause or the lifeline.
+        let mut failure = None;
+        if let Ok(Some(batch)) = tokio::time::timeout(BATCH_WAIT, self.batches.join_next()).await {
+            failure = self.finished(batch).err();
+            while let Some(batch) = self.batches.try_join_next() {
+                failure = failure.or(self.finished(batch).err());
+            }
+        }
+        failure.map_or(Ok(WorkerState::Busy), Err)
     }
 
     async fn wait_for_work(&mut self) {
@@ -309,7 +378,14 @@ impl Worker for DataProcessor {
             // Resumed by the operator, or by a schedule: looked at each second.
             return tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        crate::bus::wait_any(&*self.replication.bus, self.group(), &self.topic, IDLE_WAIT).await;
+        let copier = &self.copier;
+        crate::bus::wait_any(
+            &*copier.replication.bus,
+            copier.group(),
+            &copier.topic,
+            IDLE_WAIT,
+        )
+        .await;
     }
 
     fn progress(&self) -> String {

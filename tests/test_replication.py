@@ -22,7 +22,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BIN, MAIN, Server, free_port, s3_client
+from conftest import BIN, MAIN, Server, error_code, free_port, s3_client
 from test_locations import (AZURE_ACCOUNT, AZURE_KEY, TARGET, FaultyProxy, admin_online, azurite,  # noqa: F401
                             eventually, moto)
 
@@ -810,3 +810,33 @@ def test_what_replicates_and_what_does_not(site_a, site_b):
     assert completed() == before, "an ACL change sends nothing"
     assert status_of(a, name, tagged, vid) == "COMPLETED"
     a.put_object_legal_hold(Bucket=name, Key=tagged, VersionId=vid, LegalHold={"Status": "OFF"})
+
+
+def test_a_get_may_read_from_a_replica_location(site_a, site_b, moto):
+    """`x-amz-location-constraint` on a GET reads the bytes from the named
+    location: the source's own, or a destination holding a COMPLETED copy of
+    that very version (pinned by version at a Strata site; a foreign
+    cloud's current copy only while the version is the newest)."""
+    a = site_a.client()
+    src = replicated_bucket(a, "site-b,moto")
+    key = f"{src}/doc"
+    v1 = a.put_object(Bucket=src, Key=key, Body=b"first version")["VersionId"]
+    v2 = a.put_object(Bucket=src, Key=key, Body=b"second version")["VersionId"]
+    for vid in (v1, v2):
+        wait_status(a, src, key, vid)
+
+    def reading_from(location):
+        client = site_a.client()
+        client.meta.events.register("before-sign.s3.GetObject", lambda request, **_: request.headers.__setitem__(
+            "x-amz-location-constraint", location))
+        return client
+    assert reading_from("moto").get_object(Bucket=src, Key=key)["Body"].read() == b"second version"
+    assert reading_from("site-b").get_object(Bucket=src, Key=key, VersionId=v1)["Body"].read() == b"first version"
+    part = reading_from("site-b").get_object(Bucket=src, Key=key, VersionId=v2, Range="bytes=7-13")
+    assert part["Body"].read() == b"version" and part["ContentRange"] == "bytes 7-13/14"
+    assert reading_from("local").get_object(Bucket=src, Key=key, VersionId=v1)["Body"].read() == b"first version"
+    for location, version in [("moto", v1), ("azure", v2)]:
+        with pytest.raises(ClientError) as e:
+            reading_from(location).get_object(Bucket=src, Key=key, VersionId=version)
+        assert error_code(e) == "InvalidArgument", e.value.response
+        assert f"location {location} holds no copy of this version" in e.value.response["Error"]["Message"]

@@ -93,6 +93,9 @@ pub struct GetRequest {
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
     pub conditions: ReadConditions,
+    /// `x-amz-location-constraint`: the location to read the bytes from
+    /// (see `read_from`).
+    pub from_location: Option<String>,
 }
 
 pub struct CopyRequest {
@@ -435,7 +438,20 @@ impl Strata {
             (None, Some(r)) => (r.resolve(record.size)?, true, None),
             (None, None) => (0..record.size, false, None),
         };
-        let stream = first_chunk_ready(self.read_data(&record, range.clone(), data_key)?).await?;
+        let stream = match &req.from_location {
+            Some(wanted) => {
+                self.read_from(
+                    wanted,
+                    &req.bucket,
+                    &req.key,
+                    &record,
+                    range.clone(),
+                    data_key,
+                )
+                .await?
+            }
+            None => first_chunk_ready(self.read_data(&record, range.clone(), data_key)?).await?,
+        };
         Ok(ObjectBody {
             record,
             version_id,

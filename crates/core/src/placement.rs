@@ -7,12 +7,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use strata_data::{BlobName, ByteStream};
 use strata_meta::{
-    Acl, BlobAddr, BlobRef, BucketRecord, Chunk, DataLocator, ObjectPut, ObjectRecord, Precondition,
+    Acl, BlobAddr, BlobRef, BucketRecord, Chunk, DataLocator, ObjectPut, ObjectRecord,
+    Precondition, ReplicationStatus,
 };
 
 use crate::objects::ObjectAttributes;
 use crate::time::now_ms;
-use crate::{AccountRecord, Error, Result, Strata, random_hex};
+use crate::{Error, Result, Strata, random_hex};
 
 /// The user-metadata name (after `x-amz-meta-`) an object uses to pick its
 /// location, as in Zenko.
@@ -65,28 +66,54 @@ impl Strata {
         }))
     }
 
-    /// `x-amz-location-constraint` on a GET: the name must be a location and
-    /// the one holding the object's bytes (reads from replicas come later).
-    pub fn check_read_location(
+    /// `x-amz-location-constraint` on a GET: read `record` (a version of
+    /// `bucket/key`) from the location it names. That is the location
+    /// holding its bytes, or a replication destination whose copy of this
+    /// very version is COMPLETED: pinned by the version the destination gave
+    /// it, or the destination's current copy while the version is the
+    /// newest. `range` of the bytes, plain (a copy holds them decrypted).
+    pub(crate) async fn read_from(
         &self,
-        account: &AccountRecord,
+        wanted: &str,
         bucket: &str,
         key: &str,
-        wanted: &str,
-    ) -> Result<()> {
+        record: &ObjectRecord,
+        range: std::ops::Range<u64>,
+        data_key: Option<[u8; 32]>,
+    ) -> Result<ByteStream> {
         if !self.locations.contains(wanted) {
             return Err(Error::InvalidArgument(format!(
                 "x-amz-location-constraint names an unknown location: {wanted}"
             )));
         }
-        let (_, record) = self.object_version(account, bucket, key, None)?;
-        if record.data.location != wanted {
-            return Err(Error::InvalidArgument(format!(
-                "the object's data is in location {}, not {wanted}",
-                record.data.location
-            )));
+        if record.data.location == wanted {
+            return first_chunk_ready(self.read_data(record, range, data_key)?).await;
         }
-        Ok(())
+        let copy = record
+            .replication
+            .as_ref()
+            .and_then(|r| r.destination(wanted))
+            .filter(|d| d.status == ReplicationStatus::Completed);
+        let version = match copy.map(|d| d.copy_version.clone()) {
+            Some(Some(pinned)) => Some(pinned),
+            Some(None) if self.is_latest(bucket, key, record)? => None,
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "location {wanted} holds no copy of this version (its data is in location {})",
+                    record.data.location
+                )));
+            }
+        };
+        let backend = self.locations.get(wanted)?;
+        let read = backend
+            .read_copy(bucket, key, version.as_deref(), Some(range))
+            .await?;
+        first_chunk_ready(read).await
+    }
+
+    fn is_latest(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<bool> {
+        let latest = self.meta.latest_version(bucket, key)?;
+        Ok(latest.is_some_and(|l| l.version_name() == record.version_name()))
     }
 
     /// What HEAD shows as `x-amz-storage-class`: the location, when not the default.

@@ -33,6 +33,32 @@ use crate::convert::{
 use crate::error::to_s3;
 use crate::sse::{self, set_sse};
 
+/// The core's read request from a GetObject or HeadObject input (the two
+/// share these fields).
+macro_rules! get_request {
+    ($input:expr, $from_location:expr) => {
+        GetRequest {
+            bucket: $input.bucket,
+            key: $input.key,
+            version_id: $input.version_id,
+            customer_key: sse::customer_key(
+                $input.sse_customer_algorithm.as_deref(),
+                $input.sse_customer_key.as_deref(),
+                $input.sse_customer_key_md5.as_deref(),
+            )?,
+            range: $input.range.map(convert::range),
+            part_number: part_number($input.part_number)?,
+            conditions: read_conditions(
+                $input.if_match,
+                $input.if_none_match,
+                $input.if_modified_since,
+                $input.if_unmodified_since,
+            ),
+            from_location: $from_location,
+        }
+    };
+}
+
 pub(crate) struct Handlers {
     pub strata: Arc<Strata>,
 }
@@ -748,35 +774,16 @@ impl S3 for Handlers {
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
         let account = self.account(&req)?;
         sse::refuse_on_read(&req.headers)?;
-        if let Some(wanted) = req.headers.get("x-amz-location-constraint") {
-            let wanted = wanted.to_str().unwrap_or_default();
-            self.strata
-                .check_read_location(&account, &req.input.bucket, &req.input.key, wanted)
-                .map_err(to_s3)?;
-        }
+        let from_location = req
+            .headers
+            .get("x-amz-location-constraint")
+            .map(|wanted| wanted.to_str().unwrap_or_default().to_string());
         let input = req.input;
         let checksum_mode = input
             .checksum_mode
             .as_ref()
             .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let get = GetRequest {
-            bucket: input.bucket,
-            key: input.key,
-            version_id: input.version_id,
-            customer_key: sse::customer_key(
-                input.sse_customer_algorithm.as_deref(),
-                input.sse_customer_key.as_deref(),
-                input.sse_customer_key_md5.as_deref(),
-            )?,
-            range: input.range.map(convert::range),
-            part_number: part_number(input.part_number)?,
-            conditions: read_conditions(
-                input.if_match,
-                input.if_none_match,
-                input.if_modified_since,
-                input.if_unmodified_since,
-            ),
-        };
+        let get = get_request!(input, from_location);
         let whole_object = get.range.is_none() && get.part_number.is_none();
         let part = get.part_number;
         let body = self.strata.get_object(&account, get).await.map_err(to_s3)?;
@@ -831,24 +838,7 @@ impl S3 for Handlers {
             .checksum_mode
             .as_ref()
             .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let get = GetRequest {
-            bucket: input.bucket,
-            key: input.key,
-            version_id: input.version_id,
-            customer_key: sse::customer_key(
-                input.sse_customer_algorithm.as_deref(),
-                input.sse_customer_key.as_deref(),
-                input.sse_customer_key_md5.as_deref(),
-            )?,
-            range: input.range.map(convert::range),
-            part_number: part_number(input.part_number)?,
-            conditions: read_conditions(
-                input.if_match,
-                input.if_none_match,
-                input.if_modified_since,
-                input.if_unmodified_since,
-            ),
-        };
+        let get = get_request!(input, None);
         let strata_core::objects::Found {
             record,
             part,

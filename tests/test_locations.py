@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import urllib.parse
+import urllib.request
 import uuid
 
 import boto3
@@ -816,3 +817,41 @@ bucket_match = false
     assert error_code(e) == "InvalidLocationConstraint"
     client.delete_object(Bucket=bucket, Key="k")
     client.delete_bucket(Bucket=bucket)
+
+
+def test_a_location_whose_bucket_is_missing_is_named_not_ready(tmp_root, moto, azurite, make_server):
+    """The start-up and readiness check lists the bucket (container): a
+    missing one is a location not answering, though a HEAD would say 404."""
+    config = tmp_root / f"nobucket-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(f"""
+[[location]]
+name = "gone-bucket"
+type = "s3"
+endpoint = "{moto.endpoint}"
+bucket = "no-such-bucket-{uuid.uuid4().hex[:6]}"
+path_style = true
+access_key = "moto"
+secret_key = "moto-secret"
+[[location]]
+name = "gone-container"
+type = "azure"
+account = "{AZURE_ACCOUNT}"
+endpoint = "{azurite.endpoint}"
+container = "no-such-container"
+access_key = "{AZURE_KEY}"
+[[location]]
+name = "fine"
+type = "s3"
+endpoint = "{moto.endpoint}"
+bucket = "{TARGET}"
+path_style = true
+access_key = "moto"
+secret_key = "moto-secret"
+""")
+    s = make_server(extra_env={"STRATA_CONFIG": str(config)})
+    ready = urllib.request.urlopen(s.endpoint + "/_/ready", timeout=10)
+    assert ready.status == 200
+    assert ready.read() == b"ready; locations not answering: gone-bucket, gone-container\n"
+    def logged():
+        assert "location does not answer" in s.log_path.read_text()
+    eventually(logged)

@@ -516,13 +516,15 @@ impl DataBackend for CloudBackend {
         true
     }
 
+    /// Lists a prefix nothing is under: one request, answered with an empty
+    /// page by a bucket (container) that exists and with an error by one
+    /// that does not (a HEAD's 404 could not tell a missing bucket apart).
     async fn check(&self) -> Result<()> {
-        let path = Path::parse(format!("{}strata-ready-check", self.prefix))
+        let path = Path::parse(format!("{}strata-ready-check/", self.prefix))
             .map_err(|e| DataError::Config(e.to_string()))?;
-        match self.store.head(&path).await.map_err(backend_error) {
-            Ok(_) | Err(DataError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let mut listing = self.store.list(Some(&path));
+        listing.try_next().await.map_err(write_error)?;
+        Ok(())
     }
 
     async fn create(&self, key: &str) -> Result<Box<dyn BlobWriter>> {

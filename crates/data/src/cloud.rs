@@ -752,6 +752,13 @@ impl BlobWriter for CloudWriter {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+        if let Some(upload) = &mut self.upload {
+            // The parts in flight first, while the upload is still the
+            // writer's: a failure or a cancel here drops the writer, whose
+            // `Drop` aborts the upload. (`finish` then sends the last part
+            // and completes; a failed completion aborts by itself.)
+            upload.wait_for_capacity(0).await.map_err(write_error)?;
+        }
         let put = match self.upload.take() {
             Some(upload) => upload.finish().await.map_err(write_error)?,
             None => {

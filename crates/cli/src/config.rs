@@ -51,6 +51,16 @@ pub struct ServerArgs {
     /// [default: 30].
     #[arg(long, env = "STRATA_IDLE_TIMEOUT_SECS")]
     pub idle_timeout_secs: Option<u64>,
+    /// Objects up to this many bytes are kept inside the metadata store
+    /// [default: 65536].
+    #[arg(long, env = "STRATA_INLINE_THRESHOLD")]
+    pub inline_threshold: Option<usize>,
+    /// Where buckets created without a LocationConstraint keep their data
+    /// [default: local, the data dir's own].
+    #[arg(long, env = "STRATA_DEFAULT_LOCATION")]
+    pub default_location: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineConfig,
 }
 
 /// The configuration file; every field is optional.
@@ -69,6 +79,9 @@ pub struct FileConfig {
     pub inline_threshold: Option<usize>,
     /// Master key for server-side encryption (base64 of 32 bytes).
     pub master_key: Option<String>,
+    /// Root account keys (both or neither).
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
     /// Seconds a client may leave the server waiting (see `ServerArgs`).
     pub idle_timeout_secs: Option<u64>,
     /// Where buckets created without a LocationConstraint keep their data.
@@ -81,26 +94,54 @@ pub struct FileConfig {
     pub engine: EngineConfig,
 }
 
-/// The `[engine]` table.
-#[derive(Debug, Default, Deserialize)]
+/// The `[engine]` table; each setting also as `--engine-…` and `STRATA_ENGINE_…`.
+#[derive(clap::Args, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
-    /// Off: no replication processing on this server [default: on].
+    /// false: no background processing on this server [default: true].
+    #[arg(long = "engine-enabled", env = "STRATA_ENGINE_ENABLED")]
     pub enabled: Option<bool>,
-    /// The extensions that run [default: all: "replication"].
+    /// The extensions that run, comma-separated [default: all: replication].
+    #[arg(
+        long = "engine-extensions",
+        env = "STRATA_ENGINE_EXTENSIONS",
+        value_delimiter = ','
+    )]
     pub extensions: Option<Vec<String>>,
     /// Partitions per bus topic [default: the bus's own count; 32 for a new bus].
+    #[arg(long = "engine-partitions", env = "STRATA_ENGINE_PARTITIONS")]
     pub partitions: Option<u32>,
     /// Hours the bus keeps a message once processed [default: 1; 0: until
     /// the next retention pass, within a minute]. Unprocessed ones stay.
+    #[arg(long = "engine-retention-hours", env = "STRATA_ENGINE_RETENTION_HOURS")]
     pub retention_hours: Option<u64>,
     /// Attempts per version and destination before the failed list [default: 5].
+    #[arg(
+        long = "engine-replication-attempts",
+        env = "STRATA_ENGINE_REPLICATION_ATTEMPTS"
+    )]
     pub replication_attempts: Option<u32>,
     /// First retry delay in milliseconds, doubling each time [default: 200].
+    #[arg(
+        long = "engine-replication-backoff-ms",
+        env = "STRATA_ENGINE_REPLICATION_BACKOFF_MS"
+    )]
     pub replication_backoff_ms: Option<u64>,
 }
 
 impl EngineConfig {
+    /// These settings, each falling back to the file's.
+    fn or(self, file: EngineConfig) -> EngineConfig {
+        EngineConfig {
+            enabled: self.enabled.or(file.enabled),
+            extensions: self.extensions.or(file.extensions),
+            partitions: self.partitions.or(file.partitions),
+            retention_hours: self.retention_hours.or(file.retention_hours),
+            replication_attempts: self.replication_attempts.or(file.replication_attempts),
+            replication_backoff_ms: self.replication_backoff_ms.or(file.replication_backoff_ms),
+        }
+    }
+
     /// The engine's settings, or None when it is off.
     pub fn settings(&self) -> anyhow::Result<Option<strata_engine::EngineSettings>> {
         if self.enabled == Some(false) {
@@ -108,8 +149,13 @@ impl EngineConfig {
         }
         let mut settings = strata_engine::EngineSettings::default();
         if let Some(extensions) = &self.extensions {
-            // Names are checked by the engine when it starts.
-            settings.extensions.clone_from(extensions);
+            // Names are checked by the engine when it starts; an empty
+            // flag value means none.
+            settings.extensions = extensions
+                .iter()
+                .filter(|e| !e.is_empty())
+                .cloned()
+                .collect();
         }
         if let Some(p) = self.partitions {
             anyhow::ensure!((1..=256).contains(&p), "engine.partitions must be 1 to 256");
@@ -153,7 +199,10 @@ impl ServerArgs {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let root_keys = match (self.access_key, self.secret_key) {
+        let root_keys = match (
+            self.access_key.or(file.access_key),
+            self.secret_key.or(file.secret_key),
+        ) {
             (Some(a), Some(s)) => Some((a, s)),
             (None, None) => None,
             _ => anyhow::bail!("STRATA_ACCESS_KEY and STRATA_SECRET_KEY must be given together"),
@@ -187,8 +236,9 @@ impl ServerArgs {
             domains,
             website_domains,
             accounts_file: self.accounts_file.or(file.accounts_file),
-            inline_threshold: file
+            inline_threshold: self
                 .inline_threshold
+                .or(file.inline_threshold)
                 .unwrap_or(strata_core::Settings::default().inline_threshold),
             root_keys,
             master_key: self.master_key.or(file.master_key),
@@ -198,8 +248,8 @@ impl ServerArgs {
                     .unwrap_or(30)
                     .max(1),
             ),
-            default_location: file.default_location,
-            engine: file.engine.settings()?,
+            default_location: self.default_location.or(file.default_location),
+            engine: self.engine.or(file.engine).settings()?,
             locations: file.location,
         })
     }
@@ -320,6 +370,50 @@ mod tests {
                 .to_string()
                 .contains("region \"US\"")
         );
+    }
+
+    #[test]
+    fn every_scalar_setting_comes_from_the_file_or_a_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(
+            &path,
+            "access_key = \"FILEKEY\"\nsecret_key = \"file-secret\"\ninline_threshold = 1024\n\
+             default_location = \"cloud\"\n[engine]\npartitions = 8\nreplication_attempts = 2\n",
+        )
+        .unwrap();
+        let from_file = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            from_file.root_keys,
+            Some(("FILEKEY".into(), "file-secret".into()))
+        );
+        assert_eq!(from_file.inline_threshold, 1024);
+        assert_eq!(from_file.default_location.as_deref(), Some("cloud"));
+        let engine = from_file.engine.unwrap();
+        assert_eq!((engine.partitions, engine.retry.attempts), (Some(8), 2));
+        let flagged = ServerArgs {
+            config: Some(path),
+            inline_threshold: Some(0),
+            default_location: Some("local".into()),
+            engine: EngineConfig {
+                partitions: Some(16),
+                extensions: Some(vec![String::new()]),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(flagged.inline_threshold, 0);
+        assert_eq!(flagged.default_location.as_deref(), Some("local"));
+        let engine = flagged.engine.unwrap();
+        assert_eq!((engine.partitions, engine.retry.attempts), (Some(16), 2));
+        assert!(engine.extensions.is_empty());
     }
 
     #[test]

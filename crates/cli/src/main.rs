@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the S3 server (no configuration needed: 127.0.0.1:8000, ./strata-data).
-    Server(config::ServerArgs),
+    Server(Box<config::ServerArgs>),
     /// Manage accounts, access keys and locations in a data dir (while the server is stopped).
     Admin(admin::AdminArgs),
     /// Drive a running server with signed S3 requests; print ops/s, MiB/s, p50/p99.
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Server(args) => server::run(args).await,
+            Command::Server(args) => server::run(*args).await,
             Command::Admin(args) => admin::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Replication(args) => replication::run(args).await,

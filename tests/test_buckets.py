@@ -31,7 +31,8 @@ def test_create_head_list_delete(s3):
     assert status(e) == 404
 
 
-@pytest.mark.parametrize("bad", ["ab", "UPPER", "-lead", "trail-", "a..b", "192.168.1.1", "a_b"])
+@pytest.mark.parametrize("bad", ["ab", "UPPER", "-lead", "trail-", "a..b", "192.168.1.1", "a_b", "sthree-x", "abc-s3alias",
+                                 "abc--ol-s3"])
 def test_invalid_bucket_names(s3, bad):
     with pytest.raises(ClientError) as e:
         s3.create_bucket(Bucket=bad)

@@ -840,3 +840,25 @@ def test_a_get_may_read_from_a_replica_location(site_a, site_b, moto):
             reading_from(location).get_object(Bucket=src, Key=key, VersionId=version)
         assert error_code(e) == "InvalidArgument", e.value.response
         assert f"location {location} holds no copy of this version" in e.value.response["Error"]["Message"]
+
+
+def test_a_scheduled_resume(site_a, site_b):
+    """`resume --in-hours H` resumes a paused destination at that time; on a
+    destination that is not paused it is refused (it must not pause it)."""
+    a, b = site_a.client(), site_b.client()
+    refused = subprocess.run([BIN, "replication", "--endpoint", site_a.endpoint, "--data-dir", str(site_a.data_dir),
+                              "resume", "site-b", "--in-hours", "1"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "not paused" in refused.stderr, refused.stderr
+    assert json.loads(cli(site_a, "status", "site-b"))["paused"] is False
+    src = replicated_bucket(a, "site-b")
+    cli(site_a, "pause", "site-b")
+    key = f"{src}/scheduled"
+    vid = a.put_object(Bucket=src, Key=key, Body=b"on schedule")["VersionId"]
+    cli(site_a, "resume", "site-b", "--in-hours", str(3 / 3600))  # in three seconds
+    metrics = json.loads(cli(site_a, "status", "site-b"))
+    assert metrics["paused"] is True and metrics["resume_at_ms"] > time.time() * 1000
+    time.sleep(1)
+    assert status_of(a, src, key, vid) == "PENDING"
+    wait_status(a, src, key, vid)
+    assert b.get_object(Bucket=REPLICAS, Key=key, VersionId=vid)["Body"].read() == b"on schedule"
+    assert json.loads(cli(site_a, "status", "site-b"))["paused"] is False

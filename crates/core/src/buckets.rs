@@ -29,8 +29,19 @@ pub fn validate_name(name: &str) -> Result<()> {
     if name.parse::<std::net::Ipv4Addr>().is_ok() {
         return bad("must not be formatted as an IP address");
     }
+    // Names AWS keeps for its own features (access point aliases, Object
+    // Lambda, Multi-Region Access Points, directory and table buckets).
+    if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| name.starts_with(*p)) {
+        return bad(&format!("must not start with {prefix}"));
+    }
+    if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| name.ends_with(*s)) {
+        return bad(&format!("must not end with {suffix}"));
+    }
     Ok(())
 }
+
+const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
+const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
 
 impl Strata {
     /// Creates a bucket. `location` is a configured location name (or this
@@ -223,6 +234,14 @@ mod tests {
             "192.168.1.1",
             "a_b",
             &"a".repeat(64),
+            "xn--abc",
+            "sthree-x",
+            "amzn-s3-demo-bucket",
+            "abc-s3alias",
+            "abc--ol-s3",
+            "abc.mrap",
+            "abc--x-s3",
+            "abc--table-s3",
         ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }

@@ -13,8 +13,9 @@ use crate::{EngineError, Result};
 
 /// Most pending tasks read per partition to sum a backlog's bytes: beyond
 /// it the bytes are a floor (`capped`), so a metrics scrape costs the same
-/// however far a stopped destination has fallen behind.
-const BACKLOG_SCAN: usize = 10_000;
+/// (about 32,000 small JSON reads per destination at most) however far a
+/// stopped destination has fallen behind.
+const BACKLOG_SCAN: usize = 1_000;
 
 /// Tasks a destination has yet to finish.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -105,11 +106,15 @@ impl Replication {
             .set_pause(location, Some(&Pause { resume_at_ms: None }))
     }
 
-    /// Resumes now (None) or pauses until `at_ms`.
+    /// Resumes now (None), or at `at_ms` a destination that is paused (one
+    /// that is not is refused: scheduling its resume must not pause it).
     pub fn resume(&self, location: &str, at_ms: Option<i64>) -> Result<()> {
         self.known(location)?;
         match at_ms {
             None => self.state.set_pause(location, None),
+            Some(_) if !self.is_paused(location)? => Err(EngineError::Invalid(format!(
+                "replication to {location} is not paused: there is nothing to resume"
+            ))),
             Some(at) => self.state.set_pause(
                 location,
                 Some(&Pause {

@@ -14,12 +14,13 @@
 //! returned, so its caller writes the copy again, which repairs it. `delete_copy` removes
 //! the bytes first, so a crash inside it leaves at worst a sidecar no copy uses.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 
@@ -194,20 +195,35 @@ fn not_found_as(key: String) -> impl FnOnce(DataError) -> DataError {
     }
 }
 
-/// Creates the fan-out directories of `path`, fsyncing each new entry's parent.
+/// Directories being created, until their entry is on disk: another writer
+/// that finds one existing must not count on it yet.
+static CREATING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+fn creating() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    CREATING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Creates the fan-out directories of `path`, fsyncing each new entry's
+/// parent before it is counted on. A directory another writer has just
+/// created (its parent not yet synced) is synced here too, so no write is
+/// acknowledged inside a directory a crash could still lose.
 fn ensure_parent(path: &Path) -> std::io::Result<()> {
     let Some(dir) = path.parent() else {
         return Ok(());
     };
-    if dir.is_dir() {
+    if dir.is_dir() && !creating().contains(dir) {
         return Ok(());
     }
     ensure_parent(dir)?;
-    match std::fs::create_dir(dir) {
-        Ok(()) => sync_dir(dir.parent().unwrap_or(dir)),
+    creating().insert(dir.to_path_buf());
+    let created = match std::fs::create_dir(dir) {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+    .and_then(|()| sync_dir(parent(dir)));
+    creating().remove(dir);
+    created
 }
 
 #[async_trait::async_trait]

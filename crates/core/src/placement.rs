@@ -15,6 +15,19 @@ use crate::objects::ObjectAttributes;
 use crate::time::now_ms;
 use crate::{Error, Result, Strata, random_hex};
 
+/// Whether a destination's current copy (its size and attributes) is the
+/// copy of `record`, by the source version id replication wrote on it.
+fn is_copy_of(current: Option<(u64, strata_data::CopyAttributes)>, record: &ObjectRecord) -> bool {
+    current.is_some_and(|(size, attributes)| {
+        size == record.size
+            && attributes
+                .metadata
+                .get(crate::replication::META_VERSION_ID)
+                .map(String::as_str)
+                == Some(record.version_name())
+    })
+}
+
 /// The user-metadata name (after `x-amz-meta-`) an object uses to pick its
 /// location, as in Zenko.
 pub const LOCATION_METADATA: &str = "scal-location-constraint";
@@ -70,8 +83,9 @@ impl Strata {
     /// `bucket/key`) from the location it names. That is the location
     /// holding its bytes, or a replication destination whose copy of this
     /// very version is COMPLETED: pinned by the version the destination gave
-    /// it, or the destination's current copy while the version is the
-    /// newest. `range` of the bytes, plain (a copy holds them decrypted).
+    /// it, or the destination's current copy when that copy says (by its
+    /// `scal-version-id`) it is this version's. `range` of the bytes, plain
+    /// (a copy holds them decrypted).
     pub(crate) async fn read_from(
         &self,
         wanted: &str,
@@ -94,9 +108,10 @@ impl Strata {
             .as_ref()
             .and_then(|r| r.destination(wanted))
             .filter(|d| d.status == ReplicationStatus::Completed);
+        let backend = self.locations.get(wanted)?;
         let version = match copy.map(|d| d.copy_version.clone()) {
             Some(Some(pinned)) => Some(pinned),
-            Some(None) if self.is_latest(bucket, key, record)? => None,
+            Some(None) if is_copy_of(backend.head_copy(bucket, key).await?, record) => None,
             _ => {
                 return Err(Error::InvalidArgument(format!(
                     "location {wanted} holds no copy of this version (its data is in location {})",
@@ -104,16 +119,10 @@ impl Strata {
                 )));
             }
         };
-        let backend = self.locations.get(wanted)?;
         let read = backend
             .read_copy(bucket, key, version.as_deref(), Some(range))
             .await?;
         first_chunk_ready(read).await
-    }
-
-    fn is_latest(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<bool> {
-        let latest = self.meta.latest_version(bucket, key)?;
-        Ok(latest.is_some_and(|l| l.version_name() == record.version_name()))
     }
 
     /// What HEAD shows as `x-amz-storage-class`: the location, when not the default.

@@ -347,6 +347,11 @@ mod replication {
             size: u64,
             attributes: &CopyAttributes,
         ) -> strata_data::Result<Box<dyn BlobWriter>> {
+            if attributes.metadata.contains_key("refuse") {
+                return Err(strata_data::DataError::Refused(
+                    "refused by the test".into(),
+                ));
+            }
             let writer = self.0.create_copy(bucket, key, size, attributes).await?;
             Ok(if key.starts_with("slow") {
                 Box::new(SlowWriter(writer))
@@ -408,6 +413,15 @@ mod replication {
 
     impl Site {
         async fn put(&self, key: &str, body: &'static [u8]) -> String {
+            self.put_with(key, body, Default::default()).await
+        }
+
+        async fn put_with(
+            &self,
+            key: &str,
+            body: &'static [u8],
+            attributes: strata_core::objects::ObjectAttributes,
+        ) -> String {
             let stream = futures::stream::iter([Ok(Bytes::from_static(body))]);
             let record = self
                 .strata
@@ -418,7 +432,7 @@ mod replication {
                         key: key.into(),
                         body: Box::pin(stream),
                         content_length: Some(body.len() as u64),
-                        attributes: Default::default(),
+                        attributes,
                         content_md5: None,
                         checksum: ChecksumSource::None,
                         condition: Precondition::default(),
@@ -463,6 +477,18 @@ mod replication {
             (engine, stop)
         }
 
+        async fn wait_status(&self, key: &str, version: &str, want: ReplicationStatus) {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while self.status(key, version) != Some(want) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{key} {version} still {:?}",
+                    self.status(key, version)
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
         fn status(&self, key: &str, version: &str) -> Option<ReplicationStatus> {
             let record = self
                 .strata
@@ -474,15 +500,8 @@ mod replication {
         }
 
         async fn wait_completed(&self, key: &str, version: &str) {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while self.status(key, version) != Some(ReplicationStatus::Completed) {
-                assert!(
-                    Instant::now() < deadline,
-                    "{key} {version} still {:?}",
-                    self.status(key, version)
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            self.wait_status(key, version, ReplicationStatus::Completed)
+                .await;
         }
 
         /// The destination's copy of `key`.
@@ -595,6 +614,29 @@ mod replication {
             site.wait_completed(key, version).await;
         }
         site.wait_completed("slow", &slow).await;
+        stop(engine, stopper).await;
+    }
+
+    /// Only a newer version whose copy is there keeps an older one from a
+    /// destination that holds one copy per key: one that failed does not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_older_version_is_sent_when_the_newer_one_failed() {
+        let site = site().await;
+        site.replicate_to(DEST).await;
+        let (engine, stopper) = site.start_engine();
+        let replication = engine.replication.clone().unwrap();
+        replication.pause(DEST).unwrap();
+        let v1 = site.put("doc", b"first").await;
+        let refused = strata_core::objects::ObjectAttributes {
+            user_metadata: [("refuse".to_string(), "yes".to_string())].into(),
+            ..Default::default()
+        };
+        let v2 = site.put_with("doc", b"second", refused).await;
+        replication.resume(DEST, None).unwrap();
+        site.wait_completed("doc", &v1).await;
+        site.wait_status("doc", &v2, ReplicationStatus::Failed)
+            .await;
+        assert_eq!(site.copy_at_destination("doc").await, b"first");
         stop(engine, stopper).await;
     }
 }

@@ -192,9 +192,8 @@ impl Copier {
             return Ok(None);
         }
         if !self.backend.keeps_versions() && self.superseded(&task)? {
-            // The destination keeps one copy per key, and a newer version
-            // bound for it has sent (or will send) its own: copying this one
-            // would put an older version over it. Its copy is the newer one.
+            // The destination keeps one copy per key, and it holds a newer
+            // version's: copying this one would put an older version over it.
             let report = self.report(&task, ReplicationStatus::Completed, None);
             return Ok(Some((task, report)));
         }
@@ -215,9 +214,11 @@ impl Copier {
         Ok(Some((task.clone(), send.await?)))
     }
 
-    /// Whether a version of the task's key newer than its version is bound
-    /// for this destination. Versions come newest first, so the walk ends at
-    /// the first bound one or at the task's own version (usually the first).
+    /// Whether a version of the task's key newer than its version has its
+    /// copy at this destination already (COMPLETED). Versions come newest
+    /// first, so the walk ends at the first such one or at the task's own
+    /// version (usually the first). A newer version still on its way, or
+    /// failed, or deleted since, does not count: this one is then sent.
     fn superseded(&self, task: &Task) -> Result<bool> {
         let meta = &self.replication.strata.meta;
         let mut query = VersionQuery {
@@ -238,11 +239,12 @@ impl Copier {
                 if *key != task.key || version == task.version_id {
                     return Ok(false);
                 }
-                let bound =
-                    listed.record.replication.as_ref().is_some_and(|r| {
-                        !r.is_replica() && r.destination(&self.location).is_some()
-                    });
-                if bound {
+                let copied = listed.record.replication.as_ref().is_some_and(|r| {
+                    !r.is_replica()
+                        && r.destination(&self.location)
+                            .is_some_and(|d| d.status == ReplicationStatus::Completed)
+                });
+                if copied {
                     return Ok(true);
                 }
                 query.list.start_after = Some(key.clone());

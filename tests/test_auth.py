@@ -239,12 +239,24 @@ def test_accounts_and_keys_from_the_cli_and_key_rotation(make_server):
     keys = admin(s, "key", "list")
     assert f"{carol[0]}\tcarol" in keys and f"{extra[0]}\talt" in keys and carol[1] not in keys
     rotated = ("ALTROTATED", "alt-rotated-secret-0123")
-    s.accounts.write_text(f'[[account]]\nname = "alt"\naccess_key = "{rotated[0]}"\nsecret_key = "{rotated[1]}"\n')
+    root_too = ("ROOTFROMFILE", "root-from-file-secret")
+
+    def declare(*entries):
+        s.accounts.write_text("".join(f'[[account]]\nname = "{name}"\naccess_key = "{ak}"\nsecret_key = "{sk}"\n'
+                                      for name, (ak, sk) in entries))
+    # Old and new key side by side, then the old one dropped.
+    declare(("alt", ALT), ("alt", rotated), ("root", root_too))
     s.start()
-    with pytest.raises(ClientError) as e:
-        s.client(ALT).list_buckets()
-    assert error_code(e) == "InvalidAccessKeyId"
-    for keys in (rotated, extra, carol):
+    for keys in (ALT, rotated, root_too, MAIN):
+        s.client(keys).list_buckets()
+    s.stop()
+    declare(("alt", rotated))
+    s.start()
+    for gone in (ALT, root_too):
+        with pytest.raises(ClientError) as e:
+            s.client(gone).list_buckets()
+        assert error_code(e) == "InvalidAccessKeyId"
+    for keys in (rotated, extra, carol, MAIN):
         s.client(keys).list_buckets()
     s.stop()
     admin(s, "key", "delete", extra[0])

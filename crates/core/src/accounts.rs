@@ -1,7 +1,7 @@
 //! Accounts and their access keys: the root account from the environment or
 //! generated on first start, accounts declared in a file, and management.
 
-use strata_meta::{AccessKeyRecord, AccountRecord};
+use strata_meta::{AccessKeyRecord, AccountRecord, KeySource};
 
 use crate::time::now_ms;
 use crate::{Error, Result, Strata, random_hex};
@@ -69,8 +69,11 @@ impl Strata {
             }
         };
         if let Some((access_key, secret_key)) = given {
-            self.put_settings_key(&root.id, access_key, secret_key)
-                .await?;
+            self.declare_keys(
+                KeySource::RootSettings,
+                &[(&root.id, access_key, secret_key)],
+            )
+            .await?;
             return Ok(RootCredentials::Given);
         }
         if self
@@ -82,16 +85,18 @@ impl Strata {
             return Ok(RootCredentials::Existing);
         }
         let (access_key, secret_key) = (new_access_key(), new_secret_key());
-        self.put_settings_key(&root.id, access_key.clone(), secret_key.clone())
-            .await?;
+        let key = (&*root.id, access_key.clone(), secret_key.clone());
+        self.declare_keys(KeySource::RootSettings, &[key]).await?;
         Ok(RootCredentials::Generated {
             access_key,
             secret_key,
         })
     }
 
-    /// Creates or updates the accounts declared in a file.
+    /// Creates or updates the accounts declared in a file; the keys the
+    /// file declared before and names no more are revoked.
     pub async fn declare_accounts(&self, declared: &[DeclaredAccount]) -> Result<()> {
+        let mut keys = Vec::with_capacity(declared.len());
         for d in declared {
             let account = match self.account_by_name(&d.name)? {
                 Some(a) if d.canonical_id.as_ref().is_none_or(|id| *id == a.id) => a,
@@ -105,30 +110,34 @@ impl Strata {
                     account
                 }
             };
-            self.put_settings_key(&account.id, d.access_key.clone(), d.secret_key.clone())
-                .await?;
+            keys.push((account.id, d.access_key.clone(), d.secret_key.clone()));
         }
-        Ok(())
+        let keys: Vec<(&str, String, String)> = keys
+            .iter()
+            .map(|(id, ak, sk)| (id.as_str(), ak.clone(), sk.clone()))
+            .collect();
+        self.declare_keys(KeySource::AccountsFile, &keys).await
     }
 
-    /// Stores the key the settings name for an account and revokes the
-    /// settings' earlier keys for it: changing a key rotates it.
-    async fn put_settings_key(
-        &self,
-        account_id: &str,
-        access_key: String,
-        secret_key: String,
-    ) -> Result<()> {
-        let stored = self
-            .put_key(account_id, access_key, secret_key, true)
+    /// Stores the keys one setting names (account id, access key, secret)
+    /// and revokes the keys it declared before and names no more: changing
+    /// a key in a setting rotates it, while the other setting's keys and
+    /// those made with `strata admin` stay.
+    async fn declare_keys(&self, source: KeySource, keys: &[(&str, String, String)]) -> Result<()> {
+        for (account_id, access_key, secret_key) in keys {
+            self.put_key(
+                account_id,
+                access_key.clone(),
+                secret_key.clone(),
+                Some(source),
+            )
             .await?;
+        }
         for old in self.meta.list_access_keys()? {
-            if old.account_id == account_id
-                && old.from_settings
-                && old.access_key != stored.access_key
-            {
+            let named = keys.iter().any(|(_, ak, _)| *ak == old.access_key);
+            if old.declared_by == Some(source) && !named {
                 self.meta.delete_access_key(&old.access_key).await?;
-                tracing::info!(access_key = %old.access_key, "a key the settings no longer name was revoked");
+                tracing::info!(access_key = %old.access_key, "a key its setting no longer names was revoked");
             }
         }
         Ok(())
@@ -139,7 +148,7 @@ impl Strata {
         account_id: &str,
         access_key: String,
         secret_key: String,
-        from_settings: bool,
+        declared_by: Option<KeySource>,
     ) -> Result<AccessKeyRecord> {
         if access_key.len() < 3
             || access_key.len() > 128
@@ -166,7 +175,7 @@ impl Strata {
             secret_key,
             account_id: account_id.to_string(),
             created_ms: now_ms(),
-            from_settings,
+            declared_by,
         };
         self.meta.put_access_key(key.clone()).await?;
         Ok(key)
@@ -186,7 +195,7 @@ impl Strata {
         };
         self.meta.put_account(account.clone()).await?;
         let key = self
-            .put_key(&account.id, new_access_key(), new_secret_key(), false)
+            .put_key(&account.id, new_access_key(), new_secret_key(), None)
             .await?;
         Ok((account, key))
     }
@@ -207,7 +216,7 @@ impl Strata {
         let account = self
             .account_by_name(account_name)?
             .ok_or_else(|| Error::InvalidArgument(format!("no account {account_name}")))?;
-        self.put_key(&account.id, new_access_key(), new_secret_key(), false)
+        self.put_key(&account.id, new_access_key(), new_secret_key(), None)
             .await
     }
 

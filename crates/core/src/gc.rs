@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use strata_data::{DataBackend, DataError};
 use strata_meta::{Assembly, BlobAddr};
 
 use crate::{Result, Strata};
@@ -17,8 +18,10 @@ const BATCH: usize = 256;
 
 impl Strata {
     /// One pass over the garbage list, a batch at a time; returns how many
-    /// blobs went. A location that fails a removal is skipped for the rest
-    /// of the pass, and never holds up the others' garbage.
+    /// blobs went. A location that fails a removal (down, not configured) is
+    /// skipped for the rest of the pass, and never holds up the others'
+    /// garbage; a blob the location refuses to remove (a lease, a lock) is
+    /// kept and its location's other blobs go on.
     pub async fn collect_garbage(&self) -> Result<usize> {
         let mut after: Option<BlobAddr> = None;
         let mut failing: HashSet<String> = HashSet::new();
@@ -34,8 +37,16 @@ impl Strata {
                 if failing.contains(&blob.location) {
                     continue;
                 }
-                match self.remove_garbage(&blob).await {
+                let Ok(backend) = self.locations.get(&blob.location) else {
+                    tracing::warn!(location = %blob.location, "garbage in a location that is not configured; kept");
+                    failing.insert(blob.location);
+                    continue;
+                };
+                match remove_garbage(&*backend, &blob).await {
                     Ok(()) => removed.push(blob),
+                    Err(e @ DataError::Refused(_)) => {
+                        tracing::warn!(error = %e, blob = %blob.key, "a garbage blob's removal was refused; kept for the next pass");
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, location = %blob.location, blob = %blob.key, "could not remove a garbage blob; the location's garbage waits for the next pass");
                         failing.insert(blob.location);
@@ -53,17 +64,6 @@ impl Strata {
         }
     }
 
-    async fn remove_garbage(&self, blob: &BlobAddr) -> Result<()> {
-        let backend = self.locations.get(&blob.location).map_err(|e| {
-            crate::Error::Internal(format!("garbage in a location not configured ({e}); kept"))
-        })?;
-        match Assembly::from_garbage(&blob.key) {
-            Some(given_up) => backend.abort_assembly(&given_up.key, &given_up.id).await?,
-            None => backend.delete(&blob.key).await?,
-        }
-        Ok(())
-    }
-
     /// Runs the collector until `shutdown` fires.
     pub async fn run_gc(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
@@ -76,5 +76,14 @@ impl Strata {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+/// Removes one garbage entry from its location: a blob, or the assembly of
+/// an upload given up.
+async fn remove_garbage(backend: &dyn DataBackend, blob: &BlobAddr) -> strata_data::Result<()> {
+    match Assembly::from_garbage(&blob.key) {
+        Some(given_up) => backend.abort_assembly(&given_up.key, &given_up.id).await,
+        None => backend.delete(&blob.key).await,
     }
 }

@@ -123,7 +123,7 @@ async fn accounts_and_keys(store: &dyn MetadataStore) {
         secret_key: "secret".into(),
         account_id: "acct-1".into(),
         created_ms: 1,
-        from_settings: true,
+        declared_by: Some(KeySource::AccountsFile),
     };
     store.put_access_key(key.clone()).await.unwrap();
     assert_eq!(store.get_access_key("AK1").unwrap(), Some(key));
@@ -132,7 +132,7 @@ async fn accounts_and_keys(store: &dyn MetadataStore) {
         secret_key: "s".into(),
         account_id: "nobody".into(),
         created_ms: 1,
-        from_settings: false,
+        declared_by: None,
     };
     assert!(
         matches!(

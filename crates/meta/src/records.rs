@@ -20,12 +20,21 @@ pub struct AccessKeyRecord {
     pub secret_key: String,
     pub account_id: String,
     pub created_ms: i64,
-    /// Set for keys the server's settings own (the root keys, given or
-    /// generated; the accounts file's keys): the next start that names other
-    /// keys for the account revokes them. Keys made by `strata admin key
+    /// The setting that declared the key, if one did: a later start whose
+    /// setting no longer names it revokes it. Keys made by `strata admin key
     /// create` (or stored before this field) stay until deleted.
-    #[serde(default)]
-    pub from_settings: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_by: Option<KeySource>,
+}
+
+/// A server setting that declares access keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    /// The root keys: given (`STRATA_ACCESS_KEY`…) or generated at start.
+    RootSettings,
+    /// The accounts file.
+    AccountsFile,
 }
 
 impl std::fmt::Debug for AccessKeyRecord {

@@ -2,10 +2,12 @@
 //! topic. Each task copies one version (retrying with backoff), reports
 //! PROCESSING and then COMPLETED or FAILED, and failures join the failed list.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::{JoinError, JoinSet};
+use tokio::task::{self, JoinError, JoinSet};
+use tokio::time::Instant;
 
 use strata_data::{DataBackend, DataError};
 use strata_meta::{
@@ -33,6 +35,10 @@ const MIN_REFUSAL_WAIT: Duration = Duration::from_millis(100);
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 /// Longest a busy processor waits for a batch before looking around.
 const BATCH_WAIT: Duration = Duration::from_millis(200);
+/// A partition whose batch failed waits this long, doubling per failure in
+/// a row up to the maximum.
+const FAILED_BATCH_PAUSE: Duration = Duration::from_millis(500);
+const MAX_FAILED_BATCH_PAUSE: Duration = Duration::from_secs(60);
 /// Versions read per page when looking for a newer bound one.
 const SUPERSEDED_PAGE: usize = 16;
 
@@ -42,10 +48,24 @@ pub struct DataProcessor {
     lifeline: Arc<Lifeline>,
     /// Each partition's batch runs as a task of its own, so a long copy in
     /// one partition holds up no other.
-    batches: JoinSet<(u32, Result<usize>)>,
-    running: Vec<bool>,
+    batches: JoinSet<Result<usize>>,
+    /// The partition each running batch belongs to.
+    batch_partitions: HashMap<task::Id, u32>,
+    partitions: Vec<PartitionState>,
     done: u64,
     paused: bool,
+    /// The latest failed batch, for the worker listing.
+    last_failure: Option<String>,
+}
+
+/// One partition as its data processor sees it.
+#[derive(Debug, Clone, Default)]
+struct PartitionState {
+    running: bool,
+    /// Batches failed in a row, and when the partition may try again: a
+    /// failing partition backs off alone, the others go on.
+    failures: u32,
+    retry_at: Option<Instant>,
 }
 
 /// What a data processor's partitions share: the destination and how
@@ -75,42 +95,71 @@ impl DataProcessor {
             }),
             lifeline,
             batches: JoinSet::new(),
-            running: vec![false; partitions],
+            batch_partitions: HashMap::new(),
+            partitions: vec![PartitionState::default(); partitions],
             done: 0,
             paused: false,
+            last_failure: None,
         }
     }
 
-    /// Starts a batch in every partition that has tasks and none running.
+    /// Starts a batch in every partition that has tasks, none running and
+    /// no backoff to wait out.
     fn start_batches(&mut self) -> Result<()> {
         let copier = &self.copier;
         let bus = &copier.replication.bus;
-        for (partition, running) in (0..).zip(self.running.iter_mut()) {
-            if *running
+        let now = Instant::now();
+        for (partition, state) in (0..).zip(self.partitions.iter_mut()) {
+            if state.running
+                || state.retry_at.is_some_and(|at| at > now)
                 || bus.end_offset(&copier.topic, partition)?
                     <= bus.committed(copier.group(), &copier.topic, partition)?
             {
                 continue;
             }
-            *running = true;
+            state.running = true;
             let copier = copier.clone();
-            self.batches
-                .spawn(async move { (partition, copier.partition(partition).await) });
+            let batch = self
+                .batches
+                .spawn(async move { copier.partition(partition).await });
+            self.batch_partitions.insert(batch.id(), partition);
         }
         Ok(())
     }
 
-    /// Takes in a finished batch; its error, if it had one.
-    fn finished(
-        &mut self,
-        batch: std::result::Result<(u32, Result<usize>), JoinError>,
-    ) -> Result<()> {
-        let (partition, outcome) = batch.map_err(|e| EngineError::Storage(e.to_string()))?;
-        if let Some(running) = self.running.get_mut(partition as usize) {
-            *running = false;
+    /// Takes in a finished batch (or one that panicked): counts what it did,
+    /// or backs its partition off.
+    fn finished(&mut self, batch: std::result::Result<(task::Id, Result<usize>), JoinError>) {
+        let (id, outcome) = match batch {
+            Ok(done) => done,
+            Err(e) => (
+                e.id(),
+                Err(EngineError::Storage(format!("a batch ended: {e}"))),
+            ),
+        };
+        let Some(partition) = self.batch_partitions.remove(&id) else {
+            return;
+        };
+        let Some(state) = self.partitions.get_mut(partition as usize) else {
+            return;
+        };
+        state.running = false;
+        match outcome {
+            Ok(done) => {
+                self.done += done as u64;
+                state.failures = 0;
+                state.retry_at = None;
+            }
+            Err(e) => {
+                state.failures += 1;
+                let pause = FAILED_BATCH_PAUSE
+                    .saturating_mul(1 << state.failures.min(8))
+                    .min(MAX_FAILED_BATCH_PAUSE);
+                state.retry_at = Some(Instant::now() + pause);
+                tracing::warn!(location = %self.copier.location, partition, error = %e, ?pause, "a replication batch failed; its partition tries again after a pause");
+                self.last_failure = Some(format!("partition {partition}: {e}"));
+            }
         }
-        self.done += outcome? as u64;
-        Ok(())
     }
 }
 
@@ -365,14 +414,14 @@ impl Worker for DataProcessor {
         }
         // Back every so often while batches run, to start the partitions
         // that got tasks meanwhile and to see a pause or the lifeline.
-        let mut failure = None;
-        if let Ok(Some(batch)) = tokio::time::timeout(BATCH_WAIT, self.batches.join_next()).await {
-            failure = self.finished(batch).err();
-            while let Some(batch) = self.batches.try_join_next() {
-                failure = failure.or(self.finished(batch).err());
+        let next = tokio::time::timeout(BATCH_WAIT, self.batches.join_next_with_id()).await;
+        if let Ok(Some(batch)) = next {
+            self.finished(batch);
+            while let Some(batch) = self.batches.try_join_next_with_id() {
+                self.finished(batch);
             }
         }
-        failure.map_or(Ok(WorkerState::Busy), Err)
+        Ok(WorkerState::Busy)
     }
 
     async fn wait_for_work(&mut self) {
@@ -392,6 +441,11 @@ impl Worker for DataProcessor {
 
     fn progress(&self) -> String {
         let paused = if self.paused { ", paused" } else { "" };
-        format!("{} tasks done{paused}", self.done)
+        let failure = self
+            .last_failure
+            .as_ref()
+            .map(|f| format!("; last failed batch: {f}"))
+            .unwrap_or_default();
+        format!("{} tasks done{paused}{failure}", self.done)
     }
 }

@@ -550,6 +550,8 @@ def test_admin_location_commands(tmp_root, moto, azurite):
     as_default = subprocess.run([BIN, "admin", "--data-dir", str(data_dir), "--config", str(config),
                                  "location", "remove", "backup"], capture_output=True, text=True, timeout=60)
     assert as_default.returncode != 0 and "default location" in as_default.stderr, as_default.stderr
+    by_env = admin(data_dir, "remove", "backup", env={"STRATA_DEFAULT_LOCATION": "backup"})
+    assert by_env.returncode != 0 and "default location" in by_env.stderr, by_env.stderr
     removed = admin(data_dir, "remove", "backup")
     assert removed.returncode == 0, removed.stderr
     assert "backup" not in admin(data_dir, "list").stdout

@@ -25,6 +25,10 @@ pub struct AdminArgs {
     /// than those of the stopped server's data dir.
     #[arg(long)]
     endpoint: Option<String>,
+    /// The server's default location, when not in its config file (as the
+    /// server takes it: this flag or variable first).
+    #[arg(long, env = "STRATA_DEFAULT_LOCATION")]
+    default_location: Option<String>,
     /// The server's master key, when it is not in the data dir (`--endpoint`).
     #[arg(long, env = "STRATA_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
@@ -99,7 +103,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     };
     match args.command {
         AdminCommand::Location { command } => {
-            let config = locations::from_config_file(args.config.as_ref())?;
+            let mut config = locations::from_config_file(args.config.as_ref())?;
+            config.default = args.default_location.clone().or(config.default);
             locations::run_admin(command, &strata()?, &args.data_dir, &config).await?;
         }
         AdminCommand::Account { command } => match command {

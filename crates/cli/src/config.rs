@@ -111,8 +111,9 @@ pub struct EngineConfig {
     /// Partitions per bus topic [default: the bus's own count; 32 for a new bus].
     #[arg(long = "engine-partitions", env = "STRATA_ENGINE_PARTITIONS")]
     pub partitions: Option<u32>,
-    /// Hours the bus keeps a message once processed [default: 1; 0: until
-    /// the next retention pass, within a minute]. Unprocessed ones stay.
+    /// Age in hours (from publication) past which the bus drops a processed
+    /// message [default: 1; 0: at the next pass, within a minute].
+    /// Unprocessed ones stay.
     #[arg(long = "engine-retention-hours", env = "STRATA_ENGINE_RETENTION_HOURS")]
     pub retention_hours: Option<u64>,
     /// Attempts per version and destination before the failed list [default: 5].
@@ -199,10 +200,12 @@ impl ServerArgs {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let root_keys = match (
-            self.access_key.or(file.access_key),
-            self.secret_key.or(file.secret_key),
-        ) {
+        // The pair comes from one source: flags and environment, else the file.
+        let given = match (self.access_key, self.secret_key) {
+            (None, None) => (file.access_key, file.secret_key),
+            given => given,
+        };
+        let root_keys = match given {
             (Some(a), Some(s)) => Some((a, s)),
             (None, None) => None,
             _ => anyhow::bail!("STRATA_ACCESS_KEY and STRATA_SECRET_KEY must be given together"),
@@ -414,6 +417,13 @@ mod tests {
         let engine = flagged.engine.unwrap();
         assert_eq!((engine.partitions, engine.retry.attempts), (Some(16), 2));
         assert!(engine.extensions.is_empty());
+        // Root keys come as a pair from one source, never half from each.
+        let half = ServerArgs {
+            config: Some(dir.path().join("strata.toml")),
+            access_key: Some("FLAGKEY".into()),
+            ..Default::default()
+        };
+        assert!(half.resolve().unwrap_err().to_string().contains("together"));
     }
 
     #[test]

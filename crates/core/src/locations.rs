@@ -80,7 +80,9 @@ impl Locations {
         self.changed.send_modify(|n| *n += 1);
     }
 
-    fn remove(&self, name: &str) -> Option<Location> {
+    /// Takes a location out of the registry, whatever uses it
+    /// (`Strata::remove_location` is the checked way).
+    pub fn remove(&self, name: &str) -> Option<Location> {
         let removed = self.write().remove(name);
         self.changed.send_modify(|n| *n += 1);
         removed

@@ -48,8 +48,8 @@ pub struct EngineSettings {
     /// Partitions of every bus topic: how many objects a processor works on
     /// at once. None: the bus's stored count, or 32 for a new one.
     pub partitions: Option<u32>,
-    /// How long the bus keeps a message once every group processed it
-    /// (one not yet processed is kept however old).
+    /// The age (from publication) past which the bus drops a message every
+    /// group processed (one not yet processed is kept however old).
     pub retention: Duration,
     pub retry: RetryPolicy,
 }

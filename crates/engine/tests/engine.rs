@@ -637,6 +637,26 @@ mod replication {
         site.wait_status("doc", &v2, ReplicationStatus::Failed)
             .await;
         assert_eq!(site.copy_at_destination("doc").await, b"first");
+
+        // Its location gone, a failed entry is not retried (nothing would
+        // send it): it stays listed.
+        let target = strata_engine::replication::RetryTarget {
+            location: DEST.into(),
+            bucket: BUCKET.into(),
+            key: "doc".into(),
+            version_id: v2.clone(),
+        };
+        let removed = site.strata.locations.remove(DEST).unwrap();
+        assert!(
+            replication
+                .retry(&[target.clone()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(site.status("doc", &v2), Some(ReplicationStatus::Failed));
+        site.strata.locations.add(DEST, removed);
+        assert_eq!(replication.retry(&[target]).await.unwrap().len(), 1);
         stop(engine, stopper).await;
     }
 }

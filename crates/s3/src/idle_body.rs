@@ -20,8 +20,10 @@ pub(crate) const IDLE_MESSAGE: &str =
 pub(crate) struct IdleTimeout {
     inner: Incoming,
     idle: Duration,
-    /// When the last frame (or the request) came.
-    last: Instant,
+    /// When the last frame came, or the first read was asked for: the
+    /// clock starts only then, as a client waiting for `100 Continue` sends
+    /// nothing until the server reads.
+    last: Option<Instant>,
     /// Fires at `last + idle` at the earliest; moved on lazily, so a busy
     /// body costs one clock read per frame rather than a timer reset.
     timer: Pin<Box<Sleep>>,
@@ -29,12 +31,11 @@ pub(crate) struct IdleTimeout {
 
 impl IdleTimeout {
     pub(crate) fn new(inner: Incoming, idle: Duration) -> Self {
-        let last = Instant::now();
         Self {
             inner,
             idle,
-            last,
-            timer: Box::pin(tokio::time::sleep_until(last + idle)),
+            last: None,
+            timer: Box::pin(tokio::time::sleep(idle)),
         }
     }
 }
@@ -48,15 +49,20 @@ impl Body for IdleTimeout {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        let last = *this.last.get_or_insert_with(|| {
+            let now = Instant::now();
+            this.timer.as_mut().reset(now + this.idle);
+            now
+        });
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
-            this.last = Instant::now();
+            this.last = Some(Instant::now());
             return Poll::Ready(frame.map(|f| f.map_err(BoxError::from)));
         }
         loop {
             if this.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            let deadline = this.last + this.idle;
+            let deadline = this.last.unwrap_or(last) + this.idle;
             if Instant::now() >= deadline {
                 return Poll::Ready(Some(Err(IDLE_MESSAGE.into())));
             }

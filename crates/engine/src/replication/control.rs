@@ -204,10 +204,14 @@ impl Replication {
     /// Sends failed entries again: each goes back to PENDING and to its
     /// destination's queue, then leaves the failed list (in that order, so
     /// a crash in between leaves it listed rather than lost). Returns the
-    /// entries retried (targets not in the failed list are skipped).
+    /// entries retried (targets not in the failed list, or whose location
+    /// is gone, with no processor to send them, are skipped and stay).
     pub async fn retry(&self, targets: &[RetryTarget]) -> Result<Vec<FailedEntry>> {
         let mut retried = Vec::new();
         for t in targets {
+            if !self.strata.locations.contains(&t.location) {
+                continue;
+            }
             let Some(entry) =
                 self.state
                     .failed_entry(&t.location, &t.bucket, &t.key, &t.version_id)?

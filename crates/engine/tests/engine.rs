@@ -649,7 +649,7 @@ mod replication {
         let removed = site.strata.locations.remove(DEST).unwrap();
         assert!(
             replication
-                .retry(&[target.clone()])
+                .retry(std::slice::from_ref(&target))
                 .await
                 .unwrap()
                 .is_empty()

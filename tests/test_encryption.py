@@ -142,3 +142,18 @@ def test_copies_into_a_default_encrypted_bucket_are_sealed(s3, server, bucket):
     def sealed_at_rest():  # the replaced plain version's blob goes to the collector
         assert files_containing(server.data_dir, plain[:4096]) == [], "no plain copy of the bytes at rest"
     eventually(sealed_at_rest)
+
+
+def test_no_secret_reaches_the_debug_log(make_server):
+    """Even at STRATA_LOG=debug, neither an SSE-C key nor a secret key is
+    logged (s3s's request dumps are kept out)."""
+    server = make_server(extra_env={"STRATA_LOG": "debug"})
+    s3 = server.client()
+    s3.create_bucket(Bucket="logged")
+    s3.put_object(Bucket="logged", Key="k", Body=b"secret bytes", **SSE_C)
+    assert s3.get_object(Bucket="logged", Key="k", **SSE_C)["Body"].read() == b"secret bytes"
+    log = server.log_path.read_text()
+    assert "DEBUG" in log, "debug logging is on"
+    from conftest import MAIN
+    for secret in (SSE_C["SSECustomerKey"], MAIN[1]):
+        assert secret not in log

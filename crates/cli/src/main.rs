@@ -42,11 +42,16 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off"));
+    // Whatever the level asked for: s3s's debug lines dump whole requests,
+    // headers and form fields, SSE-C keys among them; secrets never reach logs.
+    let filter = ["s3s::service=info", "s3s::ops=info"]
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, |f, d| f.add_directive(d));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     // Deeply nested request futures (s3s + handlers) outgrow tokio's 2 MiB

@@ -123,3 +123,56 @@ def test_invalid_copy_source(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "missing"})
     assert error_code(e) == "NoSuchKey"
+
+
+def test_oversized_xml_and_invalid_keys_are_refused(server, s3, bucket):
+    keys = b"".join(b"<Object><Key>k%d</Key></Object>" % i for i in range(1001))
+    r = signed(s3, "POST", bucket, "", "delete", b"<Delete>" + keys + b"</Delete>")
+    assert r.status == 400 and b"<Code>MalformedXML</Code>" in r.data
+    rule = b"<CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin></CORSRule>"
+    huge = b"<CORSConfiguration>" + rule * 300_000 + b"</CORSConfiguration>"  # 26 MB
+    r = signed(s3, "PUT", bucket, "", "cors", huge)
+    assert r.status == 400 and b"<Code>MaxMessageLengthExceeded</Code>" in r.data, r.data[:300]
+    for method in ("PUT", "GET"):
+        r = signed(s3, method, bucket, "bad%FF%FEkey", "", b"x" if method == "PUT" else b"")
+        assert r.status == 400 and b"<Code>InvalidURI</Code>" in r.data, r.data
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    with pytest.raises(ClientError):
+        s3.get_bucket_cors(Bucket=bucket)
+
+
+def test_a_body_longer_than_announced_stores_nothing(server, s3, bucket):
+    """aws-chunked frames carrying more than x-amz-decoded-content-length."""
+    body = b"x" * 100
+    chunked = b"%x;chunk-signature=0\r\n" % len(body) + body + b"\r\n0;chunk-signature=0\r\n\r\n"
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    url = f"{server.endpoint}/{bucket}/long"
+    req = AWSRequest(method="PUT", url=url, data=chunked, headers={
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": "10"})
+    S3SigV4Auth(s3._request_signer._credentials, "s3", "us-east-1").add_auth(req)
+    headers = dict(req.headers.items(), **{"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER"})
+    r = http.request("PUT", url, body=chunked, headers=headers, retries=False)
+    assert r.status in (400, 403), r.data
+    assert_absent(s3, bucket, "long")
+    eventually(no_temp_data(server))
+
+
+def test_a_part_cut_off_mid_upload_leaves_no_part(server, s3, bucket):
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    body = b"p" * 6_000_000
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    path = f"/{bucket}/mp?partNumber=1&uploadId={uid}"
+    req = AWSRequest(method="PUT", url=server.endpoint + path, data=body)
+    S3SigV4Auth(s3._request_signer._credentials, "s3", "us-east-1").add_auth(req)
+    headers = dict(req.headers.items(), Host=f"127.0.0.1:{server.port}", **{"Content-Length": str(len(body))})
+    head = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(head.encode() + body[:2_000_000])
+    def no_part():
+        assert s3.list_parts(Bucket=bucket, Key="mp", UploadId=uid).get("Parts", []) == []
+    eventually(no_part)
+    eventually(no_temp_data(server))
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid)

@@ -24,5 +24,6 @@ mod sig_v4;
 mod sse;
 mod sync_stream;
 mod website;
+mod xml_body_limit;
 
 pub use server::{ServerConfig, serve};

@@ -181,6 +181,13 @@ impl Router {
         if !virtual_hosted {
             crate::sig_v2::fix_bucket_path(&mut req);
         }
+        if crate::xml_body_limit::too_long(req.method(), req.uri().query(), req.headers()) {
+            return Ok(decorate(crate::cors::error(
+                StatusCode::BAD_REQUEST,
+                "MaxMessageLengthExceeded",
+                "Your request was too big.",
+            )));
+        }
         let idle = self.idle_timeout;
         let resp = s3
             .call(req.map(|body| s3s::Body::http_body(IdleTimeout::new(body, idle))))

@@ -857,3 +857,46 @@ secret_key = "moto-secret"
     def logged():
         assert "location does not answer" in s.log_path.read_text()
     eventually(logged)
+
+
+def test_a_crash_mid_upload_leaves_no_backend_upload(tmp_root, peer, make_server):
+    """A blob over 8 MiB that Strata encrypts goes to an `s3` location as the
+    backend's multipart upload; a kill -9 while it streams leaves that upload
+    open in the backend, and the next start's collector aborts it. (The
+    backend is a second Strata: moto's DeleteObject drops a key's uploads
+    too, which S3's does not.)"""
+    bucket = f"crash-{uuid.uuid4().hex[:6]}"
+    backend = peer.client()
+    backend.create_bucket(Bucket=bucket)
+    config = tmp_root / f"{bucket}.toml"
+    config.write_text(f"""
+default_location = "peer"
+[[location]]
+name = "peer"
+type = "s3"
+endpoint = "{peer.endpoint}"
+bucket = "{bucket}"
+path_style = true
+access_key = "{MAIN[0]}"
+secret_key = "{MAIN[1]}"
+""")
+    s = make_server(extra_env={"STRATA_CONFIG": str(config)})
+    c = s.client()
+    c.create_bucket(Bucket="sealed")
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    body = os.urandom(30 * MiB)
+    req = AWSRequest(method="PUT", url=f"{s.endpoint}/sealed/big", data=body,
+                     headers={"x-amz-server-side-encryption": "AES256"})
+    S3SigV4Auth(c._request_signer._credentials, "s3", "us-east-1").add_auth(req)
+    headers = dict(req.headers.items(), Host=f"127.0.0.1:{s.port}", **{"Content-Length": str(len(body))})
+    head = "PUT /sealed/big HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(head.encode() + body[:20 * MiB])
+        eventually(lambda: backend.list_multipart_uploads(Bucket=bucket)["Uploads"])
+        s.kill9()
+    s.start()
+    def aborted():
+        assert not backend.list_multipart_uploads(Bucket=bucket).get("Uploads"), "the upload was aborted"
+        assert not backend.list_objects_v2(Bucket=bucket).get("Contents"), "nothing was left"
+    eventually(aborted, 30)

@@ -41,7 +41,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // (each check may take the location's whole timeout).
     let checked = strata.clone();
     tokio::spawn(async move { locations::warn_unreachable(&checked.locations).await });
-    let recovered = strata.meta.recover_open_blobs().await?;
+    let recovered = strata.recover_open_blobs().await?;
     if recovered > 0 {
         tracing::info!(
             recovered,

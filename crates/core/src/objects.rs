@@ -8,8 +8,9 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use strata_data::{BlobWriter, ByteStream, DataBackend};
 use strata_meta::{
-    Acl, BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator, DeleteOutcome,
-    Encryption, ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention, Versioning,
+    Acl, Assembly, BlobAddr, BlobRef, BucketRecord, Chunk, ContentHeaders, DataLocator,
+    DeleteOutcome, Encryption, ObjectDelete, ObjectPut, ObjectRecord, Precondition, Retention,
+    Versioning,
 };
 
 use crate::access::AclRequest;
@@ -257,10 +258,38 @@ impl Strata {
 
     /// Hands a blob that will not be committed to the garbage collector.
     pub(crate) async fn discard(&self, addr: &BlobAddr) {
-        if let Err(e) = self.meta.discard_blob(addr.clone()).await {
-            tracing::warn!(error = %e, blob = %addr.key, "could not record a discarded blob; it stays an open intent until restart");
+        for entry in std::iter::once(addr.clone()).chain(self.unfinished_uploads_of(addr)) {
+            if let Err(e) = self.meta.discard_blob(entry).await {
+                tracing::warn!(error = %e, blob = %addr.key, "could not record a discarded blob; it stays an open intent until restart");
+            }
         }
         self.gc_wakeup.notify_one();
+    }
+
+    /// At start-up: the blobs a crash cut off go to the garbage collector.
+    /// Returns how many.
+    pub async fn recover_open_blobs(&self) -> Result<usize> {
+        let recovered = self.meta.recover_open_blobs().await?;
+        for entry in recovered
+            .iter()
+            .filter_map(|a| self.unfinished_uploads_of(a))
+        {
+            self.meta.discard_blob(entry).await?;
+        }
+        Ok(recovered.len())
+    }
+
+    /// A blob a cloud location was writing (one over 8 MiB) may have a
+    /// multipart upload of its own open there, which a plain delete leaves
+    /// behind: the collector's entry that aborts every unfinished upload of
+    /// that name, for locations that have them.
+    fn unfinished_uploads_of(&self, addr: &BlobAddr) -> Option<BlobAddr> {
+        let assembles = self
+            .locations
+            .get(&addr.location)
+            .is_ok_and(|backend| backend.assembles_parts());
+        (assembles && Assembly::from_garbage(&addr.key).is_none())
+            .then(|| Assembly::starting(&addr.location, &addr.key))
     }
 
     /// Gives up written data after a failed verification or commit.

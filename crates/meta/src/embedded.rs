@@ -1256,7 +1256,7 @@ impl MetadataStore for EmbeddedStore {
         self.write(move |txn| add_garbage(txn, &blob)).await
     }
 
-    async fn recover_open_blobs(&self) -> Result<usize> {
+    async fn recover_open_blobs(&self) -> Result<Vec<BlobAddr>> {
         self.write(|txn| {
             let open: Vec<BlobAddr> = txn
                 .open_table(OPEN_BLOBS)?
@@ -1273,7 +1273,7 @@ impl MetadataStore for EmbeddedStore {
             for blob in &open {
                 add_garbage(txn, blob)?;
             }
-            Ok(open.len())
+            Ok(open)
         })
         .await
     }

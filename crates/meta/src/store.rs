@@ -167,8 +167,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn open_blob(&self, blob: BlobAddr) -> Result<()>;
     /// Gives up a blob that will not be committed: it becomes garbage.
     async fn discard_blob(&self, blob: BlobAddr) -> Result<()>;
-    /// At start-up: every blob still open was cut off by a crash; all become garbage.
-    async fn recover_open_blobs(&self) -> Result<usize>;
+    /// At start-up: every blob still open was cut off by a crash; all become
+    /// garbage. Returns them.
+    async fn recover_open_blobs(&self) -> Result<Vec<BlobAddr>>;
     /// Garbage blobs in (location, key) order, strictly after `after` when
     /// given, at most `limit`.
     fn list_garbage(&self, after: Option<&BlobAddr>, limit: usize) -> Result<Vec<BlobAddr>>;

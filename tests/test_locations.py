@@ -167,6 +167,25 @@ def c3(cloud):
     return cloud.client()
 
 
+def s3_location(name, endpoint, bucket, keys=("moto", "moto-secret"), timeout=5, strata=False):
+    """A `[[location]]` of type s3: copies under their own key, a breaker
+    that closes again after a second."""
+    return f"""
+[[location]]
+name = "{name}"
+type = "s3"
+endpoint = "{endpoint}"
+bucket = "{bucket}"
+path_style = true
+bucket_match = true
+strata = {str(strata).lower()}
+access_key = "{keys[0]}"
+secret_key = "{keys[1]}"
+timeout_secs = {timeout}
+breaker_cooldown_secs = 1
+"""
+
+
 def backend_blobs(location, moto, peer, azurite, needle):
     """{name: bytes} of backend blobs whose name contains `needle`, read with the backend's own client."""
     # A blob listed may be gone when it is read: the collector may be at work.
@@ -825,15 +844,7 @@ def test_a_location_whose_bucket_is_missing_is_named_not_ready(tmp_root, moto, a
     """The start-up and readiness check lists the bucket (container): a
     missing one is a location not answering, though a HEAD would say 404."""
     config = tmp_root / f"nobucket-{uuid.uuid4().hex[:6]}.toml"
-    config.write_text(f"""
-[[location]]
-name = "gone-bucket"
-type = "s3"
-endpoint = "{moto.endpoint}"
-bucket = "no-such-bucket-{uuid.uuid4().hex[:6]}"
-path_style = true
-access_key = "moto"
-secret_key = "moto-secret"
+    missing_container = f"""
 [[location]]
 name = "gone-container"
 type = "azure"
@@ -841,15 +852,9 @@ account = "{AZURE_ACCOUNT}"
 endpoint = "{azurite.endpoint}"
 container = "no-such-container"
 access_key = "{AZURE_KEY}"
-[[location]]
-name = "fine"
-type = "s3"
-endpoint = "{moto.endpoint}"
-bucket = "{TARGET}"
-path_style = true
-access_key = "moto"
-secret_key = "moto-secret"
-""")
+"""
+    config.write_text(s3_location("gone-bucket", moto.endpoint, f"no-such-bucket-{uuid.uuid4().hex[:6]}")
+                      + missing_container + s3_location("fine", moto.endpoint, TARGET))
     s = make_server(extra_env={"STRATA_CONFIG": str(config)})
     ready = urllib.request.urlopen(s.endpoint + "/_/ready", timeout=10)
     assert ready.status == 200
@@ -869,17 +874,7 @@ def test_a_crash_mid_upload_leaves_no_backend_upload(tmp_root, peer, make_server
     backend = peer.client()
     backend.create_bucket(Bucket=bucket)
     config = tmp_root / f"{bucket}.toml"
-    config.write_text(f"""
-default_location = "peer"
-[[location]]
-name = "peer"
-type = "s3"
-endpoint = "{peer.endpoint}"
-bucket = "{bucket}"
-path_style = true
-access_key = "{MAIN[0]}"
-secret_key = "{MAIN[1]}"
-""")
+    config.write_text('default_location = "peer"\n' + s3_location("peer", peer.endpoint, bucket, keys=MAIN))
     s = make_server(extra_env={"STRATA_CONFIG": str(config)})
     c = s.client()
     c.create_bucket(Bucket="sealed")

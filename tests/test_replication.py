@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from conftest import BIN, MAIN, Server, error_code, free_port, s3_client
 from test_locations import (AZURE_ACCOUNT, AZURE_KEY, TARGET, FaultyProxy, admin_online, azurite,  # noqa: F401
-                            eventually, moto)
+                            eventually, moto, s3_location)
 
 MiB = 1 << 20
 REPLICAS = "replicas"  # the bucket at site B
@@ -40,23 +40,6 @@ def site_b(tmp_root):
     s.stop()
 
 
-def s3_location(name, endpoint, bucket, keys=("moto", "moto-secret"), timeout=5, strata=False):
-    """A `[[location]]` of type s3: copies under their own key, a breaker
-    that closes again after a second."""
-    return f"""
-[[location]]
-name = "{name}"
-type = "s3"
-endpoint = "{endpoint}"
-bucket = "{bucket}"
-path_style = true
-bucket_match = true
-strata = {str(strata).lower()}
-access_key = "{keys[0]}"
-secret_key = "{keys[1]}"
-timeout_secs = {timeout}
-breaker_cooldown_secs = 1
-"""
 
 
 def site_a_config(site_b, moto, azurite, extra=""):

@@ -38,15 +38,16 @@ def test_invalid_part_numbers(s3, bucket):
         assert error_code(e) == "InvalidArgument"
 
 
-def signed_head(server, s3, bucket, key, body):
-    """The request line and headers of a PUT of `body`, signed as botocore
-    signs it (the payload's hash included), to send by hand."""
+def signed_head(server, s3, bucket, key, body, method="PUT", query=""):
+    """The request line and headers of a request with `body`, signed as
+    botocore signs it (the payload's hash included), to send by hand."""
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
-    req = AWSRequest(method="PUT", url=f"{server.endpoint}/{bucket}/{key}", data=body)
+    path = f"/{bucket}/{key}" + (f"?{query}" if query else "")
+    req = AWSRequest(method=method, url=server.endpoint + path, data=body)
     S3SigV4Auth(s3._request_signer._credentials, "s3", "us-east-1").add_auth(req)
     headers = dict(req.headers.items(), Host=f"127.0.0.1:{server.port}", **{"Content-Length": str(len(body))})
-    return (f"PUT /{bucket}/{key} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             + "\r\n").encode()
 
 
@@ -86,6 +87,15 @@ def test_a_stalled_upload_times_out_and_leaves_nothing(make_server):
         assert time.time() - started < 10
     assert answer.startswith(b"HTTP/1.1 400") and b"<Code>RequestTimeout</Code>" in answer, answer
     assert_absent(s3, "stalls", "stalled")
+    # An XML body (read whole, by s3s) that stalls gets the same answer.
+    uid = s3.create_multipart_upload(Bucket="stalls", Key="mp")["UploadId"]
+    xml = b"<CompleteMultipartUpload>" + b" " * 1000 + b"</CompleteMultipartUpload>"
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(signed_head(server, s3, "stalls", "mp", xml, "POST", f"uploadId={uid}") + xml[:100])
+        sock.settimeout(15)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400") and b"<Code>RequestTimeout</Code>" in answer, answer
+    assert_absent(s3, "stalls", "mp")
     eventually(no_temp_data(server))
     # Slow headers are cut off too.
     with socket.create_connection(("127.0.0.1", server.port)) as sock:

@@ -2,8 +2,12 @@
 //! so a stalled upload (a client gone without closing its connection) ends
 //! with S3's `RequestTimeout` and its partial data is cleaned up, instead of
 //! holding a connection, a temp file and the server's shutdown forever.
+//! (A body s3s reads whole, an XML document, fails inside s3s as a 500: the
+//! flag `new` returns lets the server answer `RequestTimeout` instead.)
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,6 +24,8 @@ pub(crate) const IDLE_MESSAGE: &str =
 pub(crate) struct IdleTimeout {
     inner: Incoming,
     idle: Duration,
+    /// Set once the body timed out, for whoever answers the request.
+    timed_out: Arc<AtomicBool>,
     /// When the last frame came, or the first read was asked for: the
     /// clock starts only then, as a client waiting for `100 Continue` sends
     /// nothing until the server reads.
@@ -30,13 +36,17 @@ pub(crate) struct IdleTimeout {
 }
 
 impl IdleTimeout {
-    pub(crate) fn new(inner: Incoming, idle: Duration) -> Self {
-        Self {
+    /// The body, and a flag that turns true if it times out.
+    pub(crate) fn new(inner: Incoming, idle: Duration) -> (Self, Arc<AtomicBool>) {
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let body = Self {
             inner,
             idle,
+            timed_out: timed_out.clone(),
             last: None,
             timer: Box::pin(tokio::time::sleep(idle)),
-        }
+        };
+        (body, timed_out)
     }
 }
 
@@ -64,6 +74,7 @@ impl Body for IdleTimeout {
             }
             let deadline = this.last.unwrap_or(last) + this.idle;
             if Instant::now() >= deadline {
+                this.timed_out.store(true, Ordering::Relaxed);
                 return Poll::Ready(Some(Err(IDLE_MESSAGE.into())));
             }
             this.timer.as_mut().reset(deadline);

@@ -188,10 +188,22 @@ impl Router {
                 "Your request was too big.",
             )));
         }
-        let idle = self.idle_timeout;
-        let resp = s3
-            .call(req.map(|body| s3s::Body::http_body(IdleTimeout::new(body, idle))))
-            .await?;
+        let (req, timed_out) = {
+            let (parts, body) = req.into_parts();
+            let (body, timed_out) = IdleTimeout::new(body, self.idle_timeout);
+            (
+                Request::from_parts(parts, s3s::Body::http_body(body)),
+                timed_out,
+            )
+        };
+        let resp = s3.call(req).await?;
+        if timed_out.load(std::sync::atomic::Ordering::Relaxed) && resp.status().is_server_error() {
+            return Ok(decorate(crate::cors::error(
+                StatusCode::BAD_REQUEST,
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            )));
+        }
         if attributes && resp.status() == StatusCode::OK {
             let resp = resp.map(BodyExt::boxed_unsync);
             return Ok(decorate(unquote_attributes_etag(resp).await?));

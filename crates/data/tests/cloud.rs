@@ -1,5 +1,5 @@
 //! The data conformance suite against real peers started here on 127.0.0.1:
-//! moto (s3) and Azurite (azure). Each test skips, saying why, when its peer is missing.
+//! moto (s3) and Azurite (azure). Each test fails, saying why, when its peer is missing.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -26,12 +26,18 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn found(program: &str) -> bool {
-    Command::new("sh")
+/// Fails the test when a peer it starts is not installed: a skipped
+/// conformance run would pass in silence (`.ci/run` installs both).
+fn need(program: &str, how: &str) {
+    let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{program} is not installed ({how}); .ci/run installs it"
+    );
 }
 
 fn wait_for_port(port: u16) {
@@ -112,10 +118,7 @@ fn expect_peer_report(report: &str, size: usize, metadata_name: &str) {
 
 #[tokio::test]
 async fn s3_location_against_moto() {
-    if !found("moto_server") {
-        eprintln!("SKIPPED: moto_server not installed (pip install 'moto[server]')");
-        return;
-    }
+    need("moto_server", "pip install 'moto[server]'");
     let port = free_port();
     let _peer = Peer(
         Command::new("moto_server")
@@ -319,10 +322,7 @@ async fn lost_assemblies_are_aborted(backend: &dyn DataBackend, endpoint: &str) 
 
 #[tokio::test]
 async fn azure_location_against_azurite() {
-    if !found("azurite-blob") {
-        eprintln!("SKIPPED: azurite-blob not installed (npm install -g azurite)");
-        return;
-    }
+    need("azurite-blob", "npm install -g azurite");
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let _peer = Peer(
@@ -345,10 +345,10 @@ async fn azure_location_against_azurite() {
          C(account_url='{endpoint}', credential={{'account_name': 'devstoreaccount1', 'account_key': '{KEY}'}})\
          .create_container('target')"
     ));
-    if !created {
-        eprintln!("SKIPPED: could not create the container (pip install azure-storage-blob)");
-        return;
-    }
+    assert!(
+        created,
+        "could not create the container (pip install azure-storage-blob; .ci/run installs it)"
+    );
     let open = |bucket_match: bool| {
         let spec: LocationSpec = toml::from_str(&format!(
             "type = \"azure\"\nendpoint = \"{endpoint}\"\naccount = \"devstoreaccount1\"\n\

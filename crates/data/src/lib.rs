@@ -199,30 +199,55 @@ pub trait BlobWriter: Send {
 }
 
 /// Proves a location works end to end: writes, reads back and deletes a
-/// probe blob. Used when a location is added, never per request.
+/// probe blob, then a probe object copy (the way replication writes, which
+/// in an `s3` location goes through requests of Strata's own). Used when a
+/// location is added, never per request.
 pub async fn probe(backend: &dyn DataBackend) -> Result<()> {
     let unique = random_hex(8);
     let key = backend.blob_key(&BlobName {
-        bucket: "strata-probe",
-        key: "strata-probe",
+        bucket: PROBE,
+        key: PROBE,
         unique: &unique,
     });
     let payload = Bytes::from(format!("strata probe {unique}"));
     let mut writer = backend.create(&key).await?;
     writer.write(payload.clone()).await?;
     writer.commit().await?;
-    let read: Vec<Bytes> = backend
-        .read(&key, 0..payload.len() as u64)
-        .await?
-        .try_collect()
-        .await?;
+    let read = backend.read(&key, 0..payload.len() as u64).await;
     let delete = backend.delete(&key).await;
-    if read.concat() != payload {
-        return Err(DataError::Unavailable(
-            "the probe blob read back differs from what was written".into(),
-        ));
-    }
+    same_bytes(read?, &payload, "blob").await?;
+    delete?;
+
+    let copy_key = format!("{PROBE}-{unique}");
+    let mut writer = backend
+        .create_copy(
+            PROBE,
+            &copy_key,
+            payload.len() as u64,
+            &CopyAttributes::default(),
+        )
+        .await?;
+    writer.write(payload.clone()).await?;
+    writer.commit().await?;
+    let read = backend.read_copy(PROBE, &copy_key, None, None).await;
+    let delete = backend.delete_copy(PROBE, &copy_key).await;
+    same_bytes(read?, &payload, "object copy").await?;
     delete
+}
+
+/// The bucket name probe blobs and copies are named under: they never go
+/// through the namespace, and are removed at once.
+const PROBE: &str = "strata-probe";
+
+async fn same_bytes(read: ByteStream, want: &Bytes, what: &str) -> Result<()> {
+    let read: Vec<Bytes> = read.try_collect().await?;
+    if read.concat() == *want {
+        Ok(())
+    } else {
+        Err(DataError::Unavailable(format!(
+            "the probe {what} read back differs from what was written"
+        )))
+    }
 }
 
 /// Lowercase hex of `n` random bytes.

@@ -895,3 +895,19 @@ def test_a_crash_mid_upload_leaves_no_backend_upload(tmp_root, peer, make_server
         assert not backend.list_multipart_uploads(Bucket=bucket).get("Uploads"), "the upload was aborted"
         assert not backend.list_objects_v2(Bucket=bucket).get("Contents"), "nothing was left"
     eventually(aborted, 30)
+
+
+def test_a_location_dropped_from_the_config_while_a_bucket_uses_it_stops_the_start(tmp_root, make_server):
+    config = tmp_root / f"dropped-{uuid.uuid4().hex[:6]}.toml"
+    declared = f'[[location]]\nname = "extra"\ntype = "fs"\npath = "{tmp_root / "extra-fs"}"\n'
+    config.write_text(declared)
+    s = make_server(extra_env={"STRATA_CONFIG": str(config)})
+    s.client().create_bucket(Bucket="on-extra", CreateBucketConfiguration={"LocationConstraint": "extra"})
+    s.stop()
+    config.write_text("")
+    with pytest.raises(RuntimeError):
+        s.start()
+    assert "bucket on-extra keeps its data in location extra, which is no longer declared" in s.log_path.read_text()
+    config.write_text(declared)
+    s.start()
+    assert s.client().head_bucket(Bucket="on-extra")

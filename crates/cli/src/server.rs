@@ -37,6 +37,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let declared = locations::declared(&meta, &settings.data_dir, &settings.locations)?;
     let located = locations::open_all(&declared, settings.default_location.as_deref())?;
     let strata = Arc::new(Strata::new(Arc::new(meta), located, core_settings));
+    strata.check_bucket_locations()?;
     // In the background: a location that hangs must not hold up the start
     // (each check may take the location's whole timeout).
     let checked = strata.clone();

@@ -172,6 +172,25 @@ impl Strata {
         Ok(())
     }
 
+    /// At start: every bucket's location must still be declared (a location
+    /// dropped from the config file would leave its buckets answering 503
+    /// and their garbage uncollected). Names the first bucket that is not.
+    pub fn check_bucket_locations(&self) -> Result<()> {
+        match self
+            .meta
+            .list_buckets()?
+            .into_iter()
+            .find(|b| !self.locations.contains(&b.location))
+        {
+            Some(bucket) => Err(Error::InvalidArgument(format!(
+                "bucket {} keeps its data in location {}, which is no longer declared: \
+                 declare it again (config file or strata admin location add)",
+                bucket.name, bucket.location
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The first bucket rule that sends data to `location` (a replication
     /// destination, a lifecycle transition), named for an error message.
     pub fn rule_naming(&self, location: &str) -> Result<Option<String>> {

@@ -532,7 +532,13 @@ mod replication {
         let v2 = site.put("doc", b"second").await;
         site.replicate_to(DEST).await;
         let (engine, stopper) = site.start_engine();
+        // Paused while the backfill queues both: one batch then takes them,
+        // the newer first, before its COMPLETED reaches the record.
+        let replication = engine.replication.clone().unwrap();
+        replication.pause(DEST).unwrap();
         engine.backfill(BUCKET).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        replication.resume(DEST, None).unwrap();
         site.wait_completed("doc", &v2).await;
         site.wait_completed("doc", &v1).await;
         assert_eq!(site.copy_at_destination("doc").await, b"second");
@@ -657,6 +663,35 @@ mod replication {
         assert_eq!(site.status("doc", &v2), Some(ReplicationStatus::Failed));
         site.strata.locations.add(DEST, removed);
         assert_eq!(replication.retry(&[target]).await.unwrap().len(), 1);
+        stop(engine, stopper).await;
+    }
+
+    /// A key deleted before the rule (its newest version a delete marker)
+    /// ends without a copy at a destination that keeps no markers, though a
+    /// backfill also sends its older versions.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deleted_key_stays_deleted_at_a_foreign_destination() {
+        let site = site().await;
+        let v1 = site.put("gone", b"first").await;
+        let v2 = site.put("gone", b"second").await;
+        let marker = site
+            .strata
+            .delete_object(&site.account, BUCKET, "gone", None, false)
+            .await
+            .unwrap();
+        let marker = marker.version_id.expect("a delete marker's version");
+        site.replicate_to(DEST).await;
+        let (engine, stopper) = site.start_engine();
+        let replication = engine.replication.clone().unwrap();
+        replication.pause(DEST).unwrap();
+        engine.backfill(BUCKET).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        replication.resume(DEST, None).unwrap();
+        for version in [&marker, &v2, &v1] {
+            site.wait_completed("gone", version).await;
+        }
+        let backend = site.strata.locations.get(DEST).unwrap();
+        assert!(backend.head_copy(BUCKET, "gone").await.unwrap().is_none());
         stop(engine, stopper).await;
     }
 }

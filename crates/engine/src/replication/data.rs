@@ -16,6 +16,7 @@ use strata_meta::{
 
 use super::destinations::Lifeline;
 use super::{Replication, Task, copy::send_version, data_topic};
+use strata_core::replication::META_VERSION_ID;
 use crate::bus::{Delivered, Durability};
 use crate::state::FailedEntry;
 use crate::worker::{Worker, WorkerState};
@@ -240,9 +241,9 @@ impl Copier {
         if state.round > task.round || finished {
             return Ok(None);
         }
-        if !self.backend.keeps_versions() && self.superseded(&task)? {
-            // The destination keeps one copy per key, and it holds a newer
-            // version's: copying this one would put an older version over it.
+        if !self.backend.keeps_versions() && self.superseded(&task).await? {
+            // The destination keeps one copy per key, and it holds (or is to
+            // hold) a newer version's: this one would go over it.
             let report = self.report(&task, ReplicationStatus::Completed, None);
             return Ok(Some((task, report)));
         }
@@ -263,12 +264,50 @@ impl Copier {
         Ok(Some((task.clone(), send.await?)))
     }
 
-    /// Whether a version of the task's key newer than its version has its
-    /// copy at this destination already (COMPLETED). Versions come newest
-    /// first, so the walk ends at the first such one or at the task's own
-    /// version (usually the first). A newer version still on its way, or
-    /// failed, or deleted since, does not count: this one is then sent.
-    fn superseded(&self, task: &Task) -> Result<bool> {
+    /// Whether the destination holds, or is to hold, something newer than
+    /// the task's version of its key: a newer version bound for it that is
+    /// COMPLETED there, or a delete marker not FAILED (the destination must
+    /// end without the object), or its current copy, by the source version
+    /// id written on it, is a newer version's (a copy made by this very
+    /// batch, whose COMPLETED has not reached the record yet). A newer
+    /// version still on its way, failed or deleted since does not count:
+    /// this one is then sent. The newest version of a key is never
+    /// superseded, and pays no lookup at the destination.
+    async fn superseded(&self, task: &Task) -> Result<bool> {
+        let newer = self.newer_versions(task)?;
+        if newer.is_empty() {
+            return Ok(false);
+        }
+        let here = |record: &ObjectRecord| {
+            record
+                .replication
+                .as_ref()
+                .filter(|r| !r.is_replica())
+                .and_then(|r| r.destination(&self.location))
+                .map(|d| d.status)
+        };
+        let decided = newer.iter().any(|record| match here(record) {
+            Some(ReplicationStatus::Completed) => true,
+            Some(ReplicationStatus::Failed) | None => false,
+            Some(_) => record.delete_marker,
+        });
+        if decided {
+            return Ok(true);
+        }
+        let current = self.backend.head_copy(&task.bucket, &task.key).await?;
+        let current_version = current
+            .as_ref()
+            .and_then(|(_, attributes)| attributes.metadata.get(META_VERSION_ID));
+        Ok(current_version.is_some_and(|v| {
+            newer
+                .iter()
+                .any(|r| r.version_name() == v && here(r).is_some())
+        }))
+    }
+
+    /// The versions of the task's key newer than its version, newest first
+    /// (none when it is the newest, the usual case: one read).
+    fn newer_versions(&self, task: &Task) -> Result<Vec<ObjectRecord>> {
         let meta = &self.replication.strata.meta;
         let mut query = VersionQuery {
             list: ListQuery {
@@ -278,6 +317,7 @@ impl Copier {
             },
             version_id_marker: None,
         };
+        let mut newer = Vec::new();
         loop {
             let page = meta.list_versions(&task.bucket, &query)?;
             for entry in &page.entries {
@@ -286,21 +326,14 @@ impl Copier {
                 };
                 let version = listed.record.version_name();
                 if *key != task.key || version == task.version_id {
-                    return Ok(false);
-                }
-                let copied = listed.record.replication.as_ref().is_some_and(|r| {
-                    !r.is_replica()
-                        && r.destination(&self.location)
-                            .is_some_and(|d| d.status == ReplicationStatus::Completed)
-                });
-                if copied {
-                    return Ok(true);
+                    return Ok(newer);
                 }
                 query.list.start_after = Some(key.clone());
                 query.version_id_marker = Some(version.to_string());
+                newer.push(listed.record.clone());
             }
             if page.entries.len() < SUPERSEDED_PAGE {
-                return Ok(false);
+                return Ok(newer);
             }
         }
     }

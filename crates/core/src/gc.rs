@@ -3,7 +3,7 @@
 //! uploads, writes cut off by an error or a crash) and aborts the assemblies
 //! of uploads given up, then forgets them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,16 +15,21 @@ use crate::{Result, Strata};
 /// How often the collector looks even when nobody woke it.
 const INTERVAL: Duration = Duration::from_secs(30);
 const BATCH: usize = 256;
+/// Refused removals in one location before the rest of its garbage waits
+/// for the next pass.
+const MAX_REFUSALS_PER_PASS: u32 = 10;
 
 impl Strata {
     /// One pass over the garbage list, a batch at a time; returns how many
     /// blobs went. A location that fails a removal (down, not configured) is
     /// skipped for the rest of the pass, and never holds up the others'
     /// garbage; a blob the location refuses to remove (a lease, a lock) is
-    /// kept and its location's other blobs go on.
+    /// kept and its location's other blobs go on, up to a few refusals a
+    /// pass (more say the location's keys may not delete at all).
     pub async fn collect_garbage(&self) -> Result<usize> {
         let mut after: Option<BlobAddr> = None;
         let mut failing: HashSet<String> = HashSet::new();
+        let mut refusals: HashMap<String, u32> = HashMap::new();
         let mut total = 0;
         loop {
             let batch = self.meta.list_garbage(after.as_ref(), BATCH)?;
@@ -46,6 +51,12 @@ impl Strata {
                     Ok(()) => removed.push(blob),
                     Err(e @ DataError::Refused(_)) => {
                         tracing::warn!(error = %e, blob = %blob.key, "a garbage blob's removal was refused; kept for the next pass");
+                        // Many refusals are the location's keys, not its blobs.
+                        let refused = refusals.entry(blob.location.clone()).or_insert(0);
+                        *refused += 1;
+                        if *refused >= MAX_REFUSALS_PER_PASS {
+                            failing.insert(blob.location);
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, location = %blob.location, blob = %blob.key, "could not remove a garbage blob; the location's garbage waits for the next pass");

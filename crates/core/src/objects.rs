@@ -256,9 +256,15 @@ impl Strata {
         }
     }
 
-    /// Hands a blob that will not be committed to the garbage collector.
+    /// Hands a blob that will not be committed to the garbage collector
+    /// (its uploads' entry first: the blob's own closes its open intent,
+    /// which a crash in between must still find at recovery).
     pub(crate) async fn discard(&self, addr: &BlobAddr) {
-        for entry in std::iter::once(addr.clone()).chain(self.unfinished_uploads_of(addr)) {
+        for entry in self
+            .unfinished_uploads_of(addr)
+            .into_iter()
+            .chain([addr.clone()])
+        {
             if let Err(e) = self.meta.discard_blob(entry).await {
                 tracing::warn!(error = %e, blob = %addr.key, "could not record a discarded blob; it stays an open intent until restart");
             }
@@ -266,17 +272,18 @@ impl Strata {
         self.gc_wakeup.notify_one();
     }
 
-    /// At start-up: the blobs a crash cut off go to the garbage collector.
+    /// At start-up: the blobs a crash cut off go to the garbage collector
+    /// (with their unfinished uploads, see `unfinished_uploads_of`).
     /// Returns how many.
     pub async fn recover_open_blobs(&self) -> Result<usize> {
-        let recovered = self.meta.recover_open_blobs().await?;
-        for entry in recovered
-            .iter()
-            .filter_map(|a| self.unfinished_uploads_of(a))
-        {
-            self.meta.discard_blob(entry).await?;
-        }
-        Ok(recovered.len())
+        let assembling: Vec<String> = self
+            .locations
+            .all()
+            .into_iter()
+            .filter(|(_, l)| l.backend.assembles_parts())
+            .map(|(name, _)| name)
+            .collect();
+        Ok(self.meta.recover_open_blobs(&assembling).await?)
     }
 
     /// A blob a cloud location was writing (one over 8 MiB) may have a

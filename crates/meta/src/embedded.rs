@@ -1256,8 +1256,9 @@ impl MetadataStore for EmbeddedStore {
         self.write(move |txn| add_garbage(txn, &blob)).await
     }
 
-    async fn recover_open_blobs(&self) -> Result<Vec<BlobAddr>> {
-        self.write(|txn| {
+    async fn recover_open_blobs(&self, assembling: &[String]) -> Result<usize> {
+        let assembling = assembling.to_vec();
+        self.write(move |txn| {
             let open: Vec<BlobAddr> = txn
                 .open_table(OPEN_BLOBS)?
                 .iter()?
@@ -1272,8 +1273,13 @@ impl MetadataStore for EmbeddedStore {
                 .collect::<Result<_>>()?;
             for blob in &open {
                 add_garbage(txn, blob)?;
+                let lost_upload = assembling.contains(&blob.location)
+                    && Assembly::from_garbage(&blob.key).is_none();
+                if lost_upload {
+                    add_garbage(txn, &Assembly::starting(&blob.location, &blob.key))?;
+                }
             }
-            Ok(open)
+            Ok(open.len())
         })
         .await
     }

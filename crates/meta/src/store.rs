@@ -168,8 +168,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Gives up a blob that will not be committed: it becomes garbage.
     async fn discard_blob(&self, blob: BlobAddr) -> Result<()>;
     /// At start-up: every blob still open was cut off by a crash; all become
-    /// garbage. Returns them.
-    async fn recover_open_blobs(&self) -> Result<Vec<BlobAddr>>;
+    /// garbage, in one transaction. A blob in one of the `assembling`
+    /// locations (whose writes may be multipart uploads of their own) also
+    /// gets the entry that aborts every unfinished upload of its name.
+    /// Returns how many blobs were open.
+    async fn recover_open_blobs(&self, assembling: &[String]) -> Result<usize>;
     /// Garbage blobs in (location, key) order, strictly after `after` when
     /// given, at most `limit`.
     fn list_garbage(&self, after: Option<&BlobAddr>, limit: usize) -> Result<Vec<BlobAddr>>;

@@ -16,11 +16,11 @@ use strata_meta::{
 
 use super::destinations::Lifeline;
 use super::{Replication, Task, copy::send_version, data_topic};
-use strata_core::replication::META_VERSION_ID;
 use crate::bus::{Delivered, Durability};
 use crate::state::FailedEntry;
 use crate::worker::{Worker, WorkerState};
 use crate::{EngineError, Result};
+use strata_core::replication::META_VERSION_ID;
 
 /// A task and the report on it for the status processor.
 type Report = (Task, DestinationReport);
@@ -152,10 +152,10 @@ impl DataProcessor {
                 state.retry_at = None;
             }
             Err(e) => {
-                state.failures += 1;
                 let pause = FAILED_BATCH_PAUSE
                     .saturating_mul(1 << state.failures.min(8))
                     .min(MAX_FAILED_BATCH_PAUSE);
+                state.failures += 1;
                 state.retry_at = Some(Instant::now() + pause);
                 tracing::warn!(location = %self.copier.location, partition, error = %e, ?pause, "a replication batch failed; its partition tries again after a pause");
                 self.last_failure = Some(format!("partition {partition}: {e}"));
@@ -461,6 +461,11 @@ impl Worker for DataProcessor {
         if self.paused {
             // Resumed by the operator, or by a schedule: looked at each second.
             return tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        // A partition waiting out its pause still has tasks, which would
+        // wake the wait below at once: look again after a while instead.
+        if self.partitions.iter().any(|p| p.retry_at.is_some()) {
+            return tokio::time::sleep(IDLE_WAIT).await;
         }
         let copier = &self.copier;
         crate::bus::wait_any(

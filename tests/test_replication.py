@@ -349,7 +349,13 @@ def test_operator_api_and_metrics(site_a):
         urllib.request.urlopen(site_a.endpoint + "/_/backbeat/api/crr/status")
     assert e.value.code == 403
     status = json.loads(cli(site_a, "status"))
-    assert {m["location"] for m in status} >= {"site-b", "moto", "azure"}
+    destinations = status["destinations"]
+    assert {m["location"] for m in destinations} >= {"site-b", "moto", "azure"}
+    overall = status["overall"]
+    for figure in ("completed_objects", "failed_objects", "failed_entries"):
+        assert overall[figure] == sum(m[figure] for m in destinations), figure
+    assert overall["backlog"]["objects"] == sum(m["backlog"]["objects"] for m in destinations)
+    assert overall["rpo_seconds"] == max(m["rpo_seconds"] for m in destinations)
     text = urllib.request.urlopen(site_a.endpoint + "/metrics").read().decode()
     for name in ("s3_replication_backlog_objects", "s3_replication_rpo_seconds",
                  "s3_replication_completed_objects_total", "s3_replication_failed_objects_total"):
@@ -383,7 +389,7 @@ def test_a_location_added_online_is_a_destination_at_once(tmp_root, site_b):
                 vid2 = a.put_object(Bucket=src, Key=key2, Body=b"once")["VersionId"]
                 wait_status(a, src, key2, vid2)
                 time.sleep(1)  # a second processor's copy would be counted by now
-                late = [m for m in json.loads(cli(s, "status")) if m["location"] == "late-b"]
+                late = [m for m in json.loads(cli(s, "status"))["destinations"] if m["location"] == "late-b"]
                 assert late[0]["completed_objects"] == 2, late
             if round_ == "second":
                 # Nor while a version still waits for its copy there, rule or not.
@@ -784,7 +790,7 @@ def test_what_replicates_and_what_does_not(site_a, site_b):
     wait_status(a, name, tagged, vid)
 
     def completed():
-        return [m for m in json.loads(cli(site_a, "status")) if m["location"] == "site-b"][0]["completed_objects"]
+        return json.loads(cli(site_a, "status", "site-b"))["completed_objects"]
     before = completed()
     time.sleep(1)
     assert completed() == before, "nothing else is replicating to site-b"

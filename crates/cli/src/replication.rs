@@ -202,16 +202,13 @@ async fn follow_backfill(api: &Api, path: &str, started: &Value) -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     bar.finish();
+    // Every destination's backlog together.
     let backlog = |m: &Value| -> (u64, u64) {
-        m.as_array()
-            .into_iter()
-            .flatten()
-            .fold((0, 0), |(o, b), d| {
-                (
-                    o + d["backlog"]["objects"].as_u64().unwrap_or(0),
-                    b + d["backlog"]["bytes"].as_u64().unwrap_or(0),
-                )
-            })
+        let overall = &m["overall"]["backlog"];
+        (
+            overall["objects"].as_u64().unwrap_or(0),
+            overall["bytes"].as_u64().unwrap_or(0),
+        )
     };
     let (_, first_bytes) = backlog(&api.call(Method::GET, "metrics/crr/all", None).await?);
     let drain = ProgressBar::new(first_bytes);

@@ -82,7 +82,7 @@ async fn route(
     }
     let replication = engine.replication()?;
     Ok(match (method, segments) {
-        (&Method::GET, ["metrics", "crr", "all"]) => ok(&replication.all_metrics()?),
+        (&Method::GET, ["metrics", "crr", "all"]) => ok(&replication.overall_metrics()?),
         (&Method::GET, ["metrics", "crr", location]) => ok(&replication.metrics(location)?),
         (&Method::GET, ["metrics", "crr", _, "progress", bucket, key @ ..]) => {
             let version = query_param(query, "versionId");

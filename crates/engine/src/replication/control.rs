@@ -44,6 +44,25 @@ pub struct DestinationMetrics {
     pub totals: Totals,
 }
 
+/// Every destination's metrics, and all of them together.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AllMetrics {
+    pub overall: Overall,
+    pub destinations: Vec<DestinationMetrics>,
+}
+
+/// The destinations together: backlogs, counts and rates summed; the RPO
+/// and the delay percentiles are the worst destination's.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Overall {
+    pub backlog: Backlog,
+    pub rpo_seconds: f64,
+    pub failed_entries: u64,
+    pub paused_destinations: u64,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
 /// One version's replication, destination by destination.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ObjectProgress {
@@ -179,6 +198,37 @@ impl Replication {
             .iter()
             .map(|l| self.metrics(l))
             .collect()
+    }
+
+    /// Every destination's metrics and their sum (Zenko's `metrics/crr/all`).
+    pub fn overall_metrics(&self) -> Result<AllMetrics> {
+        let destinations = self.all_metrics()?;
+        let mut overall = Overall::default();
+        for d in &destinations {
+            let (all, one) = (&mut overall, &d.totals);
+            all.backlog.objects += d.backlog.objects;
+            all.backlog.bytes += d.backlog.bytes;
+            all.backlog.capped |= d.backlog.capped;
+            all.backlog.oldest_ms = match (all.backlog.oldest_ms, d.backlog.oldest_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            all.rpo_seconds = all.rpo_seconds.max(d.rpo_seconds);
+            all.failed_entries += d.failed_entries;
+            all.paused_destinations += u64::from(d.paused);
+            all.totals.completed_objects += one.completed_objects;
+            all.totals.completed_bytes += one.completed_bytes;
+            all.totals.failed_objects += one.failed_objects;
+            all.totals.failed_bytes += one.failed_bytes;
+            all.totals.objects_per_second += one.objects_per_second;
+            all.totals.bytes_per_second += one.bytes_per_second;
+            all.totals.delay_p50_ms = all.totals.delay_p50_ms.max(one.delay_p50_ms);
+            all.totals.delay_p99_ms = all.totals.delay_p99_ms.max(one.delay_p99_ms);
+        }
+        Ok(AllMetrics {
+            overall,
+            destinations,
+        })
     }
 
     pub fn failed(

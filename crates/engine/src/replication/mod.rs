@@ -20,7 +20,7 @@ use strata_core::Strata;
 use strata_meta::{Change, DestinationReport, JournalEntry, JournalOp, ReplicationStatus};
 
 pub use backfill::{Backfill, BackfillProgress};
-pub use control::{Backlog, DestinationMetrics, ObjectProgress, RetryTarget};
+pub use control::{AllMetrics, Backlog, DestinationMetrics, ObjectProgress, Overall, RetryTarget};
 pub use data::DataProcessor;
 pub use destinations::Destinations;
 pub use metrics::Metrics;

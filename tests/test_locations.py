@@ -11,6 +11,7 @@ import http.client
 import os
 import shutil
 import socket
+import threading
 import subprocess
 import time
 import urllib.parse
@@ -911,3 +912,32 @@ def test_a_location_dropped_from_the_config_while_a_bucket_uses_it_stops_the_sta
     config.write_text(declared)
     s.start()
     assert s.client().head_bucket(Bucket="on-extra")
+
+
+def test_a_backend_that_dies_mid_stream_fails_the_request_cleanly(tmp_root, make_server):
+    """The backend (a second Strata) is killed while a 100 MiB PUT streams
+    into it: the PUT fails naming the location, the version before stays
+    whole, and once the backend is back the same PUT goes through."""
+    bucket = "mid-stream"
+    backend = make_server()
+    backend.client().create_bucket(Bucket=bucket)
+    config = tmp_root / f"{bucket}-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(s3_location("dying", backend.endpoint, bucket, keys=MAIN, timeout=5))
+    front = make_server(extra_env={"STRATA_CONFIG": str(config)})
+    c = front.client()
+    c.create_bucket(Bucket="front", CreateBucketConfiguration={"LocationConstraint": "dying"})
+    before = os.urandom(300_000)
+    c.put_object(Bucket="front", Key="k", Body=before)
+    big = os.urandom(100 * MiB)
+    killer = threading.Timer(0.3, backend.kill9)
+    killer.start()
+    started = time.time()
+    with pytest.raises(ClientError) as e:
+        c.put_object(Bucket="front", Key="k", Body=big)
+    killer.join()
+    assert time.time() - started < 20
+    assert error_code(e) == "ServiceUnavailable" and "location dying" in e.value.response["Error"]["Message"]
+    backend.start()
+    assert eventually(lambda: _get(c, "front", "k")) == before, "the version before stays whole"
+    eventually(lambda: _put(c, "front", "k", big), 30)
+    assert c.get_object(Bucket="front", Key="k")["Body"].read() == big

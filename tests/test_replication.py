@@ -857,3 +857,37 @@ def test_a_scheduled_resume(site_a, site_b):
     wait_status(a, src, key, vid)
     assert b.get_object(Bucket=REPLICAS, Key=key, VersionId=vid)["Body"].read() == b"on schedule"
     assert json.loads(cli(site_a, "status", "site-b"))["paused"] is False
+
+
+def test_a_destination_bucket_that_disappears(site_a, moto):
+    """The destination's bucket is deleted while replication runs: new
+    versions end FAILED naming NoSuchBucket, the source serves on; once the
+    bucket is back, a retry completes them."""
+    a, m = site_a.client(), moto.client()
+    target = "vanishing-" + uuid.uuid4().hex[:6]
+    m.create_bucket(Bucket=target)
+    added = admin_online(site_a, "add", "vanishing", "s3", f"endpoint={moto.endpoint}", f"bucket={target}",
+                         "path_style=true", "bucket_match=true", "access_key=moto", "secret_key=moto-secret")
+    assert added.returncode == 0, added.stderr
+    src = replicated_bucket(a, "vanishing")
+    first = a.put_object(Bucket=src, Key=f"{src}/first", Body=b"1")["VersionId"]
+    wait_status(a, src, f"{src}/first", first)
+    m.delete_object(Bucket=target, Key=f"{src}/first")
+    m.delete_bucket(Bucket=target)
+    second = a.put_object(Bucket=src, Key=f"{src}/second", Body=b"2")["VersionId"]
+    wait_status(a, src, f"{src}/second", second, want="FAILED")
+    entry = next(e for e in json.loads(cli(site_a, "failed", "--location", "vanishing"))["entries"]
+                 if e["key"] == f"{src}/second")
+    assert "NoSuchBucket" in entry["error"], entry
+    assert a.get_object(Bucket=src, Key=f"{src}/second")["Body"].read() == b"2"
+    m.create_bucket(Bucket=target)
+    assert "1 entries sent again" in cli(site_a, "retry", "vanishing", src, f"{src}/second", second)
+    wait_status(a, src, f"{src}/second", second)
+    assert m.get_object(Bucket=target, Key=f"{src}/second")["Body"].read() == b"2"
+    a.delete_bucket_replication(Bucket=src)
+    eventually(lambda: _removed(site_a, "vanishing"))
+
+
+def _removed(site, location):
+    out = admin_online(site, "remove", location)
+    assert out.returncode == 0, out.stderr

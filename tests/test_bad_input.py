@@ -186,3 +186,28 @@ def test_a_part_cut_off_mid_upload_leaves_no_part(server, s3, bucket):
     eventually(no_part)
     eventually(no_temp_data(server))
     s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid)
+
+
+def test_a_refusal_before_a_continue_closes_the_connection(server, s3, bucket):
+    """A PUT with `Expect: 100-continue` refused before its body is read: the
+    client may send the body anyway (botocore does, when the refusal races
+    its wait), so the connection closes rather than read that body as the
+    next request (which answered a later, valid request 400 Bad Request)."""
+    head = signed_head(server, s3, bucket, "refused", b"x")
+    head = head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\nx-amz-server-side-encryption: bogus\r\n\r\n", 1)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.settimeout(10)
+        sock.sendall(head)
+        answer = b""
+        while b"</Error>" not in answer:
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400") and b"connection: close" in answer.lower(), answer
+        # The late body and a next request on the same connection: never parsed.
+        try:
+            sock.sendall(b"x" + head)
+            assert sock.recv(65536) == b""
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert_absent(s3, bucket, "refused")

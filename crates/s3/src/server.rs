@@ -298,7 +298,21 @@ pub async fn serve(
             async move {
                 let id = crate::request_id::next();
                 let span = tracing::info_span!("request", id = %id);
-                let resp = router.route(&strata, &s3, req).instrument(span).await?;
+                let expects_continue = req
+                    .headers()
+                    .get(hyper::header::EXPECT)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+                let mut resp = router.route(&strata, &s3, req).instrument(span).await?;
+                // Refused before its body was asked for, a client may still
+                // send that body (botocore does, when the refusal races its
+                // wait for 100 Continue), where hyper expects the next
+                // request: the connection closes instead.
+                if expects_continue && !resp.status().is_success() {
+                    resp.headers_mut().insert(
+                        hyper::header::CONNECTION,
+                        hyper::header::HeaderValue::from_static("close"),
+                    );
+                }
                 crate::request_id::stamp(resp, &id).await
             }
         });

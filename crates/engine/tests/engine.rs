@@ -518,6 +518,17 @@ mod replication {
         }
     }
 
+    /// Backfills the bucket while the destination is paused, so that one
+    /// batch then takes a key's versions together, the newest first, before
+    /// its COMPLETED reaches the record.
+    async fn backfill_in_one_batch(engine: &Engine) {
+        let replication = engine.replication.clone().unwrap();
+        replication.pause(DEST).unwrap();
+        engine.backfill(BUCKET).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        replication.resume(DEST, None).unwrap();
+    }
+
     async fn stop(engine: Engine, stop: tokio::sync::watch::Sender<bool>) {
         stop.send(true).unwrap();
         engine.workers.join().await;
@@ -532,13 +543,7 @@ mod replication {
         let v2 = site.put("doc", b"second").await;
         site.replicate_to(DEST).await;
         let (engine, stopper) = site.start_engine();
-        // Paused while the backfill queues both: one batch then takes them,
-        // the newer first, before its COMPLETED reaches the record.
-        let replication = engine.replication.clone().unwrap();
-        replication.pause(DEST).unwrap();
-        engine.backfill(BUCKET).unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        replication.resume(DEST, None).unwrap();
+        backfill_in_one_batch(&engine).await;
         site.wait_completed("doc", &v2).await;
         site.wait_completed("doc", &v1).await;
         assert_eq!(site.copy_at_destination("doc").await, b"second");
@@ -682,11 +687,7 @@ mod replication {
         let marker = marker.version_id.expect("a delete marker's version");
         site.replicate_to(DEST).await;
         let (engine, stopper) = site.start_engine();
-        let replication = engine.replication.clone().unwrap();
-        replication.pause(DEST).unwrap();
-        engine.backfill(BUCKET).unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        replication.resume(DEST, None).unwrap();
+        backfill_in_one_batch(&engine).await;
         for version in [&marker, &v2, &v1] {
             site.wait_completed("gone", version).await;
         }

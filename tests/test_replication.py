@@ -201,19 +201,26 @@ def test_large_multipart_object_replicates(site_a, site_b, moto, azurite):
     assert azurite.container.get_blob_client(key).download_blob().readall() == whole
 
 
-def test_folder_markers_and_keys_a_path_would_alter_replicate(site_a, site_b, moto):
+def test_folder_markers_and_keys_a_path_would_alter_replicate(site_a, site_b, moto, azurite):
     """A console's `folder/` marker and a key with an empty segment reach
-    every S3 destination under exactly their names (not refused as paths)."""
+    every destination, S3 and Azure, under exactly their names (not refused
+    as paths)."""
     a, b = site_a.client(), site_b.client()
-    src = replicated_bucket(a, "site-b,moto")
+    src = replicated_bucket(a, "site-b,moto,azure")
     keys = [f"{src}/photos/", f"{src}/a//b"]
     versions = {key: a.put_object(Bucket=src, Key=key, Body=key.encode())["VersionId"] for key in keys}
     for key, vid in versions.items():
         wait_status(a, src, key, vid)
         assert b.get_object(Bucket=REPLICAS, Key=key, VersionId=vid)["Body"].read() == key.encode()
         assert moto.client().get_object(Bucket=TARGET, Key=key)["Body"].read() == key.encode()
+        assert azurite.container.get_blob_client(key).download_blob().readall() == key.encode()
     a.delete_object(Bucket=src, Key=keys[0])
     eventually(lambda: assert_gone(moto.client(), TARGET, keys[0]))
+    eventually(lambda: assert_not_in_azure(azurite, keys[0]))
+
+
+def assert_not_in_azure(azurite, name):
+    assert name not in [b.name for b in azurite.container.list_blobs(name_starts_with=name)]
 
 
 def test_destination_failure_lists_then_retry_completes(site_a, moto):

@@ -29,6 +29,7 @@ use object_store::{
 };
 
 use crate::assembly::Assembler;
+use crate::azure_requests::{AzureRequests, MAX_PUT_BLOB};
 use crate::s3_requests::S3Requests;
 use crate::spec::{AzureSpec, S3Spec, Tuning};
 use crate::{BlobName, BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
@@ -65,6 +66,8 @@ pub struct CloudBackend {
     strata_site: bool,
     /// How multipart objects become one backend object (`s3`, `azure`).
     assembler: Option<Assembler>,
+    /// An `azure` location's own requests, for copies under exact names.
+    azure_requests: Option<AzureRequests>,
 }
 
 fn client_options(endpoint: Option<&str>) -> ClientOptions {
@@ -111,6 +114,7 @@ impl CloudBackend {
             bucket_match,
             strata_site: false,
             assembler: None,
+            azure_requests: None,
         }
     }
 
@@ -169,18 +173,23 @@ impl CloudBackend {
             .clone()
             .unwrap_or_else(|| format!("https://{}.blob.core.windows.net", spec.account));
         url_scheme_ok(&endpoint)?;
-        let mut builder = MicrosoftAzureBuilder::new()
+        let builder = MicrosoftAzureBuilder::new()
             .with_account(&spec.account)
             .with_container_name(&spec.container)
             .with_endpoint(endpoint.clone())
             .with_client_options(client_options(Some(&endpoint)))
             .with_retry(retry_config(tuning));
-        builder = match (access_key, sas_token) {
-            (Some(key), None) => builder.with_access_key(key),
-            (None, Some(sas)) => builder.with_config(
-                object_store::azure::AzureConfigKey::SasKey,
-                sas.trim_start_matches('?'),
-            ),
+        let requests = |key: Option<&str>, sas: Option<&str>| {
+            let (account, container) = (&spec.account, &spec.container);
+            AzureRequests::new(&endpoint, account, container, key, sas, tuning.retries())
+        };
+        let (builder, azure_requests) = match (access_key, sas_token) {
+            (Some(key), None) => (builder.with_access_key(&key), requests(Some(&key), None)?),
+            (None, Some(sas)) => {
+                let sas = sas.trim_start_matches('?');
+                let builder = builder.with_config(object_store::azure::AzureConfigKey::SasKey, sas);
+                (builder, requests(None, Some(sas))?)
+            }
             _ => {
                 return Err(DataError::Config(
                     "give exactly one of access_key (or access_key_env) and sas_token (or sas_token_env)"
@@ -191,6 +200,7 @@ impl CloudBackend {
         let store = Arc::new(builder.build().map_err(config_error)?);
         Ok(Self {
             assembler: Some(Assembler::Azure(store.clone())),
+            azure_requests: Some(azure_requests),
             ..Self::new("azure", store, &spec.prefix, spec.bucket_match)
         })
     }
@@ -255,10 +265,10 @@ impl CloudBackend {
         }
     }
 
-    /// The exact name of a copy sent by the location's own S3 requests:
+    /// The exact name of a copy sent by the location's own requests (S3, Azure):
     /// `InvalidKey` when it is empty, too long, or has a `.` or `..` segment,
     /// which URLs resolve away (S3 keys can hold them, but no URL names them).
-    fn s3_copy_name(&self, bucket: &str, key: &str) -> Result<String> {
+    fn exact_copy_name(&self, bucket: &str, key: &str) -> Result<String> {
         let name = self.copy_key(bucket, key);
         let dot_segment = name
             .split('/')
@@ -627,12 +637,26 @@ impl DataBackend for CloudBackend {
         if let Some(s3) = self.s3_requests()
             && size <= MAX_PUT_OBJECT
         {
-            let name = self.s3_copy_name(bucket, key)?;
+            let name = self.exact_copy_name(bucket, key)?;
             let (attributes, tags) = self.put_attributes(attributes)?;
             return s3.create_copy(&name, size, &attributes, &tags).await;
         }
-        // Azure, and copies too large for one PutObject: object_store's
-        // single PUT or multipart upload, under names it can carry.
+        if let Some(azure) = &self.azure_requests
+            && size <= MAX_PUT_BLOB
+        {
+            let name = self.exact_copy_name(bucket, key)?;
+            let (checked, tags) = self.put_attributes(attributes)?;
+            let metadata: Vec<(String, String)> = checked
+                .iter()
+                .filter_map(|(attribute, value)| match attribute {
+                    Attribute::Metadata(name) => Some((name.to_string(), value.to_string())),
+                    _ => None,
+                })
+                .collect();
+            return azure.create_copy(&name, size, attributes, &metadata, tags.encoded());
+        }
+        // Copies too large for one request: object_store's multipart
+        // upload (Azure: staged blocks), under names it can carry.
         let path = self.copy_path(bucket, key)?;
         let (attributes, tags) = self.put_attributes(attributes)?;
         Ok(Box::new(CloudWriter {
@@ -647,7 +671,10 @@ impl DataBackend for CloudBackend {
 
     async fn delete_copy(&self, bucket: &str, key: &str) -> Result<()> {
         if let Some(s3) = self.s3_requests() {
-            return s3.delete_object(&self.s3_copy_name(bucket, key)?).await;
+            return s3.delete_object(&self.exact_copy_name(bucket, key)?).await;
+        }
+        if let Some(azure) = &self.azure_requests {
+            return azure.delete(&self.exact_copy_name(bucket, key)?).await;
         }
         match self.store.delete(&self.copy_path(bucket, key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -657,7 +684,10 @@ impl DataBackend for CloudBackend {
 
     async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>> {
         if let Some(s3) = self.s3_requests() {
-            return s3.head_copy(&self.s3_copy_name(bucket, key)?).await;
+            return s3.head_copy(&self.exact_copy_name(bucket, key)?).await;
+        }
+        if let Some(azure) = &self.azure_requests {
+            return azure.head(&self.exact_copy_name(bucket, key)?).await;
         }
         let path = self.copy_path(bucket, key)?;
         let options = GetOptions {
@@ -700,8 +730,12 @@ impl DataBackend for CloudBackend {
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
         if let Some(s3) = self.s3_requests() {
-            let name = self.s3_copy_name(bucket, key)?;
+            let name = self.exact_copy_name(bucket, key)?;
             return s3.read(&name, version, range).await;
+        }
+        if let Some(azure) = &self.azure_requests {
+            let name = self.exact_copy_name(bucket, key)?;
+            return azure.read(&name, version, range).await;
         }
         self.get(&self.copy_path(bucket, key)?, version, range)
             .await
@@ -850,14 +884,17 @@ mod tests {
             &long,
         ] {
             assert_eq!(
-                b.s3_copy_name("bk", key).unwrap(),
+                b.exact_copy_name("bk", key).unwrap(),
                 format!("replica/bk/{key}")
             );
         }
         let top = backend("s3", true);
         for key in ["x/../y", "./z", "a/.", "..", &format!("{long}kkkkkkkkkkk")] {
             assert!(
-                matches!(top.s3_copy_name("bk", key), Err(DataError::InvalidKey(_))),
+                matches!(
+                    top.exact_copy_name("bk", key),
+                    Err(DataError::InvalidKey(_))
+                ),
                 "{key:?}"
             );
         }

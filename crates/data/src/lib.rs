@@ -3,6 +3,7 @@
 
 mod assembly;
 mod aws_profile;
+mod azure_requests;
 mod breaker;
 mod cloud;
 pub mod conformance;

@@ -269,41 +269,12 @@ impl S3Requests {
         Ok(Box::pin(response.bytes_stream().map_err(request_error)))
     }
 
-    /// Sends a request without a body, again after a connection error, a
-    /// 5xx answer (but 501) or a 429 (up to `retries` times, with backoff):
-    /// HEAD, GET and DELETE are idempotent. The last answer or error is the
-    /// outcome.
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let mut backoff = FIRST_BACKOFF;
-        let mut retries_left = self.retries;
-        loop {
-            let attempt = request
-                .try_clone()
-                .ok_or_else(|| {
-                    DataError::Unavailable("a request with a body is not resent".into())
-                })?
-                .send()
-                .await;
-            let failed = match &attempt {
-                Ok(response) => {
-                    let status = response.status();
-                    (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
-                        || status == StatusCode::TOO_MANY_REQUESTS
-                }
-                Err(e) => !e.is_builder(),
-            };
-            if !failed || retries_left == 0 {
-                return attempt.map_err(request_error);
-            }
-            retries_left -= 1;
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        send_retrying(request, self.retries).await
     }
 
-    /// Starts a request whose body is what the writer is given: `size`
-    /// bytes, the last held back until the commit; `answer` reads the
-    /// commit's result from the response headers.
+    /// A PUT to `url` whose body is what the writer is given (see
+    /// `streamed_put`).
     fn stream(
         &self,
         url: url::Url,
@@ -312,23 +283,11 @@ impl S3Requests {
         what: &'static str,
         answer: fn(&HeaderMap) -> Result<Option<String>>,
     ) -> Box<dyn BlobWriter> {
-        let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_QUEUED);
-        let body = futures::stream::unfold(receiver, |mut r| async move {
-            r.recv().await.map(|chunk| (chunk, r))
-        });
-        let mut request = self.http.put(url).header(CONTENT_LENGTH, size);
+        let mut request = self.http.put(url);
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        Box::new(S3StreamWriter {
-            sender: Some(sender),
-            held: None,
-            request: Some(request.body(reqwest::Body::wrap_stream(body))),
-            answer,
-            response: None,
-            left: size,
-            what,
-        })
+        streamed_put(request, size, what, answer)
     }
 
     pub(crate) async fn finish(
@@ -438,19 +397,79 @@ struct ListedUpload {
     upload_id: String,
 }
 
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+/// Sends a request without a body, again after a connection error, a 5xx
+/// answer (but 501) or a 429 (up to `retries` times, with backoff): HEAD,
+/// GET and DELETE are idempotent. The last answer or error is the outcome.
+pub(crate) async fn send_retrying(
+    request: reqwest::RequestBuilder,
+    retries: usize,
+) -> Result<reqwest::Response> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut retries_left = retries;
+    loop {
+        let attempt = request
+            .try_clone()
+            .ok_or_else(|| DataError::Unavailable("a request with a body is not resent".into()))?
+            .send()
+            .await;
+        let failed = match &attempt {
+            Ok(response) => {
+                let status = response.status();
+                (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
+                    || status == StatusCode::TOO_MANY_REQUESTS
+            }
+            Err(e) => !e.is_builder(),
+        };
+        if !failed || retries_left == 0 {
+            return attempt.map_err(request_error);
+        }
+        retries_left -= 1;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Starts `request` (an S3 PutObject or UploadPart, an Azure Put Blob) with
+/// a body that is what the writer is given: `size` bytes, the last held
+/// back until the commit; `answer` reads the commit's result from the
+/// response headers.
+pub(crate) fn streamed_put(
+    request: reqwest::RequestBuilder,
+    size: u64,
+    what: &'static str,
+    answer: fn(&HeaderMap) -> Result<Option<String>>,
+) -> Box<dyn BlobWriter> {
+    let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_QUEUED);
+    let body = futures::stream::unfold(receiver, |mut r| async move {
+        r.recv().await.map(|chunk| (chunk, r))
+    });
+    let request = request
+        .header(CONTENT_LENGTH, size)
+        .body(reqwest::Body::wrap_stream(body));
+    Box::new(StreamedWriter {
+        sender: Some(sender),
+        held: None,
+        request: Some(request),
+        answer,
+        response: None,
+        left: size,
+        what,
+    })
+}
+
+pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
 
-fn request_error(e: reqwest::Error) -> DataError {
+pub(crate) fn request_error(e: reqwest::Error) -> DataError {
     DataError::Unavailable(redact(&e.to_string()))
 }
 
 /// The response when it succeeded, else its status and S3 error as a data error.
-async fn checked(response: reqwest::Response, what: &str) -> Result<reqwest::Response> {
+pub(crate) async fn checked(response: reqwest::Response, what: &str) -> Result<reqwest::Response> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -459,7 +478,9 @@ async fn checked(response: reqwest::Response, what: &str) -> Result<reqwest::Res
     let message = format!("{what}: HTTP {status}: {}", redact(&text));
     // A missing key, version or upload; a missing bucket is the location's
     // failure, never an absence its callers could take for success.
-    let missing = status == StatusCode::NOT_FOUND && !text.contains("<Code>NoSuchBucket</Code>");
+    let missing = status == StatusCode::NOT_FOUND
+        && !text.contains("<Code>NoSuchBucket</Code>")
+        && !text.contains("<Code>ContainerNotFound</Code>");
     // Any other 4xx but a timeout or throttling: the service is up and
     // refused this request.
     let refused = status.is_client_error()
@@ -502,8 +523,9 @@ pub(crate) fn check_complete(left: u64) -> Result<()> {
     }
 }
 
-/// A blob, part or object copy streaming into one S3 request (PutObject, UploadPart).
-struct S3StreamWriter {
+/// A blob, part or object copy streaming into one request (S3 PutObject or
+/// UploadPart, Azure Put Blob).
+struct StreamedWriter {
     sender: Option<mpsc::Sender<std::io::Result<Bytes>>>,
     /// The latest chunk, sent only on commit: until then the request cannot
     /// complete, so an abandoned writer stores nothing.
@@ -517,7 +539,7 @@ struct S3StreamWriter {
     what: &'static str,
 }
 
-impl S3StreamWriter {
+impl StreamedWriter {
     fn start(&mut self) -> &mut JoinHandle<Result<Option<String>>> {
         let (request, answer, what) = (self.request.take(), self.answer, self.what);
         self.response.get_or_insert_with(|| {
@@ -553,7 +575,7 @@ impl S3StreamWriter {
 }
 
 #[async_trait::async_trait]
-impl BlobWriter for S3StreamWriter {
+impl BlobWriter for StreamedWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         take(&mut self.left, data.len())?;
         if let Some(previous) = self.held.replace(data) {
@@ -575,7 +597,7 @@ impl BlobWriter for S3StreamWriter {
     }
 }
 
-impl Drop for S3StreamWriter {
+impl Drop for StreamedWriter {
     fn drop(&mut self) {
         // Cuts the request short of its Content-Length: S3 keeps nothing.
         if let Some(response) = &self.response {

@@ -378,4 +378,31 @@ async fn azure_location_against_azurite() {
         expect_peer_report(&report, *size, "multi_part_name");
         backend.delete_copy("b", key).await.expect("delete");
     }
+    // Copies keep names a path would alter: a console's folder marker, an
+    // empty segment, a leading slash (Strata's own Put Blob, not object_store).
+    let exact = ["folder/", "a//b", "/lead"];
+    for key in exact {
+        let mut writer = backend
+            .create_copy("b", key, key.len() as u64, &Default::default())
+            .await
+            .expect("create exact copy");
+        writer.write(bytes::Bytes::from(key)).await.expect("write");
+        writer.commit().await.expect("commit exact copy");
+    }
+    let names = python_output(
+        &format!(
+            "from azure.storage.blob import BlobServiceClient as C; \
+             c = C(account_url='{endpoint}', credential={{'account_name': 'devstoreaccount1', \
+             'account_key': '{KEY}'}}).get_container_client('target'); \
+             print(sorted(b.name for b in c.list_blobs(name_starts_with='b/')))"
+        ),
+        &[],
+    );
+    assert_eq!(names.trim(), "['b//lead', 'b/a//b', 'b/folder/']");
+    for key in exact {
+        backend
+            .delete_copy("b", key)
+            .await
+            .expect("delete exact copy");
+    }
 }

@@ -360,6 +360,25 @@ async fn azure_location_against_azurite() {
     for bucket_match in [true, false] {
         strata_data::conformance::run(&*open(bucket_match)).await;
     }
+    // The same with a SAS token instead of the shared key.
+    let sas = python_output(
+        &format!(
+            "from datetime import datetime, timedelta, timezone; \
+             from azure.storage.blob import generate_account_sas, ResourceTypes, AccountSasPermissions as P; \
+             print(generate_account_sas('devstoreaccount1', '{KEY}', \
+             resource_types=ResourceTypes(service=True, container=True, object=True), \
+             permission=P(read=True, write=True, delete=True, list=True, add=True, create=True, tag=True), \
+             expiry=datetime.now(timezone.utc) + timedelta(hours=1)))"
+        ),
+        &[],
+    );
+    let spec: LocationSpec = toml::from_str(&format!(
+        "type = \"azure\"\nendpoint = \"{endpoint}\"\naccount = \"devstoreaccount1\"\n\
+         container = \"target\"\nsas_token = \"{}\"\n",
+        sas.trim()
+    ))
+    .expect("sas spec");
+    strata_data::conformance::run(&*spec.open("azurite-sas").expect("open with a SAS")).await;
     let backend = open(false);
     for ((key, size), name) in PEER_CHECKS.iter().zip(write_peer_checks(&*backend).await) {
         assert!(name.starts_with("b/peer-check/"), "{name}");

@@ -517,6 +517,8 @@ impl Strata {
                 return Err(e);
             }
         };
+        // A part is a blob of its own only where the location does not
+        // assemble parts (fs, mem), which gives blobs no versions to keep.
         let Some(Chunk {
             blob: BlobRef::Stored(blob),
             ..
@@ -710,6 +712,7 @@ impl Strata {
                     .map(|p| Chunk {
                         size: p.size,
                         blob: BlobRef::Stored(p.blob.clone()),
+                        version: None,
                     })
                     .collect(),
             });
@@ -730,7 +733,7 @@ impl Strata {
             })
             .collect::<Result<Vec<_>>>()?;
         let backend = self.locations.get(&upload.location)?;
-        backend
+        let version = backend
             .finish_assembly(&assembly.key, &assembly.id, &pieces)
             .await?;
         Ok(DataLocator {
@@ -738,6 +741,7 @@ impl Strata {
             chunks: vec![Chunk {
                 size: chosen.iter().map(|p| p.size).sum(),
                 blob: BlobRef::Stored(assembly.key.clone()),
+                version,
             }],
         })
     }

@@ -213,6 +213,7 @@ impl Strata {
                     chunks: vec![Chunk {
                         size: head.len() as u64,
                         blob: BlobRef::Inline(id),
+                        version: None,
                     }],
                 },
                 inline: Some(inline),
@@ -238,12 +239,13 @@ impl Strata {
         )
         .await
         {
-            Ok(()) => Ok(Written {
+            Ok(version) => Ok(Written {
                 locator: DataLocator {
                     location: to.location.to_string(),
                     chunks: vec![Chunk {
                         size: hasher.size,
                         blob: BlobRef::Stored(addr.key),
+                        version,
                     }],
                 },
                 inline: None,
@@ -520,19 +522,19 @@ impl Strata {
             // Each part of a multipart object was sealed under its own number.
             let part = record.parts.get(i).map_or(0, |p| p.number);
             let opener = data_key.map(|key| (SegmentCipher::new(&key, part), chunk.size));
-            reads.push((chunk.blob.clone(), within, opener));
+            reads.push((chunk.clone(), within, opener));
         }
         let meta = self.meta.clone();
         let stream = futures::stream::iter(reads)
-            .then(move |(blob, within, opener)| {
+            .then(move |(chunk, within, opener)| {
                 let (meta, backend) = (meta.clone(), backend.clone());
                 async move {
                     let Some((cipher, plain_len)) = opener else {
-                        return read_chunk(meta, backend, blob, within).await;
+                        return read_chunk(meta, backend, chunk, within).await;
                     };
                     let take = within.end - within.start;
                     let (sealed, first, skip) = sealed_range(within, plain_len);
-                    let stream = read_chunk(meta, backend, blob, sealed).await?;
+                    let stream = read_chunk(meta, backend, chunk, sealed).await?;
                     Ok(open_stream(cipher, first, skip, take, stream))
                 }
             })
@@ -818,7 +820,8 @@ fn part_range(record: &ObjectRecord, number: u32) -> Result<PartRange> {
 }
 
 /// Writes `head` and the rest of `body` to a new blob, sealing them first
-/// when a `sealer` is given (the hasher always sees plaintext).
+/// when a `sealer` is given (the hasher always sees plaintext); returns the
+/// version the location gave the blob, if any.
 async fn stream_to_blob(
     backend: &dyn DataBackend,
     (key, size): (&str, Option<u64>),
@@ -827,14 +830,13 @@ async fn stream_to_blob(
     hasher: &mut BodyHasher,
     max_size: u64,
     sealer: Option<Sealer>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let mut writer = match size {
         Some(size) => backend.create_sized(key, size).await?,
         None => backend.create(key).await?,
     };
     stream_into(&mut *writer, head, body, hasher, max_size, sealer).await?;
-    writer.commit().await?;
-    Ok(())
+    Ok(writer.commit().await?)
 }
 
 /// Streams `head`, then `body`, into `writer` (sealed by `sealer`), hashing
@@ -881,11 +883,11 @@ pub(crate) async fn stream_into(
 async fn read_chunk(
     meta: Arc<dyn strata_meta::MetadataStore>,
     backend: Arc<dyn DataBackend>,
-    blob: BlobRef,
+    chunk: Chunk,
     within: std::ops::Range<u64>,
 ) -> strata_data::Result<ByteStream> {
-    match blob {
-        BlobRef::Stored(key) => backend.read(&key, within).await,
+    match chunk.blob {
+        BlobRef::Stored(key) => backend.read(&key, chunk.version.as_deref(), within).await,
         BlobRef::Copy {
             bucket,
             key,

@@ -143,6 +143,7 @@ impl Strata {
             Chunk {
                 blob: BlobRef::Stored(from),
                 size,
+                ..
             },
         ] = source.data.chunks.as_slice()
         else {
@@ -162,10 +163,13 @@ impl Strata {
             key: self.new_blob_key(target.location, target.bucket, target.key)?,
         };
         self.meta.open_blob(addr.clone()).await?;
-        if let Err(e) = backend.copy(from, &addr.key).await {
-            self.discard(&addr).await;
-            return Err(e.into());
-        }
+        let version = match backend.copy(from, &addr.key).await {
+            Ok(version) => version,
+            Err(e) => {
+                self.discard(&addr).await;
+                return Err(e.into());
+            }
+        };
         let record = ObjectRecord {
             size: *size,
             etag: source.etag.clone(),
@@ -179,6 +183,7 @@ impl Strata {
                 chunks: vec![Chunk {
                     size: *size,
                     blob: BlobRef::Stored(addr.key.clone()),
+                    version,
                 }],
             },
             parts: Vec::new(),

@@ -66,6 +66,7 @@ impl Strata {
                     key: key.to_string(),
                     version,
                 },
+                version: None,
             }],
         };
         self.meta

@@ -69,7 +69,7 @@ impl Assembler {
         path: &Path,
         assembly: &str,
         parts: &[(u32, String)],
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         match self {
             Assembler::S3(s3) => s3.finish(path.as_ref(), assembly, parts).await,
             Assembler::Azure(azure) => {
@@ -80,11 +80,11 @@ impl Assembler {
                         content_id: id.to_string(),
                     })
                     .collect();
-                azure
+                let put = azure
                     .complete_multipart(path, &assembly.to_string(), blocks)
                     .await
                     .map_err(backend_error)?;
-                Ok(())
+                Ok(put.version)
             }
         }
     }

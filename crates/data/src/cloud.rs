@@ -558,22 +558,37 @@ impl DataBackend for CloudBackend {
         }
     }
 
-    async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
-        self.get(&self.path(key)?, None, Some(range)).await
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        range: Range<u64>,
+    ) -> Result<ByteStream> {
+        self.get(&self.path(key)?, version, Some(range)).await
     }
 
+    /// In an `s3` location, every version too (Azure: see docs/locations.md).
     async fn delete(&self, key: &str) -> Result<()> {
-        match self.store.delete(&self.path(key)?).await {
+        let path = self.path(key)?;
+        if let Some(s3) = self.s3_requests() {
+            return s3.delete_blob(path.as_ref()).await;
+        }
+        match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend_error(e)),
         }
     }
 
-    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+    /// object_store's copy reports no version: the new blob's is read back
+    /// (its key is unique, so nothing else can have written it since).
+    async fn copy(&self, from: &str, to: &str) -> Result<Option<String>> {
+        let to = self.path(to)?;
         self.store
-            .copy(&self.path(from)?, &self.path(to)?)
+            .copy(&self.path(from)?, &to)
             .await
-            .map_err(backend_error)
+            .map_err(backend_error)?;
+        let copied = self.store.head(&to).await.map_err(backend_error)?;
+        Ok(copied.version)
     }
 
     fn assembles_parts(&self) -> bool {
@@ -602,7 +617,7 @@ impl DataBackend for CloudBackend {
         key: &str,
         assembly: &str,
         parts: &[(u32, String)],
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         self.assembler()?
             .finish(&self.path(key)?, assembly, parts)
             .await

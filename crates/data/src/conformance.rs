@@ -11,15 +11,25 @@ use crate::{BlobName, CopyAttributes, DataBackend, DataError, probe, random_hex}
 /// A blob larger than two cloud parts, so streamed multipart writes are exercised.
 const LARGE: usize = 17 << 20 | 12_345;
 
-async fn read_all(b: &dyn DataBackend, key: &str, range: std::ops::Range<u64>) -> Vec<u8> {
+/// Reads `range` of the blob `key`, at `version` when the location gave one.
+async fn read_at(
+    b: &dyn DataBackend,
+    key: &str,
+    version: Option<&str>,
+    range: Range<u64>,
+) -> Vec<u8> {
     let chunks: Vec<Bytes> = b
-        .read(key, range.clone())
+        .read(key, version, range.clone())
         .await
         .unwrap_or_else(|e| panic!("read {key} {range:?}: {e}"))
         .try_collect()
         .await
         .unwrap_or_else(|e| panic!("streaming {key} {range:?}: {e}"));
     chunks.concat()
+}
+
+async fn read_all(b: &dyn DataBackend, key: &str, range: Range<u64>) -> Vec<u8> {
+    read_at(b, key, None, range).await
 }
 
 fn key_for(b: &dyn DataBackend, object: &str) -> String {
@@ -30,7 +40,8 @@ fn key_for(b: &dyn DataBackend, object: &str) -> String {
     })
 }
 
-async fn write(b: &dyn DataBackend, key: &str, data: &[u8], piece: usize) {
+/// Writes a blob; returns the version its commit named, if any.
+async fn write(b: &dyn DataBackend, key: &str, data: &[u8], piece: usize) -> Option<String> {
     let mut w = b
         .create(key)
         .await
@@ -40,7 +51,7 @@ async fn write(b: &dyn DataBackend, key: &str, data: &[u8], piece: usize) {
     }
     w.commit()
         .await
-        .unwrap_or_else(|e| panic!("commit {key}: {e}"));
+        .unwrap_or_else(|e| panic!("commit {key}: {e}"))
 }
 
 /// Runs every check against `backend`; panics with what failed.
@@ -52,12 +63,13 @@ pub async fn run(backend: &dyn DataBackend) {
     // large streamed blob: whole and ranged reads
     let data: Vec<u8> = (0..LARGE as u32).map(|i| (i % 251) as u8).collect();
     let big = key_for(b, "dir/large object");
-    write(b, &big, &data, 1 << 20).await;
+    let big_version = write(b, &big, &data, 1 << 20).await;
     let n = data.len() as u64;
     assert_eq!(read_all(b, &big, 0..n).await, data, "whole large blob");
     for r in [0..1, 5..10_000_000, n - 1..n, 8_388_600..8_388_700] {
         let want = &data[r.start as usize..r.end as usize];
-        assert_eq!(read_all(b, &big, r.clone()).await, want, "range {r:?}");
+        let read = read_at(b, &big, big_version.as_deref(), r.clone()).await;
+        assert_eq!(read, want, "range {r:?}");
     }
 
     // a blob whose size is told up front; abandoned after its last byte, none
@@ -66,8 +78,9 @@ pub async fn run(backend: &dyn DataBackend) {
     for chunk in data.chunks(1 << 20) {
         w.write(Bytes::copy_from_slice(chunk)).await.expect("write");
     }
-    w.commit().await.expect("commit sized");
-    assert_eq!(read_all(b, &sized, 0..n).await, data, "whole sized blob");
+    let version = w.commit().await.expect("commit sized");
+    let read = read_at(b, &sized, version.as_deref(), 0..n).await;
+    assert_eq!(read, data, "whole sized blob");
     b.delete(&sized).await.expect("delete sized");
     let dropped = key_for(b, "sized, abandoned");
     let mut w = b.create_sized(&dropped, n).await.expect("create sized");
@@ -77,7 +90,7 @@ pub async fn run(backend: &dyn DataBackend) {
     drop(w);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
-        read_fails(b, &dropped).await,
+        read_fails(b, &dropped, None).await,
         "an abandoned sized blob exists"
     );
 
@@ -85,6 +98,7 @@ pub async fn run(backend: &dyn DataBackend) {
     let small = key_for(b, "small");
     write(b, &small, b"hello, location", 4).await;
     assert_eq!(read_all(b, &small, 7..15).await, b"location");
+    rewritten(b).await;
     let empty = key_for(b, "empty");
     write(b, &empty, b"", 1).await;
     assert_eq!(read_all(b, &empty, 0..0).await, b"");
@@ -111,16 +125,17 @@ pub async fn run(backend: &dyn DataBackend) {
     drop(w);
     assert!(
         matches!(
-            b.read(&abandoned, 0..1).await.map(|_| ()),
+            b.read(&abandoned, None, 0..1).await.map(|_| ()),
             Err(DataError::NotFound(_))
-        ) || read_fails(b, &abandoned).await
+        ) || read_fails(b, &abandoned, None).await
     );
 
     // server-side copy, where the backend has it
     let copy = key_for(b, "copy");
     match b.copy(&small, &copy).await {
-        Ok(()) => {
-            assert_eq!(read_all(b, &copy, 0..15).await, b"hello, location");
+        Ok(version) => {
+            let read = read_at(b, &copy, version.as_deref(), 0..15).await;
+            assert_eq!(read, b"hello, location");
             b.delete(&copy).await.expect("delete copy");
         }
         Err(DataError::Unsupported) => {}
@@ -137,7 +152,30 @@ pub async fn run(backend: &dyn DataBackend) {
         b.delete(k).await.expect("delete");
         b.delete(k).await.expect("delete again");
     }
-    assert!(read_fails(b, &small).await, "deleted blob still readable");
+    assert!(
+        read_fails(b, &small, None).await,
+        "deleted blob still readable"
+    );
+}
+
+/// A blob read by the version its commit named is that write's bytes, even
+/// once its key was written again (only the backend's own tools could do
+/// that to a blob); deleted, no version of it is left to read.
+async fn rewritten(b: &dyn DataBackend) {
+    let key = key_for(b, "rewritten");
+    let first = write(b, &key, b"first bytes", 5).await;
+    let second = write(b, &key, b"second", 5).await;
+    assert_eq!(read_all(b, &key, 0..6).await, b"second", "current bytes");
+    if let Some(first) = &first {
+        let read = read_at(b, &key, Some(first), 0..11).await;
+        assert_eq!(read, b"first bytes", "the first version");
+        assert_ne!(Some(first), second.as_ref(), "two writes, one version");
+    }
+    b.delete(&key).await.expect("delete rewritten");
+    for version in [&first, &second].into_iter().flatten() {
+        let gone = read_fails(b, &key, Some(version)).await;
+        assert!(gone, "version {version} of a deleted blob is readable");
+    }
 }
 
 /// Writes part `number` of an assembly in 1 MiB pieces; commits it (its
@@ -182,14 +220,20 @@ async fn assemblies(b: &dyn DataBackend) {
     write_part(b, (&key, &id), 1, &vec![9u8; first.len()], true).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let parts = [(1, tag1.expect("tag 1")), (3, tag3.expect("tag 3"))];
-    b.finish_assembly(&key, &id, &parts)
+    let version = b
+        .finish_assembly(&key, &id, &parts)
         .await
         .expect("finish assembly");
     let whole = [first.as_slice(), last.as_slice()].concat();
     let n = whole.len() as u64;
-    assert_eq!(read_all(b, &key, 0..n).await, whole, "assembled blob");
+    let version = version.as_deref();
     assert_eq!(
-        read_all(b, &key, n - 25..n).await,
+        read_at(b, &key, version, 0..n).await,
+        whole,
+        "assembled blob"
+    );
+    assert_eq!(
+        read_at(b, &key, version, n - 25..n).await,
         &whole[whole.len() - 25..],
         "range across parts"
     );
@@ -201,7 +245,10 @@ async fn assemblies(b: &dyn DataBackend) {
     write_part(b, (&dropped, &id), 1, b"never finished", false).await;
     b.abort_assembly(&dropped, &id).await.expect("abort");
     b.abort_assembly(&dropped, &id).await.expect("abort again");
-    assert!(read_fails(b, &dropped).await, "aborted assembly readable");
+    assert!(
+        read_fails(b, &dropped, None).await,
+        "aborted assembly readable"
+    );
     let finished = key_for(b, "finished, then aborted");
     let id = b.start_assembly(&finished).await.expect("start assembly");
     let tag = write_part(b, (&finished, &id), 1, b"one part", false).await;
@@ -211,7 +258,10 @@ async fn assemblies(b: &dyn DataBackend) {
     b.abort_assembly(&finished, &id)
         .await
         .expect("abort finished");
-    assert!(read_fails(b, &finished).await, "aborted blob readable");
+    assert!(
+        read_fails(b, &finished, None).await,
+        "aborted blob readable"
+    );
 }
 
 const BUCKET: &str = "conformance";
@@ -455,8 +505,8 @@ async fn copy_read_fails(b: &dyn DataBackend, key: &str, version: Option<&str>) 
 }
 
 /// Some backends only report a missing blob once the stream is polled.
-async fn read_fails(b: &dyn DataBackend, key: &str) -> bool {
-    match b.read(key, 0..1).await {
+async fn read_fails(b: &dyn DataBackend, key: &str, version: Option<&str>) -> bool {
+    match b.read(key, version, 0..1).await {
         Err(_) => true,
         Ok(s) => s.try_collect::<Vec<Bytes>>().await.is_err(),
     }

@@ -249,7 +249,12 @@ impl DataBackend for FsBackend {
         FsWriter::open(self.tmp_path(key), path, None).await
     }
 
-    async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
+    async fn read(
+        &self,
+        key: &str,
+        _version: Option<&str>,
+        range: Range<u64>,
+    ) -> Result<ByteStream> {
         read_file(self.blob_path(key)?, key.to_string(), Some(range)).await
     }
 
@@ -512,7 +517,7 @@ mod tests {
 
     async fn read_all(b: &dyn DataBackend, key: &str, range: Range<u64>) -> Vec<u8> {
         let chunks: Vec<Bytes> = b
-            .read(key, range)
+            .read(key, None, range)
             .await
             .unwrap()
             .try_collect()
@@ -542,7 +547,7 @@ mod tests {
         backend.delete("abcdef01").await.unwrap();
         backend.delete("abcdef01").await.unwrap();
         assert!(matches!(
-            backend.read("abcdef01", 0..1).await,
+            backend.read("abcdef01", None, 0..1).await,
             Err(DataError::NotFound(_))
         ));
     }
@@ -558,7 +563,7 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
-        assert!(backend.read("abcdef02", 0..1).await.is_err());
+        assert!(backend.read("abcdef02", None, 0..1).await.is_err());
         // a temp file left by a crash is removed at open
         std::fs::write(dir.path().join("tmp").join("crashed.x"), b"x").unwrap();
         FsBackend::open(dir.path()).unwrap();

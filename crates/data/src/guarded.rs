@@ -218,9 +218,17 @@ impl DataBackend for Guarded {
         }))
     }
 
-    async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        range: Range<u64>,
+    ) -> Result<ByteStream> {
         let expected = range.end.saturating_sub(range.start);
-        let inner = self.guard.call("read", self.inner.read(key, range)).await?;
+        let inner = self
+            .guard
+            .call("read", self.inner.read(key, version, range))
+            .await?;
         Ok(guard_stream(self.guard.clone(), inner, Some(expected)))
     }
 
@@ -228,7 +236,7 @@ impl DataBackend for Guarded {
         self.guard.call("delete", self.inner.delete(key)).await
     }
 
-    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+    async fn copy(&self, from: &str, to: &str) -> Result<Option<String>> {
         self.guard
             .call_long("copy", self.inner.copy(from, to))
             .await
@@ -269,7 +277,7 @@ impl DataBackend for Guarded {
         key: &str,
         assembly: &str,
         parts: &[(u32, String)],
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         self.guard
             .call_long(
                 "complete multipart upload",
@@ -422,7 +430,12 @@ mod tests {
         async fn create(&self, _key: &str) -> Result<Box<dyn BlobWriter>> {
             std::future::pending().await
         }
-        async fn read(&self, _key: &str, _range: Range<u64>) -> Result<ByteStream> {
+        async fn read(
+            &self,
+            _key: &str,
+            _version: Option<&str>,
+            _range: Range<u64>,
+        ) -> Result<ByteStream> {
             let chunk = Bytes::from_static(b"abc");
             Ok(Box::pin(futures::stream::once(async move { Ok(chunk) })))
         }
@@ -433,9 +446,9 @@ mod tests {
             ))
         }
         /// Slower than a call's timeout, as a big server-side copy is.
-        async fn copy(&self, _from: &str, _to: &str) -> Result<()> {
+        async fn copy(&self, _from: &str, _to: &str) -> Result<Option<String>> {
             tokio::time::sleep(Duration::from_millis(600)).await;
-            Ok(())
+            Ok(None)
         }
         fn copy_key(&self, bucket: &str, key: &str) -> String {
             format!("{bucket}/{key}")
@@ -485,13 +498,13 @@ mod tests {
     #[tokio::test]
     async fn short_reads_and_hangs_are_errors_naming_the_location() {
         let g = guarded(Arc::default());
-        let short: Result<Vec<Bytes>> = g.read("k", 0..10).await.unwrap().try_collect().await;
+        let short: Result<Vec<Bytes>> = g.read("k", None, 0..10).await.unwrap().try_collect().await;
         let err = short.unwrap_err().to_string();
         assert!(
             err.contains("location flaky") && err.contains("7 bytes early"),
             "{err}"
         );
-        let long: Result<Vec<Bytes>> = g.read("k", 0..2).await.unwrap().try_collect().await;
+        let long: Result<Vec<Bytes>> = g.read("k", None, 0..2).await.unwrap().try_collect().await;
         assert!(long.is_err());
         let started = Instant::now();
         let hang = g.create("k").await.map(|_| ()).unwrap_err().to_string();

@@ -88,17 +88,22 @@ pub trait DataBackend: Send + Sync + 'static {
     async fn create_sized(&self, key: &str, _size: u64) -> Result<Box<dyn BlobWriter>> {
         self.create(key).await
     }
-    /// Streams `range` of a blob (the caller knows the blob's size).
-    async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream>;
-    /// Removes a blob; removing a missing blob succeeds (gc retries are harmless).
+    /// Streams `range` of a blob (the caller knows the blob's size): of
+    /// `version`, the one its commit returned, when the location gave one.
+    async fn read(&self, key: &str, version: Option<&str>, range: Range<u64>)
+    -> Result<ByteStream>;
+    /// Removes a blob, with every version a versioned backend bucket keeps
+    /// of it (a blob's key is unique to one write, so all its versions are
+    /// the blob's); removing a missing blob succeeds (gc retries are harmless).
     async fn delete(&self, key: &str) -> Result<()>;
     /// Whether `copy` works (so callers need not prepare for it in vain).
     fn supports_copy(&self) -> bool {
         false
     }
     /// Copies a blob inside the backend, without the bytes passing through
-    /// Strata; `Unsupported` when the backend cannot.
-    async fn copy(&self, _from: &str, _to: &str) -> Result<()> {
+    /// Strata; `Unsupported` when the backend cannot. Returns the new blob's
+    /// version, as a writer's commit does.
+    async fn copy(&self, _from: &str, _to: &str) -> Result<Option<String>> {
         Err(DataError::Unsupported)
     }
 
@@ -124,13 +129,14 @@ pub trait DataBackend: Send + Sync + 'static {
     ) -> Result<Box<dyn BlobWriter>> {
         Err(DataError::Unsupported)
     }
-    /// Makes the blob `key` of the given parts (number and tag), in order.
+    /// Makes the blob `key` of the given parts (number and tag), in order;
+    /// returns its version, as a writer's commit does.
     async fn finish_assembly(
         &self,
         _key: &str,
         _assembly: &str,
         _parts: &[(u32, String)],
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         Err(DataError::Unsupported)
     }
     /// Drops an assembly and the blob it may have become; either being
@@ -195,7 +201,9 @@ pub trait BlobWriter: Send {
     /// Makes the blob (or object copy) durable and visible under its key.
     /// Returns the version the location gave it when it keeps versions (a
     /// versioned S3 bucket, a Strata site, Azure with blob versioning): an
-    /// object copy stays readable by it after later copies replace it.
+    /// object copy stays readable by it after later copies replace it, and a
+    /// blob is read by it (the bytes read are the ones written, whatever
+    /// else the backend's key may since hold).
     async fn commit(self: Box<Self>) -> Result<Option<String>>;
 }
 
@@ -213,8 +221,10 @@ pub async fn probe(backend: &dyn DataBackend) -> Result<()> {
     let payload = Bytes::from(format!("strata probe {unique}"));
     let mut writer = backend.create(&key).await?;
     writer.write(payload.clone()).await?;
-    writer.commit().await?;
-    let read = backend.read(&key, 0..payload.len() as u64).await;
+    let version = writer.commit().await?;
+    let read = backend
+        .read(&key, version.as_deref(), 0..payload.len() as u64)
+        .await;
     let delete = backend.delete(&key).await;
     same_bytes(read?, &payload, "blob").await?;
     delete?;

@@ -57,7 +57,12 @@ impl DataBackend for MemBackend {
         }))
     }
 
-    async fn read(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
+    async fn read(
+        &self,
+        key: &str,
+        _version: Option<&str>,
+        range: Range<u64>,
+    ) -> Result<ByteStream> {
         let blob = self
             .blobs()
             .get(key)

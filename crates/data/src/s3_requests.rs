@@ -195,15 +195,90 @@ impl S3Requests {
         }))
     }
 
-    /// Removes the object `name`; S3 answers success for a missing one.
+    /// Removes the object `name` (in a versioned bucket: hides it behind a
+    /// delete marker); S3 answers success for a missing one.
     pub(crate) async fn delete_object(&self, name: &str) -> Result<()> {
+        self.delete_version(name, None).await.map(|_| ())
+    }
+
+    /// Removes the blob `name` for good: a plain DELETE and, when its answer
+    /// says the bucket is versioned (it left a delete marker), every
+    /// version and marker of the name, which are all the blob's own.
+    pub(crate) async fn delete_blob(&self, name: &str) -> Result<()> {
+        if !self.delete_version(name, None).await? {
+            return Ok(());
+        }
+        loop {
+            let (versions, truncated) = self.versions_of(name).await?;
+            for version in &versions {
+                self.delete_version(name, Some(version)).await?;
+            }
+            if !truncated || versions.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// DELETE of `name` (at `version`): whether the answer says it left a
+    /// delete marker (`x-amz-delete-marker: true`).
+    async fn delete_version(&self, name: &str, version: Option<&str>) -> Result<bool> {
         let credentials = self.credentials().await?;
-        let url = DeleteObject::new(&self.bucket, Some(&credentials), name).sign(SIGNED_FOR);
-        let response = self.send(self.http.delete(url)).await?;
+        let mut action = DeleteObject::new(&self.bucket, Some(&credentials), name);
+        if let Some(version) = version {
+            action.query_mut().insert("versionId", version);
+        }
+        let response = self.send(self.http.delete(action.sign(SIGNED_FOR))).await?;
         match checked(response, "DeleteObject").await {
-            Ok(_) | Err(DataError::NotFound(_)) => Ok(()),
+            Ok(response) => Ok(version.is_none()
+                && header(response.headers(), "x-amz-delete-marker").as_deref() == Some("true")),
+            Err(DataError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// The version ids (delete markers included) of exactly `name`, from the
+    /// first page of ListObjectVersions, and whether there are more.
+    async fn versions_of(&self, name: &str) -> Result<(Vec<String>, bool)> {
+        let response = self.list(&[("prefix", name), ("versions", "")]).await?;
+        let response = checked(response, "ListObjectVersions").await?;
+        let text = response.text().await.map_err(request_error)?;
+        let listed: ListedVersions = quick_xml::de::from_str(&text).map_err(|e| {
+            DataError::Unavailable(format!("ListObjectVersions: unreadable answer: {e}"))
+        })?;
+        let mut truncated = false;
+        let mut versions = Vec::new();
+        for entry in listed.entries {
+            match entry {
+                // Trimmed as in `uploads_of`.
+                VersionEntry::Version(v) | VersionEntry::DeleteMarker(v)
+                    if v.key.trim() == name.trim() =>
+                {
+                    versions.push(v.version_id)
+                }
+                VersionEntry::IsTruncated(t) => truncated = t,
+                _ => {}
+            }
+        }
+        Ok((versions, truncated))
+    }
+
+    /// A GET of the bucket with `query` (sorted by name), which rusty-s3 has
+    /// no action for, presigned with its signing function.
+    async fn list(&self, query: &[(&str, &str)]) -> Result<reqwest::Response> {
+        let credentials = self.credentials().await?;
+        let url = rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            rusty_s3::Method::Get,
+            self.bucket.base_url().clone(),
+            credentials.key(),
+            credentials.secret(),
+            credentials.token(),
+            self.bucket.region(),
+            SIGNED_FOR.as_secs(),
+            query.iter().copied(),
+            std::iter::empty(),
+        );
+        self.send(self.http.get(url)).await
     }
 
     /// The size and attributes of the object copy `name`, None when missing.
@@ -295,7 +370,7 @@ impl S3Requests {
         key: &str,
         upload_id: &str,
         parts: &[(u32, String)],
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let credentials = self.credentials().await?;
         let url = CompleteMultipartUpload::new(
             &self.bucket,
@@ -322,6 +397,7 @@ impl S3Requests {
             .await
             .map_err(request_error)?;
         let response = checked(response, "CompleteMultipartUpload").await?;
+        let version = header(response.headers(), "x-amz-version-id");
         // S3 may answer 200 and report the failure in the body; only a
         // result naming the object's ETag says it was made (the element is
         // `CompleteMultipartUploadResult` in AWS, `…Response` in moto).
@@ -332,29 +408,14 @@ impl S3Requests {
                 redact(&text)
             )));
         }
-        Ok(())
+        Ok(version)
     }
 
     /// The ids of the unfinished uploads of exactly `key`
     /// (ListMultipartUploads, which rusty-s3 does not have, so presigned
     /// here with its signing function).
     pub(crate) async fn uploads_of(&self, key: &str) -> Result<Vec<String>> {
-        let credentials = self.credentials().await?;
-        // The query must be sorted by name.
-        let query = [("prefix", key), ("uploads", "")];
-        let url = rusty_s3::signing::sign(
-            &jiff::Timestamp::now(),
-            rusty_s3::Method::Get,
-            self.bucket.base_url().clone(),
-            credentials.key(),
-            credentials.secret(),
-            credentials.token(),
-            self.bucket.region(),
-            SIGNED_FOR.as_secs(),
-            query.into_iter(),
-            std::iter::empty(),
-        );
-        let response = self.http.get(url).send().await.map_err(request_error)?;
+        let response = self.list(&[("prefix", key), ("uploads", "")]).await?;
         let status = response.status();
         if status == reqwest::StatusCode::FORBIDDEN
             || status == reqwest::StatusCode::NOT_IMPLEMENTED
@@ -380,6 +441,30 @@ impl S3Requests {
             .map(|u| u.upload_id)
             .collect())
     }
+}
+
+/// What Strata reads of a ListObjectVersions answer: its elements in order
+/// (versions and delete markers interleave).
+#[derive(serde::Deserialize)]
+struct ListedVersions {
+    #[serde(rename = "$value", default)]
+    entries: Vec<VersionEntry>,
+}
+
+#[derive(serde::Deserialize)]
+enum VersionEntry {
+    Version(ListedVersion),
+    DeleteMarker(ListedVersion),
+    IsTruncated(bool),
+    #[serde(other)]
+    Other,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedVersion {
+    key: String,
+    version_id: String,
 }
 
 /// What Strata reads of a ListMultipartUploads answer.

@@ -149,6 +149,29 @@ async fn s3_location_against_moto() {
         let backend = spec.open("moto").expect("open");
         strata_data::conformance::run(&*backend).await;
     }
+    // Every blob the suite deleted from the versioned bucket is gone for
+    // good: no version, no delete marker (blob keys end in `@<16 hex>`).
+    // The copies (`copies-*/`, one named with a control character moto
+    // cannot list) are walked around by delimiter.
+    let left = python_output(
+        &format!(
+            "import boto3, re; c = boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='a', \
+             aws_secret_access_key='b', region_name='us-east-1'); left = []; prefixes = ['']\n\
+             while prefixes:\n\
+             \x20r = c.list_object_versions(Bucket='versioned', Prefix=prefixes.pop(), Delimiter='/')\n\
+             \x20left += [v['Key'] for v in r.get('Versions', []) + r.get('DeleteMarkers', []) \
+             if re.search('@[0-9a-f]{{16}}$', v['Key'])]\n\
+             \x20prefixes += [p['Prefix'] for p in r.get('CommonPrefixes', []) \
+             if not p['Prefix'].startswith('copies-')]\n\
+             print(left)"
+        ),
+        &[],
+    );
+    assert_eq!(
+        left.trim(),
+        "[]",
+        "blob versions left in the versioned bucket"
+    );
     let spec: LocationSpec = toml::from_str(&format!(
         "type = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"target\"\npath_style = true\n\
          access_key = \"a\"\nsecret_key = \"b\"\nprefix = \"replica\"\nbucket_match = false\n"

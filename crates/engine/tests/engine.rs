@@ -331,8 +331,13 @@ mod replication {
         async fn create(&self, key: &str) -> strata_data::Result<Box<dyn BlobWriter>> {
             self.0.create(key).await
         }
-        async fn read(&self, key: &str, range: Range<u64>) -> strata_data::Result<ByteStream> {
-            self.0.read(key, range).await
+        async fn read(
+            &self,
+            key: &str,
+            version: Option<&str>,
+            range: Range<u64>,
+        ) -> strata_data::Result<ByteStream> {
+            self.0.read(key, version, range).await
         }
         async fn delete(&self, key: &str) -> strata_data::Result<()> {
             self.0.delete(key).await

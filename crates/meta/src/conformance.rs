@@ -54,6 +54,7 @@ pub fn object(etag: &str, blob: Option<&str>) -> ObjectRecord {
             chunks: vec![Chunk {
                 size: 3,
                 blob: chunk,
+                version: None,
             }],
         },
         parts: vec![],
@@ -725,6 +726,7 @@ async fn multipart(store: &dyn MetadataStore) {
     record.data.chunks.push(Chunk {
         size: 3,
         blob: BlobRef::Stored("part-2b".into()),
+        version: None,
     });
     store
         .complete_upload(&upload, put("mp", "big", record))
@@ -1041,6 +1043,7 @@ async fn relocation(store: &dyn MetadataStore) {
                 key: key.into(),
                 version: version.into(),
             },
+            version: None,
         }],
     };
     let moved = store

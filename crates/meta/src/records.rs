@@ -178,6 +178,10 @@ pub enum BlobRef {
 pub struct Chunk {
     pub size: u64,
     pub blob: BlobRef,
+    /// The version the location gave a `Stored` blob (a versioned backend
+    /// bucket): reads ask for it, so they get the bytes that were written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// The data locator: the location and the ordered chunks of the bytes.

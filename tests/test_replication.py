@@ -58,6 +58,15 @@ container = "{TARGET}"
 access_key = "{AZURE_KEY}"
 timeout_secs = 5
 breaker_cooldown_secs = 1
+{s3_location("moto-parted", moto.endpoint, TARGET)}max_single_put_mib = 5
+[[location]]
+name = "azure-parted"
+type = "azure"
+account = "{AZURE_ACCOUNT}"
+endpoint = "{azurite.endpoint}"
+container = "{TARGET}"
+access_key = "{AZURE_KEY}"
+max_single_put_mib = 5
 {extra}
 """
 
@@ -199,6 +208,31 @@ def test_large_multipart_object_replicates(site_a, site_b, moto, azurite):
     assert got["Body"].read() == whole and got["Metadata"] == {"kind": "big"}
     assert moto.client().get_object(Bucket=TARGET, Key=key)["Body"].read() == whole
     assert azurite.container.get_blob_client(key).download_blob().readall() == whole
+
+
+def test_copies_over_the_single_put_limit_go_in_parts_under_their_exact_names(site_a, moto, azurite):
+    """Over a location's `max_single_put_mib` a copy is a multipart upload
+    (S3) or a block list (Azure) of streamed parts, named exactly (an empty
+    segment), with its metadata, content type and tags."""
+    a = site_a.client()
+    src = replicated_bucket(a, "moto-parted,azure-parted")
+    key = f"{src}/a//big.bin"
+    body = os.urandom(12 * MiB + 3)
+    vid = a.put_object(Bucket=src, Key=key, Body=body, ContentType="text/csv", Metadata={"kind": "big"},
+                       Tagging="team=data")["VersionId"]
+    wait_status(a, src, key, vid, timeout=60)
+    at_moto = moto.client().get_object(Bucket=TARGET, Key=key)
+    assert at_moto["Body"].read() == body
+    assert at_moto["ETag"].endswith('-3"'), at_moto["ETag"]  # three 5 MiB parts
+    assert at_moto["ContentType"] == "text/csv" and at_moto["Metadata"]["kind"] == "big"
+    assert moto.client().get_object_tagging(Bucket=TARGET, Key=key)["TagSet"] == [{"Key": "team", "Value": "data"}]
+    blob = azurite.container.get_blob_client(key)
+    assert blob.download_blob().readall() == body
+    properties = blob.get_blob_properties()
+    assert properties.content_settings.content_type == "text/csv" and properties.metadata["kind"] == "big"
+    assert blob.get_blob_tags() == {"team": "data"}
+    committed, _ = blob.get_block_list()
+    assert len(committed) == 3  # three 5 MiB blocks
 
 
 def test_folder_markers_and_keys_a_path_would_alter_replicate(site_a, site_b, moto, azurite):

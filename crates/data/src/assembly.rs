@@ -30,7 +30,7 @@ const BLOCKS_IN_FLIGHT: usize = 2;
 
 /// How a cloud location assembles multipart objects.
 pub(crate) enum Assembler {
-    S3(S3Requests),
+    S3(Arc<S3Requests>),
     Azure(Arc<MicrosoftAzure>),
 }
 
@@ -103,10 +103,7 @@ impl Assembler {
             vec![assembly.to_string()]
         };
         for id in ids {
-            match s3.store.abort_multipart(path, &id).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(backend_error(e)),
-            }
+            s3.abort_upload(path.as_ref(), &id).await?;
         }
         Ok(())
     }

@@ -2,10 +2,13 @@
 //! and sends itself (with reqwest), for object copies under their exact
 //! names: object_store's paths cannot carry an empty segment (`a//b`), a
 //! leading `/` or a trailing one (the `folder/` markers consoles create),
-//! which blob names can. Put Blob streams a copy of known size up to 5,000
-//! MiB with bounded memory; larger ones stay with object_store.
+//! which blob names can. Put Blob streams a copy of known size up to the
+//! location's single-PUT limit (at most 5,000 MiB) with bounded memory;
+//! larger ones go as streamed Put Block requests and a Put Block List
+//! (`parted`).
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use base64_simd::STANDARD as BASE64;
 use futures::TryStreamExt;
@@ -14,14 +17,19 @@ use reqwest::header::CONTENT_LENGTH;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use sha2::Sha256;
 
+use crate::parted::{PartedWriter, Parts, part_size};
 use crate::s3_requests::{checked, header, request_error, send_retrying, streamed_put};
-use crate::{BlobWriter, ByteStream, CopyAttributes, DataError, Result};
+use crate::{BlobWriter, ByteStream, CopyAttributes, DataError, Result, random_hex};
 
 /// The service version the requests speak: Put Blob up to 5,000 MiB and
 /// blob index tags need 2019-12-12 or later.
 const VERSION: &str = "2020-10-02";
-/// The most one Put Blob may carry.
+/// The most one Put Blob may carry, and the default single-PUT limit.
 pub(crate) const MAX_PUT_BLOB: u64 = 5000 << 20;
+/// Blocks of a copy over the single-PUT limit: this size (or the limit, if
+/// lower), larger when the copy would need more than Azure's 50,000 blocks.
+const PREFERRED_BLOCK: u64 = 512 << 20;
+const MAX_BLOCKS: u64 = 50_000;
 
 /// How requests prove who sends them.
 enum Auth {
@@ -40,6 +48,8 @@ pub(crate) struct AzureRequests {
     /// Times a request without a body is sent again after a connection
     /// error or a 5xx answer.
     retries: usize,
+    /// Copies above this go as blocks and a block list.
+    max_single_put: u64,
 }
 
 impl AzureRequests {
@@ -50,6 +60,7 @@ impl AzureRequests {
         access_key: Option<&str>,
         sas_token: Option<&str>,
         retries: usize,
+        max_single_put: u64,
     ) -> Result<Self> {
         let auth = match (access_key, sas_token) {
             (Some(key), _) => Auth::SharedKey(
@@ -74,20 +85,22 @@ impl AzureRequests {
             account: account.to_string(),
             auth,
             retries,
+            max_single_put,
         })
     }
 
     /// A streamed Put Blob of `size` bytes under `name`, with the copy's
-    /// attributes; its commit returns the version Azure gave it, if any.
+    /// attributes (over the single-PUT limit: blocks, then a block list
+    /// carrying them); its commit returns the version Azure gave it, if any.
     pub(crate) fn create_copy(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         size: u64,
         attributes: &CopyAttributes,
         metadata: &[(String, String)],
         tags: &str,
     ) -> Result<Box<dyn BlobWriter>> {
-        let mut headers = vec![("x-ms-blob-type".to_string(), "BlockBlob".to_string())];
+        let mut headers = Vec::new();
         let content = [
             ("x-ms-blob-content-type", &attributes.content_type),
             ("x-ms-blob-content-encoding", &attributes.content_encoding),
@@ -109,6 +122,17 @@ impl AzureRequests {
         if !tags.is_empty() {
             headers.push(("x-ms-tags".to_string(), tags.to_string()));
         }
+        if size > self.max_single_put {
+            let blocks = BlockList {
+                requests: self.clone(),
+                name: name.to_string(),
+                headers,
+                writer: random_hex(8),
+            };
+            let block = part_size(size, PREFERRED_BLOCK.min(self.max_single_put), MAX_BLOCKS);
+            return Ok(Box::new(PartedWriter::new(Arc::new(blocks), size, block)));
+        }
+        headers.push(("x-ms-blob-type".to_string(), "BlockBlob".to_string()));
         let request = self.signed(Method::PUT, name, &[], headers, size)?;
         // Azure answers a stored blob with its ETag: a 2xx without one did
         // not come from it (a broken proxy).
@@ -244,6 +268,65 @@ impl AzureRequests {
         }
         Ok(request)
     }
+}
+
+/// A block blob a `PartedWriter` fills: its blocks staged one after the
+/// other, then committed as one block list carrying the copy's headers.
+/// Blocks never committed expire in Azure (which has no call to drop them).
+struct BlockList {
+    requests: Arc<AzureRequests>,
+    name: String,
+    /// The copy's content headers, metadata and tags, for the block list.
+    headers: Vec<(String, String)>,
+    /// Random, so a copy sent again never commits an earlier attempt's blocks.
+    writer: String,
+}
+
+impl BlockList {
+    /// Block ids are base64 and all of one length within a blob.
+    fn block_id(&self, number: u32) -> String {
+        BASE64.encode_to_string(format!("{}-{number:06}", self.writer))
+    }
+}
+
+#[async_trait::async_trait]
+impl Parts for BlockList {
+    async fn part(&self, number: u32, size: u64) -> Result<Box<dyn BlobWriter>> {
+        let id = self.block_id(number);
+        let query = [("comp", "block"), ("blockid", id.as_str())];
+        let request = self
+            .requests
+            .signed(Method::PUT, &self.name, &query, Vec::new(), size)?;
+        // The block list names blocks by number; a 2xx must still be Azure's.
+        Ok(streamed_put(request, size, "Put Block", |headers| {
+            header(headers, "x-ms-request-id").map(Some).ok_or_else(|| {
+                DataError::Unavailable("Put Block answered without a request id".into())
+            })
+        }))
+    }
+
+    async fn finish(&self, parts: Vec<(u32, String)>) -> Result<Option<String>> {
+        let mut body = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
+        for (number, _) in &parts {
+            body.push_str(&format!("<Latest>{}</Latest>", self.block_id(*number)));
+        }
+        body.push_str("</BlockList>");
+        let request = self.requests.signed(
+            Method::PUT,
+            &self.name,
+            &[("comp", "blocklist")],
+            self.headers.clone(),
+            body.len() as u64,
+        )?;
+        let response = send_retrying(request.body(body), self.requests.retries).await?;
+        let response = checked(response, "Put Block List").await?;
+        header(response.headers(), "etag").ok_or_else(|| {
+            DataError::Unavailable("Put Block List answered without an ETag".into())
+        })?;
+        Ok(header(response.headers(), "x-ms-version-id"))
+    }
+
+    fn abandon(self: Arc<Self>) {}
 }
 
 /// Shared Key's string to sign (Blob service, version 2009-09-19 and on):

@@ -29,7 +29,7 @@ use object_store::{
 };
 
 use crate::assembly::Assembler;
-use crate::azure_requests::{AzureRequests, MAX_PUT_BLOB};
+use crate::azure_requests::AzureRequests;
 use crate::s3_requests::S3Requests;
 use crate::spec::{AzureSpec, S3Spec, Tuning};
 use crate::{BlobName, BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
@@ -37,8 +37,6 @@ use crate::{BlobName, BlobWriter, ByteStream, CopyAttributes, DataBackend, DataE
 /// Part size of streamed writes; also the most a small blob buffers before
 /// it becomes a multipart upload.
 const PART_SIZE: usize = 8 << 20;
-/// S3's largest single PutObject.
-const MAX_PUT_OBJECT: u64 = 5 << 30;
 /// Parts in flight per writer: memory stays at about (this + 1) parts.
 const PARTS_IN_FLIGHT: usize = 2;
 /// Longest backend name Strata builds from an object key; longer ones fall
@@ -67,7 +65,7 @@ pub struct CloudBackend {
     /// How multipart objects become one backend object (`s3`, `azure`).
     assembler: Option<Assembler>,
     /// An `azure` location's own requests, for copies under exact names.
-    azure_requests: Option<AzureRequests>,
+    azure_requests: Option<Arc<AzureRequests>>,
 }
 
 fn client_options(endpoint: Option<&str>) -> ClientOptions {
@@ -153,11 +151,11 @@ impl CloudBackend {
         let store = Arc::new(builder.build().map_err(config_error)?);
         Ok(Self {
             strata_site: spec.strata,
-            assembler: Some(Assembler::S3(S3Requests::new(
+            assembler: Some(Assembler::S3(Arc::new(S3Requests::new(
                 spec,
                 store.clone(),
                 tuning.retries(),
-            )?)),
+            )?))),
             ..Self::new("s3", store, &spec.prefix, spec.bucket_match)
         })
     }
@@ -181,7 +179,16 @@ impl CloudBackend {
             .with_retry(retry_config(tuning));
         let requests = |key: Option<&str>, sas: Option<&str>| {
             let (account, container) = (&spec.account, &spec.container);
-            AzureRequests::new(&endpoint, account, container, key, sas, tuning.retries())
+            let limit = spec.max_single_put()?;
+            AzureRequests::new(
+                &endpoint,
+                account,
+                container,
+                key,
+                sas,
+                tuning.retries(),
+                limit,
+            )
         };
         let (builder, azure_requests) = match (access_key, sas_token) {
             (Some(key), None) => (builder.with_access_key(&key), requests(Some(&key), None)?),
@@ -200,7 +207,7 @@ impl CloudBackend {
         let store = Arc::new(builder.build().map_err(config_error)?);
         Ok(Self {
             assembler: Some(Assembler::Azure(store.clone())),
-            azure_requests: Some(azure_requests),
+            azure_requests: Some(Arc::new(azure_requests)),
             ..Self::new("azure", store, &spec.prefix, spec.bucket_match)
         })
     }
@@ -211,7 +218,7 @@ impl CloudBackend {
 
     /// The location's own S3 requests (an `s3` location), which name an
     /// object exactly, where object_store's paths cannot.
-    fn s3_requests(&self) -> Option<&S3Requests> {
+    fn s3_requests(&self) -> Option<&Arc<S3Requests>> {
         match &self.assembler {
             Some(Assembler::S3(s3)) => Some(s3),
             _ => None,
@@ -551,7 +558,7 @@ impl DataBackend for CloudBackend {
     async fn create_sized(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
         match &self.assembler {
             // Small blobs keep object_store's single PUT, which it retries.
-            Some(Assembler::S3(s3)) if size > PART_SIZE as u64 && size <= MAX_PUT_OBJECT => {
+            Some(Assembler::S3(s3)) if size > PART_SIZE as u64 => {
                 s3.create_object(self.path(key)?.as_ref(), size).await
             }
             _ => self.create(key).await,
@@ -649,16 +656,12 @@ impl DataBackend for CloudBackend {
         size: u64,
         attributes: &CopyAttributes,
     ) -> Result<Box<dyn BlobWriter>> {
-        if let Some(s3) = self.s3_requests()
-            && size <= MAX_PUT_OBJECT
-        {
+        if let Some(s3) = self.s3_requests() {
             let name = self.exact_copy_name(bucket, key)?;
             let (attributes, tags) = self.put_attributes(attributes)?;
             return s3.create_copy(&name, size, &attributes, &tags).await;
         }
-        if let Some(azure) = &self.azure_requests
-            && size <= MAX_PUT_BLOB
-        {
+        if let Some(azure) = &self.azure_requests {
             let name = self.exact_copy_name(bucket, key)?;
             let (checked, tags) = self.put_attributes(attributes)?;
             let metadata: Vec<(String, String)> = checked
@@ -670,8 +673,8 @@ impl DataBackend for CloudBackend {
                 .collect();
             return azure.create_copy(&name, size, attributes, &metadata, tags.encoded());
         }
-        // Copies too large for one request: object_store's multipart
-        // upload (Azure: staged blocks), under names it can carry.
+        // A location over object_store alone (its in-memory store, in unit
+        // tests): a PUT, or its multipart upload, under names it can carry.
         let path = self.copy_path(bucket, key)?;
         let (attributes, tags) = self.put_attributes(attributes)?;
         Ok(Box::new(CloudWriter {

@@ -18,6 +18,9 @@ use crate::{
 const BREAKER_THRESHOLD: u32 = 5;
 /// How many times the timeout a call whose work grows with the object gets.
 const LONG_CALL_FACTOR: u32 = 20;
+/// A writer of more bytes than this may end in a multipart completion,
+/// whose work grows with the object: its commit is a long call.
+const LONG_COMMIT_SIZE: u64 = 1 << 30;
 
 struct Guard {
     name: String,
@@ -168,6 +171,16 @@ impl Guarded {
             }),
         }
     }
+
+    /// Guards a writer the inner location opened for `size` bytes (None:
+    /// not known).
+    fn writer(&self, inner: Box<dyn BlobWriter>, size: Option<u64>) -> Box<dyn BlobWriter> {
+        Box::new(GuardedWriter {
+            inner,
+            guard: self.guard.clone(),
+            long_commit: size.is_some_and(|size| size > LONG_COMMIT_SIZE),
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -201,10 +214,7 @@ impl DataBackend for Guarded {
             .guard
             .call_unproven("create", self.inner.create(key))
             .await?;
-        Ok(Box::new(GuardedWriter {
-            inner,
-            guard: self.guard.clone(),
-        }))
+        Ok(self.writer(inner, None))
     }
 
     async fn create_sized(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
@@ -212,10 +222,7 @@ impl DataBackend for Guarded {
             .guard
             .call_unproven("create", self.inner.create_sized(key, size))
             .await?;
-        Ok(Box::new(GuardedWriter {
-            inner,
-            guard: self.guard.clone(),
-        }))
+        Ok(self.writer(inner, Some(size)))
     }
 
     async fn read(
@@ -266,10 +273,7 @@ impl DataBackend for Guarded {
                 self.inner.create_part(key, assembly, number, size),
             )
             .await?;
-        Ok(Box::new(GuardedWriter {
-            inner,
-            guard: self.guard.clone(),
-        }))
+        Ok(self.writer(inner, None))
     }
 
     async fn finish_assembly(
@@ -317,10 +321,7 @@ impl DataBackend for Guarded {
                 self.inner.create_copy(bucket, key, size, attributes),
             )
             .await?;
-        Ok(Box::new(GuardedWriter {
-            inner,
-            guard: self.guard.clone(),
-        }))
+        Ok(self.writer(inner, Some(size)))
     }
 
     async fn delete_copy(&self, bucket: &str, key: &str) -> Result<()> {
@@ -390,6 +391,7 @@ fn guard_stream(guard: Arc<Guard>, inner: ByteStream, expected: Option<u64>) -> 
 struct GuardedWriter {
     inner: Box<dyn BlobWriter>,
     guard: Arc<Guard>,
+    long_commit: bool,
 }
 
 #[async_trait::async_trait]
@@ -401,8 +403,16 @@ impl BlobWriter for GuardedWriter {
     }
 
     async fn commit(self: Box<Self>) -> Result<Option<String>> {
-        let GuardedWriter { inner, guard } = *self;
-        guard.call("commit", inner.commit()).await
+        let GuardedWriter {
+            inner,
+            guard,
+            long_commit,
+        } = *self;
+        if long_commit {
+            guard.call_long("commit", inner.commit()).await
+        } else {
+            guard.call("commit", inner.commit()).await
+        }
     }
 }
 
@@ -445,6 +455,11 @@ mod tests {
                 "HTTP 403 Forbidden: AccessDenied".into(),
             ))
         }
+        /// A writer whose commit is slower than a call's timeout, as a big
+        /// multipart completion is.
+        async fn create_sized(&self, _key: &str, _size: u64) -> Result<Box<dyn BlobWriter>> {
+            Ok(Box::new(SlowCommit))
+        }
         /// Slower than a call's timeout, as a big server-side copy is.
         async fn copy(&self, _from: &str, _to: &str) -> Result<Option<String>> {
             tokio::time::sleep(Duration::from_millis(600)).await;
@@ -483,6 +498,19 @@ mod tests {
             let chunk = Bytes::from_static(b"abc");
             let first = futures::stream::once(async move { Ok(chunk) });
             Ok(Box::pin(first.chain(futures::stream::pending())))
+        }
+    }
+
+    struct SlowCommit;
+
+    #[async_trait::async_trait]
+    impl BlobWriter for SlowCommit {
+        async fn write(&mut self, _data: Bytes) -> Result<()> {
+            Ok(())
+        }
+        async fn commit(self: Box<Self>) -> Result<Option<String>> {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            Ok(None)
         }
     }
 
@@ -533,6 +561,11 @@ mod tests {
     async fn work_that_grows_with_the_object_gets_longer() {
         let g = guarded(Arc::default());
         g.copy("a", "b").await.unwrap();
+        let big = g.create_sized("k", LONG_COMMIT_SIZE + 1).await.unwrap();
+        big.commit().await.unwrap();
+        let small = g.create_sized("k", 10).await.unwrap();
+        let err = small.commit().await.unwrap_err().to_string();
+        assert!(err.contains("commit timed out"), "{err}");
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ mod error;
 mod fs;
 mod guarded;
 mod mem;
+mod parted;
 mod s3_requests;
 mod spec;
 

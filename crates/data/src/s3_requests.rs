@@ -9,7 +9,9 @@
 //! - ListMultipartUploads, to find the uploads of a blob whose id a crash lost;
 //! - object copies under their exact names: object_store's paths cannot carry an
 //!   empty segment (`a//b`) or a trailing `/` (the `folder/` markers consoles
-//!   create), which S3 keys can.
+//!   create), which S3 keys can;
+//! - writes of known size over the location's single-PUT limit, as a multipart
+//!   upload of streamed parts (`parted`).
 //!
 //! A streamed writer holds its last bytes back until it commits: an abandoned part
 //! or object (a client that disconnects, a body that fails its checksum) never
@@ -26,13 +28,15 @@ use object_store::{Attribute, Attributes, TagSet};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, RANGE};
 use rusty_s3::actions::{
-    CompleteMultipartUpload, DeleteObject, GetObject, HeadObject, PutObject, S3Action, UploadPart,
+    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject, GetObject,
+    HeadObject, PutObject, S3Action, UploadPart,
 };
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::cloud::{backend_error, redact};
+use crate::parted::{PartedWriter, Parts, part_size};
 use crate::spec::S3Spec;
 use crate::{BlobWriter, ByteStream, CopyAttributes, DataError, Result};
 
@@ -44,6 +48,14 @@ const SIGNED_FOR: Duration = Duration::from_secs(3600);
 /// (object_store's backoff for the location's other requests).
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// S3's largest single PutObject, and the default single-PUT limit.
+pub(crate) const MAX_PUT_OBJECT: u64 = 5 << 30;
+/// S3's smallest part but the last: the lowest single-PUT limit allowed.
+pub(crate) const MIN_PART: u64 = 5 << 20;
+/// Parts of a write over the single-PUT limit: this size (or the limit, if
+/// lower), larger when the object would need more than S3's 10,000 parts.
+const PREFERRED_PART: u64 = 512 << 20;
+const MAX_PARTS: u64 = 10_000;
 
 /// A location's bucket, for the requests object_store cannot send.
 pub(crate) struct S3Requests {
@@ -55,6 +67,8 @@ pub(crate) struct S3Requests {
     /// Times a request without a body is sent again after a connection
     /// error or a 5xx answer.
     retries: usize,
+    /// Writes of known size above this go as a multipart upload.
+    max_single_put: u64,
 }
 
 /// The server-side encryption a location asks for, as object_store sends it:
@@ -100,6 +114,7 @@ impl S3Requests {
             http,
             encryption: encryption_headers(spec),
             retries,
+            max_single_put: spec.max_single_put()?,
         })
     }
 
@@ -137,14 +152,18 @@ impl S3Requests {
 
     /// A blob of `size` bytes as one streamed PutObject; its commit returns
     /// the version the backend gave it, if any.
-    pub(crate) async fn create_object(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
+    pub(crate) async fn create_object(
+        self: &Arc<Self>,
+        key: &str,
+        size: u64,
+    ) -> Result<Box<dyn BlobWriter>> {
         self.put_object(key, size, Vec::new()).await
     }
 
     /// The object copy named exactly `name`: `size` bytes with `attributes`
     /// (content headers, metadata) and `tags`, as one streamed PutObject.
     pub(crate) async fn create_copy(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         size: u64,
         attributes: &Attributes,
@@ -170,15 +189,25 @@ impl S3Requests {
     }
 
     /// A streamed PutObject carrying `headers` (signed) and the location's
-    /// encryption headers.
+    /// encryption headers; over the single-PUT limit, a multipart upload
+    /// started with them, its parts streamed one after the other.
     async fn put_object(
-        &self,
+        self: &Arc<Self>,
         key: &str,
         size: u64,
         mut headers: Vec<(String, String)>,
     ) -> Result<Box<dyn BlobWriter>> {
         let encryption = self.encryption.iter();
         headers.extend(encryption.map(|(name, value)| (name.to_string(), value.clone())));
+        if size > self.max_single_put {
+            let upload = S3Upload {
+                upload_id: self.start_upload(key, &headers).await?,
+                requests: self.clone(),
+                key: key.to_string(),
+            };
+            let part = part_size(size, PREFERRED_PART.min(self.max_single_put), MAX_PARTS);
+            return Ok(Box::new(PartedWriter::new(Arc::new(upload), size, part)));
+        }
         let credentials = self.credentials().await?;
         let mut action = PutObject::new(&self.bucket, Some(&credentials), key);
         for (name, value) in &headers {
@@ -193,6 +222,41 @@ impl S3Requests {
             })?;
             Ok(header(headers, "x-amz-version-id"))
         }))
+    }
+
+    /// CreateMultipartUpload of `key` carrying `headers` (signed); the upload's id.
+    async fn start_upload(&self, key: &str, headers: &[(String, String)]) -> Result<String> {
+        let credentials = self.credentials().await?;
+        let mut action = CreateMultipartUpload::new(&self.bucket, Some(&credentials), key);
+        for (name, value) in headers {
+            action.headers_mut().insert(name.as_str(), value.as_str());
+        }
+        let mut request = self.http.post(action.sign(SIGNED_FOR));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(request_error)?;
+        let response = checked(response, "CreateMultipartUpload").await?;
+        let text = response.text().await.map_err(request_error)?;
+        let started: StartedUpload = quick_xml::de::from_str(&text).map_err(|e| {
+            DataError::Unavailable(format!(
+                "CreateMultipartUpload: unreadable answer ({e}): {}",
+                redact(&text)
+            ))
+        })?;
+        Ok(started.upload_id)
+    }
+
+    /// AbortMultipartUpload; an upload already gone is success.
+    pub(crate) async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {
+        let credentials = self.credentials().await?;
+        let url = AbortMultipartUpload::new(&self.bucket, Some(&credentials), key, upload_id)
+            .sign(SIGNED_FOR);
+        let response = self.send(self.http.delete(url)).await?;
+        match checked(response, "AbortMultipartUpload").await {
+            Ok(_) | Err(DataError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Removes the object `name` (in a versioned bucket: hides it behind a
@@ -441,6 +505,43 @@ impl S3Requests {
             .map(|u| u.upload_id)
             .collect())
     }
+}
+
+/// A multipart upload a `PartedWriter` fills.
+struct S3Upload {
+    requests: Arc<S3Requests>,
+    key: String,
+    upload_id: String,
+}
+
+#[async_trait::async_trait]
+impl Parts for S3Upload {
+    async fn part(&self, number: u32, size: u64) -> Result<Box<dyn BlobWriter>> {
+        let (key, id) = (&self.key, &self.upload_id);
+        self.requests.create_part(key, id, number, size).await
+    }
+
+    async fn finish(&self, parts: Vec<(u32, String)>) -> Result<Option<String>> {
+        let (key, id) = (&self.key, &self.upload_id);
+        self.requests.finish(key, id, &parts).await
+    }
+
+    fn abandon(self: Arc<Self>) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = self.requests.abort_upload(&self.key, &self.upload_id).await {
+                    tracing::warn!(error = %e, key = %self.key, "could not abort an abandoned multipart upload");
+                }
+            });
+        }
+    }
+}
+
+/// What Strata reads of a CreateMultipartUpload answer.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StartedUpload {
+    upload_id: String,
 }
 
 /// What Strata reads of a ListObjectVersions answer: its elements in order

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::azure_requests::MAX_PUT_BLOB;
 use crate::cloud::S3Keys;
+use crate::s3_requests::{MAX_PUT_OBJECT, MIN_PART};
 use crate::{
     CloudBackend, DataBackend, DataError, FsBackend, Guarded, MemBackend, Result, aws_profile,
 };
@@ -110,6 +112,16 @@ pub struct S3Spec {
     pub server_side_encryption: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse_kms_key_id: Option<String>,
+    /// The largest write (of known size) sent as one PutObject; larger ones
+    /// go as a multipart upload. 5 to 5120; default 5120 (S3's limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_single_put_mib: Option<u64>,
+}
+
+impl S3Spec {
+    pub(crate) fn max_single_put(&self) -> Result<u64> {
+        single_put_limit(self.max_single_put_mib, MIN_PART, MAX_PUT_OBJECT)
+    }
 }
 
 /// Azure Blob Storage: objects become block blobs of one container.
@@ -135,6 +147,34 @@ pub struct AzureSpec {
     pub bucket_match: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// The largest object copy sent as one Put Blob; larger ones go as
+    /// blocks and a block list. 1 to 5000; default 5000 (Azure's limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_single_put_mib: Option<u64>,
+}
+
+impl AzureSpec {
+    pub(crate) fn max_single_put(&self) -> Result<u64> {
+        single_put_limit(self.max_single_put_mib, 1 << 20, MAX_PUT_BLOB)
+    }
+}
+
+/// `max_single_put_mib` in bytes, between `min` and the service's `max`
+/// (its default).
+fn single_put_limit(mib: Option<u64>, min: u64, max: u64) -> Result<u64> {
+    let Some(mib) = mib else {
+        return Ok(max);
+    };
+    let limit = mib.saturating_mul(1 << 20);
+    if (min..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(DataError::Config(format!(
+            "max_single_put_mib must be between {} and {}, not {mib}",
+            min >> 20,
+            max >> 20
+        )))
+    }
 }
 
 fn default_region() -> String {

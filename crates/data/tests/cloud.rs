@@ -72,12 +72,20 @@ fn python_output(code: &str, args: &[&str]) -> String {
 }
 
 /// Names (in the peer) and sizes of the copies `peer_check` writes, small
-/// and larger than one part: object_store cannot read tags back, so the
-/// peer's own client checks what the location wrote.
+/// and larger than one part (and than the single-PUT limit of the locations
+/// that set it to 5 MiB): object_store cannot read tags back, so the peer's
+/// own client checks what the location wrote.
 const PEER_CHECKS: [(&str, usize); 2] = [
     ("peer-check/odd ünïcode?#%&+.txt", 5),
-    ("peer-check/large", 9 << 20),
+    ("peer-check//large", 12 << 20),
 ];
+
+/// Azurite's published development key (not a secret).
+const KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// A location setting that sends every write over 5 MiB as parts.
+const PARTED: &str = "max_single_put_mib = 5\n";
 
 fn peer_attributes() -> CopyAttributes {
     CopyAttributes {
@@ -140,15 +148,33 @@ async fn s3_location_against_moto() {
          aws_secret_access_key='b', region_name='us-east-1'); c.create_bucket(Bucket='versioned'); \
          c.put_bucket_versioning(Bucket='versioned', VersioningConfiguration={{'Status': 'Enabled'}})"
     )));
-    for (bucket, bucket_match) in [("target", true), ("target", false), ("versioned", true)] {
+    let runs = [
+        ("target", true, ""),
+        ("target", false, ""),
+        ("versioned", true, ""),
+        ("target", true, PARTED),
+    ];
+    for (bucket, bucket_match, parted) in runs {
         let spec: LocationSpec = toml::from_str(&format!(
             "type = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"{bucket}\"\npath_style = true\n\
-             access_key = \"a\"\nsecret_key = \"b\"\nbucket_match = {bucket_match}\n"
+             access_key = \"a\"\nsecret_key = \"b\"\nbucket_match = {bucket_match}\n{parted}"
         ))
         .expect("spec");
         let backend = spec.open("moto").expect("open");
         strata_data::conformance::run(&*backend).await;
     }
+    // The suite's abandoned writes left no upload behind (a parted one is
+    // aborted in the background).
+    std::thread::sleep(Duration::from_millis(500));
+    let uploads = python_output(
+        &format!(
+            "import boto3; c = boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='a', \
+             aws_secret_access_key='b', region_name='us-east-1'); \
+             print([u['Key'] for u in c.list_multipart_uploads(Bucket='target').get('Uploads', [])])"
+        ),
+        &[],
+    );
+    assert_eq!(uploads.trim(), "[]", "uploads left behind");
     // Every blob the suite deleted from the versioned bucket is gone for
     // good: no version, no delete marker (blob keys end in `@<16 hex>`).
     // The copies (`copies-*/`, one named with a control character moto
@@ -172,13 +198,29 @@ async fn s3_location_against_moto() {
         "[]",
         "blob versions left in the versioned bucket"
     );
+    for parted in ["", PARTED] {
+        let spec: LocationSpec = toml::from_str(&format!(
+            "type = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"target\"\npath_style = true\n\
+             access_key = \"a\"\nsecret_key = \"b\"\nprefix = \"replica\"\nbucket_match = false\n{parted}"
+        ))
+        .expect("spec");
+        peer_checks_at_moto(&*spec.open("moto").expect("open"), &endpoint).await;
+    }
     let spec: LocationSpec = toml::from_str(&format!(
         "type = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"target\"\npath_style = true\n\
          access_key = \"a\"\nsecret_key = \"b\"\nprefix = \"replica\"\nbucket_match = false\n"
     ))
     .expect("spec");
     let backend = spec.open("moto").expect("open");
-    for ((key, size), name) in PEER_CHECKS.iter().zip(write_peer_checks(&*backend).await) {
+    exact_names_reach_the_peer(&*backend, &endpoint).await;
+    a_copy_of_the_wrong_size_is_refused(&*backend).await;
+    lost_assemblies_are_aborted(&*backend, &endpoint).await;
+    encryption_is_asked_on_every_write(&endpoint).await;
+}
+
+/// The `PEER_CHECKS` copies, as moto's own client reads them.
+async fn peer_checks_at_moto(backend: &dyn DataBackend, endpoint: &str) {
+    for ((key, size), name) in PEER_CHECKS.iter().zip(write_peer_checks(backend).await) {
         assert!(name.starts_with("replica/b/peer-check/"), "{name}");
         let report = python_output(
             &format!(
@@ -194,10 +236,6 @@ async fn s3_location_against_moto() {
         expect_peer_report(&report, *size, "multi-part-name");
         backend.delete_copy("b", key).await.expect("delete");
     }
-    exact_names_reach_the_peer(&*backend, &endpoint).await;
-    a_copy_of_the_wrong_size_is_refused(&*backend).await;
-    lost_assemblies_are_aborted(&*backend, &endpoint).await;
-    encryption_is_asked_on_every_write(&endpoint).await;
 }
 
 /// A location asking for server-side encryption has it on a blob streamed
@@ -360,8 +398,6 @@ async fn azure_location_against_azurite() {
             .expect("azurite-blob"),
     );
     wait_for_port(port);
-    const KEY: &str =
-        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
     let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
     let created = python(&format!(
         "from azure.storage.blob import BlobServiceClient as C; \
@@ -372,16 +408,16 @@ async fn azure_location_against_azurite() {
         created,
         "could not create the container (pip install azure-storage-blob; .ci/run installs it)"
     );
-    let open = |bucket_match: bool| {
+    let open = |bucket_match: bool, parted: &str| {
         let spec: LocationSpec = toml::from_str(&format!(
             "type = \"azure\"\nendpoint = \"{endpoint}\"\naccount = \"devstoreaccount1\"\n\
-             container = \"target\"\naccess_key = \"{KEY}\"\nbucket_match = {bucket_match}\n"
+             container = \"target\"\naccess_key = \"{KEY}\"\nbucket_match = {bucket_match}\n{parted}"
         ))
         .expect("spec");
         spec.open("azurite").expect("open")
     };
-    for bucket_match in [true, false] {
-        strata_data::conformance::run(&*open(bucket_match)).await;
+    for (bucket_match, parted) in [(true, ""), (false, ""), (true, PARTED)] {
+        strata_data::conformance::run(&*open(bucket_match, parted)).await;
     }
     // The same with a SAS token instead of the shared key.
     let sas = python_output(
@@ -397,29 +433,15 @@ async fn azure_location_against_azurite() {
     );
     let spec: LocationSpec = toml::from_str(&format!(
         "type = \"azure\"\nendpoint = \"{endpoint}\"\naccount = \"devstoreaccount1\"\n\
-         container = \"target\"\nsas_token = \"{}\"\n",
+         container = \"target\"\nsas_token = \"{}\"\n{PARTED}",
         sas.trim()
     ))
     .expect("sas spec");
     strata_data::conformance::run(&*spec.open("azurite-sas").expect("open with a SAS")).await;
-    let backend = open(false);
-    for ((key, size), name) in PEER_CHECKS.iter().zip(write_peer_checks(&*backend).await) {
-        assert!(name.starts_with("b/peer-check/"), "{name}");
-        let report = python_output(
-            &format!(
-                "import json, sys; from azure.storage.blob import BlobServiceClient as C; \
-                 c = C(account_url='{endpoint}', credential={{'account_name': 'devstoreaccount1', \
-                 'account_key': '{KEY}'}}).get_blob_client('target', sys.argv[1]); \
-                 p = c.get_blob_properties(); \
-                 print(json.dumps({{'size': p.size, 'type': p.content_settings.content_type, \
-                 'metadata': p.metadata, 'tags': dict(sorted(c.get_blob_tags().items()))}}))"
-            ),
-            &[&name],
-        );
-        // Azure metadata names are identifiers: `-` is stored as `_`.
-        expect_peer_report(&report, *size, "multi_part_name");
-        backend.delete_copy("b", key).await.expect("delete");
+    for parted in ["", PARTED] {
+        peer_checks_at_azurite(&*open(false, parted), &endpoint).await;
     }
+    let backend = open(false, "");
     // Copies keep names a path would alter: a console's folder marker, an
     // empty segment, a leading slash (Strata's own Put Blob, not object_store).
     let exact = ["folder/", "a//b", "/lead"];
@@ -446,5 +468,26 @@ async fn azure_location_against_azurite() {
             .delete_copy("b", key)
             .await
             .expect("delete exact copy");
+    }
+}
+
+/// The `PEER_CHECKS` copies, as Azure's own client reads them.
+async fn peer_checks_at_azurite(backend: &dyn DataBackend, endpoint: &str) {
+    for ((key, size), name) in PEER_CHECKS.iter().zip(write_peer_checks(backend).await) {
+        assert!(name.starts_with("b/peer-check/"), "{name}");
+        let report = python_output(
+            &format!(
+                "import json, sys; from azure.storage.blob import BlobServiceClient as C; \
+                 c = C(account_url='{endpoint}', credential={{'account_name': 'devstoreaccount1', \
+                 'account_key': '{KEY}'}}).get_blob_client('target', sys.argv[1]); \
+                 p = c.get_blob_properties(); \
+                 print(json.dumps({{'size': p.size, 'type': p.content_settings.content_type, \
+                 'metadata': p.metadata, 'tags': dict(sorted(c.get_blob_tags().items()))}}))"
+            ),
+            &[&name],
+        );
+        // Azure metadata names are identifiers: `-` is stored as `_`.
+        expect_peer_report(&report, *size, "multi_part_name");
+        backend.delete_copy("b", key).await.expect("delete");
     }
 }

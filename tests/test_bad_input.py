@@ -1,5 +1,6 @@
 import socket
 import time
+import uuid
 
 import pytest
 import urllib3
@@ -143,6 +144,12 @@ def test_oversized_xml_and_invalid_keys_are_refused(server, s3, bucket):
     huge = b"<CORSConfiguration>" + rule * 300_000 + b"</CORSConfiguration>"  # 26 MB
     r = signed(s3, "PUT", bucket, "", "cors", huge)
     assert r.status == 400 and b"<Code>MaxMessageLengthExceeded</Code>" in r.data, r.data[:300]
+    # CreateBucket's body too: no bucket made
+    created = f"huge-{uuid.uuid4().hex[:8]}"
+    configuration = b"<CreateBucketConfiguration>" + b" " * (21 << 20) + b"</CreateBucketConfiguration>"
+    r = signed(s3, "PUT", created, "", "", configuration)
+    assert r.status == 400 and b"<Code>MaxMessageLengthExceeded</Code>" in r.data, r.data[:300]
+    assert created not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     for method in ("PUT", "GET"):
         r = signed(s3, method, bucket, "bad%FF%FEkey", "", b"x" if method == "PUT" else b"")
         assert r.status == 400 and b"<Code>InvalidURI</Code>" in r.data, r.data

@@ -181,7 +181,19 @@ impl Router {
         if !virtual_hosted {
             crate::sig_v2::fix_bucket_path(&mut req);
         }
-        if crate::xml_body_limit::too_long(req.method(), req.uri().query(), req.headers()) {
+        let path = req.uri().path();
+        let to_bucket = if virtual_hosted {
+            path == "/"
+        } else {
+            let name = path.trim_start_matches('/').trim_end_matches('/');
+            !name.is_empty() && !name.contains('/')
+        };
+        if crate::xml_body_limit::too_long(
+            req.method(),
+            req.uri().query(),
+            to_bucket,
+            req.headers(),
+        ) {
             return Ok(decorate(crate::cors::error(
                 StatusCode::BAD_REQUEST,
                 "MaxMessageLengthExceeded",

@@ -31,21 +31,32 @@ const BODY_READ_WHOLE: &[&str] = &[
     "website",
 ];
 
-/// Whether the request's body is one s3s reads whole and is over the limit.
-pub(crate) fn too_long(method: &Method, query: Option<&str>, headers: &HeaderMap) -> bool {
+/// Whether the request's body is one s3s reads whole and is over the limit;
+/// `to_bucket`: the request names a bucket and no key.
+pub(crate) fn too_long(
+    method: &Method,
+    query: Option<&str>,
+    to_bucket: bool,
+    headers: &HeaderMap,
+) -> bool {
     let length = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    length.is_some_and(|n| n > LIMIT) && reads_body_whole(method, query.unwrap_or_default())
+    length.is_some_and(|n| n > LIMIT)
+        && reads_body_whole(method, query.unwrap_or_default(), to_bucket)
 }
 
-fn reads_body_whole(method: &Method, query: &str) -> bool {
+fn reads_body_whole(method: &Method, query: &str, to_bucket: bool) -> bool {
     let has = |name: &str| query.split('&').any(|p| p.split('=').next() == Some(name));
     match *method {
         // DeleteObjects; CompleteMultipartUpload.
         Method::POST => has("delete") || has("uploadId"),
-        Method::PUT => !has("partNumber") && BODY_READ_WHOLE.iter().any(|s| has(s)),
+        // CreateBucket (its CreateBucketConfiguration), or a configuration.
+        Method::PUT => {
+            (to_bucket && query.is_empty())
+                || (!has("partNumber") && BODY_READ_WHOLE.iter().any(|s| has(s)))
+        }
         _ => false,
     }
 }
@@ -58,23 +69,18 @@ mod tests {
     fn only_long_bodies_read_whole_are_refused() {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_LENGTH, (LIMIT + 1).into());
-        assert!(too_long(&Method::PUT, Some("cors"), &headers));
-        assert!(too_long(&Method::POST, Some("delete="), &headers));
-        assert!(too_long(&Method::POST, Some("uploadId=u1"), &headers));
-        assert!(too_long(
-            &Method::PUT,
-            Some("tagging&versionId=v"),
-            &headers
-        ));
+        let object = |method, query| too_long(&method, query, false, &headers);
+        assert!(object(Method::PUT, Some("cors")));
+        assert!(object(Method::POST, Some("delete=")));
+        assert!(object(Method::POST, Some("uploadId=u1")));
+        assert!(object(Method::PUT, Some("tagging&versionId=v")));
+        assert!(too_long(&Method::PUT, None, true, &headers), "CreateBucket");
         // Streamed bodies: PutObject, UploadPart.
-        assert!(!too_long(&Method::PUT, None, &headers));
-        assert!(!too_long(
-            &Method::PUT,
-            Some("partNumber=1&uploadId=u1"),
-            &headers
-        ));
-        assert!(!too_long(&Method::PUT, Some("x-id=PutObject"), &headers));
+        assert!(!object(Method::PUT, None));
+        assert!(!object(Method::PUT, Some("partNumber=1&uploadId=u1")));
+        assert!(!object(Method::PUT, Some("x-id=PutObject")));
         headers.insert(CONTENT_LENGTH, LIMIT.into());
-        assert!(!too_long(&Method::PUT, Some("cors"), &headers));
+        assert!(!too_long(&Method::PUT, Some("cors"), false, &headers));
+        assert!(!too_long(&Method::PUT, None, true, &headers));
     }
 }

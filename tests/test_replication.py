@@ -59,6 +59,7 @@ access_key = "{AZURE_KEY}"
 timeout_secs = 5
 breaker_cooldown_secs = 1
 {s3_location("moto-parted", moto.endpoint, TARGET)}max_single_put_mib = 5
+{s3_location("site-b-parted", site_b.endpoint, REPLICAS, keys=MAIN, strata=True)}max_single_put_mib = 5
 [[location]]
 name = "azure-parted"
 type = "azure"
@@ -210,12 +211,13 @@ def test_large_multipart_object_replicates(site_a, site_b, moto, azurite):
     assert azurite.container.get_blob_client(key).download_blob().readall() == whole
 
 
-def test_copies_over_the_single_put_limit_go_in_parts_under_their_exact_names(site_a, moto, azurite):
+def test_copies_over_the_single_put_limit_go_in_parts_under_their_exact_names(site_a, site_b, moto, azurite):
     """Over a location's `max_single_put_mib` a copy is a multipart upload
-    (S3) or a block list (Azure) of streamed parts, named exactly (an empty
-    segment), with its metadata, content type and tags."""
+    (S3, a Strata site) or a block list (Azure) of streamed parts, named
+    exactly (an empty segment), with its metadata, content type and tags;
+    a Strata site keeps the version id."""
     a = site_a.client()
-    src = replicated_bucket(a, "moto-parted,azure-parted")
+    src = replicated_bucket(a, "moto-parted,azure-parted,site-b-parted")
     key = f"{src}/a//big.bin"
     body = os.urandom(12 * MiB + 3)
     vid = a.put_object(Bucket=src, Key=key, Body=body, ContentType="text/csv", Metadata={"kind": "big"},
@@ -233,6 +235,11 @@ def test_copies_over_the_single_put_limit_go_in_parts_under_their_exact_names(si
     assert blob.get_blob_tags() == {"team": "data"}
     committed, _ = blob.get_block_list()
     assert len(committed) == 3  # three 5 MiB blocks
+    at_site_b = site_b.client().get_object(Bucket=REPLICAS, Key=key, VersionId=vid)
+    # A replica keeps its source's ETag (so it cannot tell the parts).
+    assert at_site_b["Body"].read() == body
+    assert at_site_b["ETag"] == a.head_object(Bucket=src, Key=key, VersionId=vid)["ETag"]
+    assert at_site_b["ReplicationStatus"] == "REPLICA" and at_site_b["Metadata"] == {"kind": "big"}
 
 
 def test_folder_markers_and_keys_a_path_would_alter_replicate(site_a, site_b, moto, azurite):

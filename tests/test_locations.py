@@ -8,6 +8,7 @@ directly with its own client to prove where the bytes landed.
 import base64
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -888,6 +889,35 @@ def test_a_versioned_backend_bucket_serves_the_versions_written_and_keeps_no_del
         assert left == [], left
     eventually(nothing_left)
     client.delete_bucket(Bucket=bucket)
+
+
+def test_a_backend_refusing_version_deletes_leaves_the_blob_hidden_and_says_so(tmp_root, peer, make_server):
+    """Credentials that may not delete versions: the collector's plain
+    delete hides the blob behind a marker, says its bytes stay, and does not
+    try again at every pass."""
+    target = f"noversions-{uuid.uuid4().hex[:8]}"
+    direct = peer.client()
+    direct.create_bucket(Bucket=target)
+    direct.put_bucket_versioning(Bucket=target, VersioningConfiguration={"Status": "Enabled"})
+    direct.put_bucket_policy(Bucket=target, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObjectVersion",
+        "Resource": f"arn:aws:s3:::{target}/*"}]}))
+    config = tmp_root / f"noversions-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(s3_location("noversions", peer.endpoint, target, MAIN))
+    server = make_server(extra_env={"STRATA_CONFIG": str(config)})
+    client = server.client()
+    bucket = new_bucket(client, "noversions")
+    def said(times):
+        def check():
+            assert server.log_path.read_text().count("earlier versions stay in the versioned bucket") == times
+        eventually(check)
+    for n, key in enumerate(["k", "k2"], start=1):
+        # the second delete wakes the collector again: the first blob is not retried
+        client.put_object(Bucket=bucket, Key=key, Body=b"bytes")
+        client.delete_object(Bucket=bucket, Key=key)
+        said(n)
+    assert "Contents" not in direct.list_objects_v2(Bucket=target)  # hidden
+    assert "could not remove a garbage blob" not in server.log_path.read_text()
 
 
 def test_a_location_whose_bucket_is_missing_is_named_not_ready(tmp_root, moto, azurite, make_server):

@@ -272,6 +272,19 @@ impl S3Requests {
         if !self.delete_version(name, None).await? {
             return Ok(());
         }
+        match self.delete_versions(name).await {
+            // Without s3:ListBucketVersions or s3:DeleteObjectVersion the
+            // blob stays hidden behind its marker: said, not retried forever.
+            Err(DataError::Refused(e)) => {
+                tracing::warn!(blob = name, error = %e, "a deleted blob's earlier versions stay in the \
+                    versioned bucket; a lifecycle rule there expiring noncurrent versions removes them");
+                Ok(())
+            }
+            done => done,
+        }
+    }
+
+    async fn delete_versions(&self, name: &str) -> Result<()> {
         loop {
             let (versions, truncated) = self.versions_of(name).await?;
             for version in &versions {

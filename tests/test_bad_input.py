@@ -1,3 +1,4 @@
+import os
 import socket
 import time
 import uuid
@@ -150,6 +151,11 @@ def test_oversized_xml_and_invalid_keys_are_refused(server, s3, bucket):
     r = signed(s3, "PUT", created, "", "", configuration)
     assert r.status == 400 and b"<Code>MaxMessageLengthExceeded</Code>" in r.data, r.data[:300]
     assert created not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    # ...while an object named "/" (path /bucket//) is an object, whatever its size
+    big = os.urandom(21 << 20)
+    s3.put_object(Bucket=bucket, Key="/", Body=big)
+    assert s3.get_object(Bucket=bucket, Key="/")["Body"].read() == big
+    s3.delete_object(Bucket=bucket, Key="/")
     for method in ("PUT", "GET"):
         r = signed(s3, method, bucket, "bad%FF%FEkey", "", b"x" if method == "PUT" else b"")
         assert r.status == 400 and b"<Code>InvalidURI</Code>" in r.data, r.data

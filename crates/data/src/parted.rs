@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::s3_requests::{check_complete, take};
-use crate::{BlobWriter, Result};
+use crate::{BlobWriter, DataError, Result};
 
 /// Where a parted write's parts go: one upload (block list) in the making.
 #[async_trait::async_trait]
@@ -42,6 +42,9 @@ pub(crate) struct PartedWriter {
     current: Option<(Box<dyn BlobWriter>, u64)>,
     done: Vec<(u32, String)>,
     finished: bool,
+    /// Set while a write runs and left set when it fails or is cancelled:
+    /// the parts then no longer add up, so nothing more is taken.
+    broken: bool,
 }
 
 impl PartedWriter {
@@ -54,14 +57,26 @@ impl PartedWriter {
             current: None,
             done: Vec::new(),
             finished: false,
+            broken: false,
         }
+    }
+
+    fn usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(DataError::Unavailable(
+                "an earlier write of these parts failed".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl BlobWriter for PartedWriter {
     async fn write(&mut self, mut data: Bytes) -> Result<()> {
+        self.usable()?;
         take(&mut self.left, data.len())?;
+        self.broken = true;
         while !data.is_empty() {
             let number = self.done.len() as u32 + 1;
             let (mut writer, mut room) = match self.current.take() {
@@ -82,12 +97,14 @@ impl BlobWriter for PartedWriter {
                 self.current = Some((writer, room));
             }
         }
+        self.broken = false;
         Ok(())
     }
 
     /// Every part was sent (and ended) as its last byte came: what is left
     /// is making the object of them.
     async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+        self.usable()?;
         check_complete(self.left)?;
         let version = self.parts.finish(std::mem::take(&mut self.done)).await?;
         self.finished = true;
@@ -105,7 +122,117 @@ impl Drop for PartedWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::part_size;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Parts kept in memory: each part's number and bytes, then the list
+    /// `finish` was given.
+    #[derive(Default)]
+    struct Recorded {
+        parts: Mutex<Vec<(u32, u64, Vec<u8>)>>,
+        finished: Mutex<Option<Vec<(u32, String)>>>,
+        /// Part numbers whose commit fails.
+        failing: Vec<u32>,
+    }
+
+    struct PartWriter {
+        parts: Arc<Recorded>,
+        number: u32,
+        size: u64,
+        bytes: Vec<u8>,
+    }
+
+    #[async_trait::async_trait]
+    impl BlobWriter for PartWriter {
+        async fn write(&mut self, data: Bytes) -> Result<()> {
+            self.bytes.extend_from_slice(&data);
+            Ok(())
+        }
+        async fn commit(self: Box<Self>) -> Result<Option<String>> {
+            if self.parts.failing.contains(&self.number) {
+                return Err(DataError::Unavailable("HTTP 500".into()));
+            }
+            let tag = format!("tag{}", self.number);
+            let part = (self.number, self.size, self.bytes);
+            self.parts.parts.lock().unwrap().push(part);
+            Ok(Some(tag))
+        }
+    }
+
+    struct Shared(Arc<Recorded>);
+
+    #[async_trait::async_trait]
+    impl Parts for Shared {
+        async fn part(&self, number: u32, size: u64) -> Result<Box<dyn BlobWriter>> {
+            Ok(Box::new(PartWriter {
+                parts: self.0.clone(),
+                number,
+                size,
+                bytes: Vec::new(),
+            }))
+        }
+        async fn finish(&self, parts: Vec<(u32, String)>) -> Result<Option<String>> {
+            *self.0.finished.lock().unwrap() = Some(parts);
+            Ok(Some("v1".into()))
+        }
+        fn abandon(self: Arc<Self>) {}
+    }
+
+    fn writer(recorded: &Arc<Recorded>, size: u64, part: u64) -> PartedWriter {
+        PartedWriter::new(Arc::new(Shared(recorded.clone())), size, part)
+    }
+
+    #[tokio::test]
+    async fn chunks_are_split_across_parts_of_the_exact_size() {
+        let recorded = Arc::new(Recorded::default());
+        let data: Vec<u8> = (0..23u8).collect();
+        let mut w = writer(&recorded, 23, 5);
+        // chunks that straddle parts, end on a boundary, and span several
+        let mut at = 0;
+        for n in [3, 7, 5, 1, 7] {
+            w.write(Bytes::copy_from_slice(&data[at..at + n]))
+                .await
+                .unwrap();
+            at += n;
+        }
+        assert_eq!(Box::new(w).commit().await.unwrap(), Some("v1".into()));
+        let parts = recorded.parts.lock().unwrap().clone();
+        let sizes: Vec<(u32, u64)> = parts.iter().map(|(n, s, _)| (*n, *s)).collect();
+        assert_eq!(sizes, [(1, 5), (2, 5), (3, 5), (4, 5), (5, 3)]);
+        assert!(
+            parts
+                .iter()
+                .all(|(_, size, bytes)| bytes.len() as u64 == *size)
+        );
+        let joined: Vec<u8> = parts.into_iter().flat_map(|(_, _, b)| b).collect();
+        assert_eq!(joined, data);
+        let finished = recorded.finished.lock().unwrap().clone().unwrap();
+        let numbers: Vec<u32> = finished.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5]);
+        assert_eq!(finished[4].1, "tag5");
+    }
+
+    #[tokio::test]
+    async fn too_few_too_many_or_failed_writes_never_finish() {
+        let recorded = Arc::new(Recorded::default());
+        let mut short = writer(&recorded, 10, 4);
+        short.write(Bytes::from_static(b"123456789")).await.unwrap();
+        assert!(Box::new(short).commit().await.is_err());
+        let mut long = writer(&recorded, 3, 4);
+        assert!(long.write(Bytes::from_static(b"1234")).await.is_err());
+
+        let failing = Arc::new(Recorded {
+            failing: vec![2],
+            ..Default::default()
+        });
+        let mut w = writer(&failing, 10, 4);
+        assert!(w.write(Bytes::from_static(b"12345678")).await.is_err());
+        assert!(w.write(Bytes::from_static(b"90")).await.is_err(), "broken");
+        assert!(Box::new(w).commit().await.is_err());
+        assert!(recorded.finished.lock().unwrap().is_none());
+        assert!(failing.finished.lock().unwrap().is_none());
+    }
 
     #[test]
     fn parts_grow_so_their_count_stays_under_the_limit() {

@@ -56,6 +56,10 @@ pub(crate) const MIN_PART: u64 = 5 << 20;
 /// lower), larger when the object would need more than S3's 10,000 parts.
 const PREFERRED_PART: u64 = 512 << 20;
 const MAX_PARTS: u64 = 10_000;
+/// Pages of versions one blob's deletion goes through at most.
+const MAX_VERSION_PAGES: usize = 100;
+/// How long an abandoned upload's abort may take in the background.
+const ABORT_WITHIN: Duration = Duration::from_secs(60);
 
 /// A location's bucket, for the requests object_store cannot send.
 pub(crate) struct S3Requests {
@@ -284,8 +288,11 @@ impl S3Requests {
         }
     }
 
+    /// Deletes the versions of `name` page after page (each page lists what
+    /// is left); a service whose listing does not shrink is given up on
+    /// after `MAX_VERSION_PAGES`, to be tried again by the next pass.
     async fn delete_versions(&self, name: &str) -> Result<()> {
-        loop {
+        for _ in 0..MAX_VERSION_PAGES {
             let (versions, truncated) = self.versions_of(name).await?;
             for version in &versions {
                 self.delete_version(name, Some(version)).await?;
@@ -294,6 +301,9 @@ impl S3Requests {
                 return Ok(());
             }
         }
+        Err(DataError::Unavailable(format!(
+            "{name}: versions still listed after deleting {MAX_VERSION_PAGES} pages of them"
+        )))
     }
 
     /// DELETE of `name` (at `version`): whether the answer says it left a
@@ -317,6 +327,10 @@ impl S3Requests {
     /// first page of ListObjectVersions, and whether there are more.
     async fn versions_of(&self, name: &str) -> Result<(Vec<String>, bool)> {
         let response = self.list(&[("prefix", name), ("versions", "")]).await?;
+        if response.status() == StatusCode::NOT_IMPLEMENTED {
+            // A service without the call has no versions to find.
+            return Err(DataError::Refused("ListObjectVersions: HTTP 501".into()));
+        }
         let response = checked(response, "ListObjectVersions").await?;
         let text = response.text().await.map_err(request_error)?;
         let listed: ListedVersions = quick_xml::de::from_str(&text).map_err(|e| {
@@ -542,8 +556,15 @@ impl Parts for S3Upload {
     fn abandon(self: Arc<Self>) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(e) = self.requests.abort_upload(&self.key, &self.upload_id).await {
-                    tracing::warn!(error = %e, key = %self.key, "could not abort an abandoned multipart upload");
+                let abort = self.requests.abort_upload(&self.key, &self.upload_id);
+                match tokio::time::timeout(ABORT_WITHIN, abort).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, key = %self.key, "could not abort an abandoned multipart upload")
+                    }
+                    Err(_) => {
+                        tracing::warn!(key = %self.key, "aborting an abandoned multipart upload timed out")
+                    }
                 }
             });
         }

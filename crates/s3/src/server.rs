@@ -181,13 +181,8 @@ impl Router {
         if !virtual_hosted {
             crate::sig_v2::fix_bucket_path(&mut req);
         }
-        let path = req.uri().path();
-        let to_bucket = if virtual_hosted {
-            path == "/"
-        } else {
-            let name = path.trim_start_matches('/').trim_end_matches('/');
-            !name.is_empty() && !name.contains('/')
-        };
+        let to_bucket =
+            crate::xml_body_limit::names_a_bucket_only(req.uri().path(), virtual_hosted);
         if crate::xml_body_limit::too_long(
             req.method(),
             req.uri().query(),

@@ -47,6 +47,20 @@ pub(crate) fn too_long(
         && reads_body_whole(method, query.unwrap_or_default(), to_bucket)
 }
 
+/// Whether a request path names a bucket and no key: `/` when the bucket is
+/// in the Host, else `/bucket` or `/bucket/` (as s3s reads it: in
+/// `/bucket//` the key is `/`).
+pub(crate) fn names_a_bucket_only(path: &str, virtual_hosted: bool) -> bool {
+    if virtual_hosted {
+        return path == "/";
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let name = rest.strip_suffix('/').unwrap_or(rest);
+    !name.is_empty() && !name.contains('/')
+}
+
 fn reads_body_whole(method: &Method, query: &str, to_bucket: bool) -> bool {
     let has = |name: &str| query.split('&').any(|p| p.split('=').next() == Some(name));
     match *method {
@@ -64,6 +78,27 @@ fn reads_body_whole(method: &Method, query: &str, to_bucket: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_only_paths_are_told_from_object_paths() {
+        for (path, virtual_hosted, bucket_only) in [
+            ("/bucket", false, true),
+            ("/bucket/", false, true),
+            ("/bucket//", false, false),
+            ("/bucket/key", false, false),
+            ("//bucket", false, false),
+            ("/", false, false),
+            ("/", true, true),
+            ("/key", true, false),
+            ("//", true, false),
+        ] {
+            assert_eq!(
+                names_a_bucket_only(path, virtual_hosted),
+                bucket_only,
+                "{path} {virtual_hosted}"
+            );
+        }
+    }
 
     #[test]
     fn only_long_bodies_read_whole_are_refused() {

@@ -710,6 +710,8 @@ class FaultyProxy:
 
         proxy = self
         self.mode = "pass"
+        # How many CompleteMultipartUpload requests to come get a 500.
+        self.completions_failing = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -720,6 +722,9 @@ class FaultyProxy:
             def handle_any(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 mode = proxy.mode
+                if proxy.completions_failing and self.command == "POST" and "uploadId=" in self.path:
+                    proxy.completions_failing -= 1
+                    mode = "500"
                 if mode == "hang":
                     time.sleep(30)
                     return
@@ -773,7 +778,8 @@ retries = 1
 breaker_cooldown_secs = 1
 """)
     try:
-        client = make_server(extra_env={"STRATA_CONFIG": str(config)}).client()
+        server = make_server(extra_env={"STRATA_CONFIG": str(config)})
+        client = server.client()
         bucket = new_bucket(client, "flaky")
         good = os.urandom(200_000)
         client.put_object(Bucket=bucket, Key="good", Body=good)
@@ -803,6 +809,16 @@ breaker_cooldown_secs = 1
         proxy.mode = "pass"
         time.sleep(1.1)
         client.abort_multipart_upload(Bucket=bucket, Key="good", UploadId=up["UploadId"])
+        # a completion answered 500 once is sent again (it completed nothing)
+        up = client.create_multipart_upload(Bucket=bucket, Key="assembled")
+        part = client.upload_part(Bucket=bucket, Key="assembled", UploadId=up["UploadId"], PartNumber=1, Body=b"p")
+        proxy.completions_failing = 1
+        once = server.client(retries={"total_max_attempts": 1})  # the client must not be the one retrying
+        once.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=up["UploadId"], MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+        assert proxy.completions_failing == 0
+        assert _get(client, bucket, "assembled") == b"p"
+        client.delete_object(Bucket=bucket, Key="assembled")
         # nothing the failures did is visible: the object is the one first written
         assert eventually(lambda: _get(client, bucket, "good")) == good
         keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]

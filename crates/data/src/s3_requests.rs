@@ -480,13 +480,10 @@ impl S3Requests {
             ));
         }
         body.push_str("</CompleteMultipartUpload>");
-        let response = self
-            .http
-            .post(url)
-            .body(body)
-            .send()
-            .await
-            .map_err(request_error)?;
+        // Sent again after a 5xx, which completed nothing: the parts stay
+        // until the upload completes or is aborted. (One the service did
+        // complete answers a resend NoSuchUpload, an error as before.)
+        let response = self.send(self.http.post(url).body(body)).await?;
         let response = checked(response, "CompleteMultipartUpload").await?;
         let version = header(response.headers(), "x-amz-version-id");
         // S3 may answer 200 and report the failure in the body; only a
@@ -617,9 +614,11 @@ struct ListedUpload {
     upload_id: String,
 }
 
-/// Sends a request without a body, again after a connection error, a 5xx
-/// answer (but 501) or a 429 (up to `retries` times, with backoff): HEAD,
-/// GET and DELETE are idempotent. The last answer or error is the outcome.
+/// Sends a request without a body, or with one held in memory, again after
+/// a connection error, a 5xx answer (but 501) or a 429 (up to `retries`
+/// times, with backoff): HEAD, GET and DELETE are idempotent, and so are the
+/// bodies sent this way (a multipart completion, an Azure block list). The
+/// last answer or error is the outcome.
 pub(crate) async fn send_retrying(
     request: reqwest::RequestBuilder,
     retries: usize,

@@ -11,14 +11,14 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use base64_simd::STANDARD as BASE64;
-use futures::TryStreamExt;
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::CONTENT_LENGTH;
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::{Method, RequestBuilder};
 use sha2::Sha256;
 
 use crate::parted::{PartedWriter, Parts, part_size};
-use crate::s3_requests::{checked, header, request_error, send_retrying, streamed_put};
+use crate::s3_requests::{
+    byte_range, checked, copy_head, header, ranged_body, send_retrying, streamed_put,
+};
 use crate::{BlobWriter, ByteStream, CopyAttributes, DataError, Result, random_hex};
 
 /// The service version the requests speak: Put Blob up to 5,000 MiB and
@@ -158,34 +158,11 @@ impl AzureRequests {
     pub(crate) async fn head(&self, name: &str) -> Result<Option<(u64, CopyAttributes)>> {
         let request = self.signed(Method::HEAD, name, &[], Vec::new(), 0)?;
         let response = send_retrying(request, self.retries).await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let response = checked(response, "Get Blob Properties").await?;
-        let headers = response.headers();
-        let size = header(headers, CONTENT_LENGTH.as_str())
-            .and_then(|length| length.parse().ok())
-            .ok_or_else(|| {
-                DataError::Unavailable("Get Blob Properties answered without a size".into())
-            })?;
-        let mut copy = CopyAttributes {
-            content_type: header(headers, "content-type"),
-            content_encoding: header(headers, "content-encoding"),
-            content_disposition: header(headers, "content-disposition"),
-            content_language: header(headers, "content-language"),
-            cache_control: header(headers, "cache-control"),
-            ..Default::default()
-        };
-        for (name, value) in headers {
-            if let (Some(meta), Ok(value)) =
-                (name.as_str().strip_prefix("x-ms-meta-"), value.to_str())
-            {
-                // Stored with `_` for `-` (see `azure_metadata_name`).
-                copy.metadata
-                    .insert(meta.replace('_', "-"), value.to_string());
-            }
-        }
-        Ok(Some((size, copy)))
+        // Metadata names are stored with `_` for `-` (see `azure_metadata_name`).
+        copy_head(response, "Get Blob Properties", "x-ms-meta-", |name| {
+            name.replace('_', "-")
+        })
+        .await
     }
 
     /// Streams `range` (None: all) of the blob `name`, at `version`.
@@ -195,31 +172,15 @@ impl AzureRequests {
         version: Option<&str>,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
-        if range.as_ref().is_some_and(|r| r.start >= r.end) {
-            return Ok(Box::pin(futures::stream::empty()));
-        }
         let query: Vec<(&str, &str)> = version.map(|v| ("versionid", v)).into_iter().collect();
         let headers = range
             .as_ref()
-            .map(|r| {
-                (
-                    "x-ms-range".to_string(),
-                    format!("bytes={}-{}", r.start, r.end - 1),
-                )
-            })
+            .map(|r| ("x-ms-range".to_string(), byte_range(r)))
             .into_iter()
             .collect();
         let request = self.signed(Method::GET, name, &query, headers, 0)?;
-        let response = checked(send_retrying(request, self.retries).await?, "Get Blob").await?;
-        // A service that ignores the range answers 200 with the whole blob:
-        // never pass that on as the range asked for.
-        if range.is_some() && response.status() != StatusCode::PARTIAL_CONTENT {
-            return Err(DataError::Unavailable(format!(
-                "Get Blob answered HTTP {} to a range request",
-                response.status()
-            )));
-        }
-        Ok(Box::pin(response.bytes_stream().map_err(request_error)))
+        let response = send_retrying(request, self.retries).await?;
+        ranged_body(response, range.is_some(), "Get Blob").await
     }
 
     /// A request for the blob `name`, dated and signed (or carrying the

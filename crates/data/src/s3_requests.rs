@@ -377,30 +377,7 @@ impl S3Requests {
         let credentials = self.credentials().await?;
         let url = HeadObject::new(&self.bucket, Some(&credentials), name).sign(SIGNED_FOR);
         let response = self.send(self.http.head(url)).await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let response = checked(response, "HeadObject").await?;
-        let headers = response.headers();
-        let size = header(headers, CONTENT_LENGTH.as_str())
-            .and_then(|length| length.parse().ok())
-            .ok_or_else(|| DataError::Unavailable("HeadObject answered without a size".into()))?;
-        let mut copy = CopyAttributes {
-            content_type: header(headers, "content-type"),
-            content_encoding: header(headers, "content-encoding"),
-            content_disposition: header(headers, "content-disposition"),
-            content_language: header(headers, "content-language"),
-            cache_control: header(headers, "cache-control"),
-            ..Default::default()
-        };
-        for (name, value) in headers {
-            if let (Some(meta), Ok(value)) =
-                (name.as_str().strip_prefix("x-amz-meta-"), value.to_str())
-            {
-                copy.metadata.insert(meta.to_string(), value.to_string());
-            }
-        }
-        Ok(Some((size, copy)))
+        copy_head(response, "HeadObject", "x-amz-meta-", str::to_string).await
     }
 
     /// Streams `range` (None: all) of the object `name`, at `version`.
@@ -410,29 +387,17 @@ impl S3Requests {
         version: Option<&str>,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
-        if range.as_ref().is_some_and(|r| r.start >= r.end) {
-            return Ok(Box::pin(futures::stream::empty()));
-        }
         let credentials = self.credentials().await?;
         let mut action = GetObject::new(&self.bucket, Some(&credentials), name);
         if let Some(version) = version {
             action.query_mut().insert("versionId", version);
         }
         let mut request = self.http.get(action.sign(SIGNED_FOR));
-        let ranged = range.is_some();
-        if let Some(range) = range {
-            request = request.header(RANGE, format!("bytes={}-{}", range.start, range.end - 1));
+        if let Some(range) = &range {
+            request = request.header(RANGE, byte_range(range));
         }
-        let response = checked(self.send(request).await?, "GetObject").await?;
-        // A service that ignores Range answers 200 with the whole object:
-        // never pass that on as the range asked for.
-        if ranged && response.status() != StatusCode::PARTIAL_CONTENT {
-            return Err(DataError::Unavailable(format!(
-                "GetObject answered HTTP {} to a range request",
-                response.status()
-            )));
-        }
-        Ok(Box::pin(response.bytes_stream().map_err(request_error)))
+        let response = self.send(request).await?;
+        ranged_body(response, range.is_some(), "GetObject").await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
@@ -674,6 +639,61 @@ pub(crate) fn streamed_put(
         left: size,
         what,
     })
+}
+
+/// A `Range` header's value for `range` (not empty).
+pub(crate) fn byte_range(range: &Range<u64>) -> String {
+    format!("bytes={}-{}", range.start, range.end - 1)
+}
+
+/// What a HEAD of an object copy answered: None for a 404, else its size and
+/// attributes. User metadata comes in headers starting `meta_prefix`, whose
+/// rest `meta_name` turns back into the name the copy was written with.
+pub(crate) async fn copy_head(
+    response: reqwest::Response,
+    what: &str,
+    meta_prefix: &str,
+    meta_name: fn(&str) -> String,
+) -> Result<Option<(u64, CopyAttributes)>> {
+    if response.status() == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let response = checked(response, what).await?;
+    let headers = response.headers();
+    let size = header(headers, CONTENT_LENGTH.as_str())
+        .and_then(|length| length.parse().ok())
+        .ok_or_else(|| DataError::Unavailable(format!("{what} answered without a size")))?;
+    let mut copy = CopyAttributes {
+        content_type: header(headers, "content-type"),
+        content_encoding: header(headers, "content-encoding"),
+        content_disposition: header(headers, "content-disposition"),
+        content_language: header(headers, "content-language"),
+        cache_control: header(headers, "cache-control"),
+        ..Default::default()
+    };
+    for (name, value) in headers {
+        if let (Some(meta), Ok(value)) = (name.as_str().strip_prefix(meta_prefix), value.to_str()) {
+            copy.metadata.insert(meta_name(meta), value.to_string());
+        }
+    }
+    Ok(Some((size, copy)))
+}
+
+/// The body of a GET's answer, checked: a service that ignores the range
+/// asked for answers 200 with the whole object, never passed on as the range.
+pub(crate) async fn ranged_body(
+    response: reqwest::Response,
+    ranged: bool,
+    what: &str,
+) -> Result<ByteStream> {
+    let response = checked(response, what).await?;
+    if ranged && response.status() != StatusCode::PARTIAL_CONTENT {
+        return Err(DataError::Unavailable(format!(
+            "{what} answered HTTP {} to a range request",
+            response.status()
+        )));
+    }
+    Ok(Box::pin(response.bytes_stream().map_err(request_error)))
 }
 
 pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {

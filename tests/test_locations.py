@@ -712,6 +712,8 @@ class FaultyProxy:
         self.mode = "pass"
         # How many CompleteMultipartUpload requests to come get a 500.
         self.completions_failing = 0
+        # An ETag to answer PUTs with instead of the backend's.
+        self.put_etag = None
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -742,6 +744,8 @@ class FaultyProxy:
                     reply = resp.read()
                     self.send_response(resp.status)
                     for k, v in resp.getheaders():
+                        if k.lower() == "etag" and self.command == "PUT" and proxy.put_etag:
+                            v = proxy.put_etag
                         if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
                             self.send_header(k, v)
                     conn.close()
@@ -825,6 +829,55 @@ breaker_cooldown_secs = 1
         assert keys == ["good"]
         client.delete_object(Bucket=bucket, Key="good")
         client.delete_bucket(Bucket=bucket)
+    finally:
+        proxy.close()
+
+
+def test_the_md5_behind_etags_may_come_from_the_backend(tmp_root, moto, peer, make_server):
+    """With `md5_from_backend` (the default for a Strata site) large blobs
+    and parts are not hashed by the front: their ETags are the backend's
+    MD5s, a wrong Content-MD5 is still refused, and a backend answering
+    with an ETag that is not an MD5 fails the write instead of giving a
+    wrong ETag."""
+    proxy = FaultyProxy(moto.port)
+    config = tmp_root / f"md5-{uuid.uuid4().hex[:6]}.toml"
+    config.write_text(s3_location("site", peer.endpoint, TARGET, keys=MAIN, strata=True)
+                      + s3_location("proxied", f"http://127.0.0.1:{proxy.port}", TARGET)
+                      + "md5_from_backend = true\n")
+    try:
+        server = make_server(extra_env={"STRATA_CONFIG": str(config)})
+        client = server.client()
+        for location in ["site", "proxied"]:
+            bucket = new_bucket(client, location)
+            body = os.urandom(9 * MiB)  # over 8 MiB: one streamed PutObject
+            md5 = hashlib.md5(body)
+            assert client.put_object(Bucket=bucket, Key="big", Body=body)["ETag"] == f'"{md5.hexdigest()}"'
+            got = client.get_object(Bucket=bucket, Key="big")
+            assert got["ETag"] == f'"{md5.hexdigest()}"' and got["Body"].read() == body
+            with pytest.raises(ClientError) as e:
+                client.put_object(Bucket=bucket, Key="bad", Body=body,
+                                  ContentMD5=base64.b64encode(hashlib.md5(b"other").digest()).decode())
+            assert error_code(e) == "BadDigest"
+            up = client.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
+            parts = [os.urandom(5 * MiB), os.urandom(MiB)]
+            etags = [client.upload_part(Bucket=bucket, Key="parts", UploadId=up, PartNumber=n + 1,
+                                        Body=part)["ETag"] for n, part in enumerate(parts)]
+            assert etags == [f'"{hashlib.md5(part).hexdigest()}"' for part in parts]
+            client.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=up, MultipartUpload={
+                "Parts": [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]})
+            assert _get(client, bucket, "parts") == b"".join(parts)
+            keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+            assert keys == ["big", "parts"]
+        # An SSE-KMS bucket's ETags are not MD5s; one that cannot be one fails the write.
+        proxy.put_etag = '"not-an-md5"'
+        with pytest.raises(ClientError) as e:
+            client.put_object(Bucket=bucket, Key="big", Body=os.urandom(9 * MiB))
+        assert error_code(e) == "ServiceUnavailable", e.value.response
+        assert "md5_from_backend" in e.value.response["Error"]["Message"]
+        assert _get(client, bucket, "big") == body
+        proxy.put_etag = None
+        for key in ["big", "parts"]:
+            client.delete_object(Bucket=bucket, Key=key)
     finally:
         proxy.close()
 

@@ -3,6 +3,7 @@
 //! ask S3 to verify and keep.
 
 use md5::Digest as _;
+use strata_data::{BlobWriter, Committed};
 use strata_meta::{Checksum, ChecksumAlgorithm, ChecksumType};
 
 use crate::{Error, Result};
@@ -23,6 +24,14 @@ pub enum ChecksumSource {
 }
 
 impl ChecksumSource {
+    /// Whether the client sent a value to verify the body against.
+    pub fn is_expected(&self) -> bool {
+        matches!(
+            self,
+            ChecksumSource::Header(..) | ChecksumSource::Trailer(..)
+        )
+    }
+
     pub fn algorithm(&self) -> Option<ChecksumAlgorithm> {
         match self {
             ChecksumSource::None => None,
@@ -93,9 +102,17 @@ pub(crate) fn digest(algorithm: ChecksumAlgorithm, data: &[u8]) -> Vec<u8> {
 
 /// Hashes a body as it streams by.
 pub(crate) struct BodyHasher {
-    md5: md5::Md5,
+    md5: Md5,
     checksum: Option<(ChecksumAlgorithm, Hasher)>,
     pub size: u64,
+}
+
+/// Where a body's MD5 comes from.
+enum Md5 {
+    Hashing(md5::Md5),
+    /// The location the body went to computed it, and its writer's commit
+    /// reported it (None until then).
+    FromLocation(Option<[u8; 16]>),
 }
 
 /// What a body hashed to.
@@ -108,14 +125,36 @@ pub(crate) struct BodyDigests {
 impl BodyHasher {
     pub fn new(algorithm: Option<ChecksumAlgorithm>) -> Self {
         Self {
-            md5: md5::Md5::new(),
+            md5: Md5::Hashing(md5::Md5::new()),
             checksum: algorithm.map(|a| (a, Hasher::new(a))),
             size: 0,
         }
     }
 
+    /// Leaves the MD5 to `writer` when it reports one and no byte has been
+    /// hashed yet: hashing every byte costs about a core per 500 MiB/s, and
+    /// the location computes the same digest of what it stored. Returns
+    /// whether it did; the commit's report must then be given to
+    /// `location_committed`.
+    pub fn leave_md5_to(&mut self, writer: &dyn BlobWriter) -> bool {
+        let leave = self.size == 0 && writer.reports_md5();
+        if leave {
+            self.md5 = Md5::FromLocation(None);
+        }
+        leave
+    }
+
+    /// Takes the MD5 a writer's commit reported, if the MD5 was left to it.
+    pub fn location_committed(&mut self, committed: &Committed) {
+        if let Md5::FromLocation(md5) = &mut self.md5 {
+            *md5 = committed.md5;
+        }
+    }
+
     pub fn update(&mut self, data: &[u8]) {
-        self.md5.update(data);
+        if let Md5::Hashing(md5) = &mut self.md5 {
+            md5.update(data);
+        }
         if let Some((_, h)) = &mut self.checksum {
             h.update(data);
         }
@@ -124,7 +163,15 @@ impl BodyHasher {
 
     /// Finishes the digests and verifies them against what the client sent.
     pub fn verify(self, content_md5: Option<&str>, source: ChecksumSource) -> Result<BodyDigests> {
-        let md5: [u8; 16] = self.md5.finalize().into();
+        let md5: [u8; 16] = match self.md5 {
+            Md5::Hashing(md5) => md5.finalize().into(),
+            Md5::FromLocation(Some(md5)) => md5,
+            Md5::FromLocation(None) => {
+                return Err(Error::Internal(
+                    "the location reported no MD5 of the body".into(),
+                ));
+            }
+        };
         if let Some(expected) = content_md5 {
             let expected = base64_simd::STANDARD
                 .decode_to_vec(expected)

@@ -323,16 +323,33 @@ impl Strata {
             .create_part(&assembly.key, &assembly.id, number, size)
             .await?;
         let mut hasher = sent.hasher;
+        // Digests the client sent are checked before the commit; without
+        // any, the location's own MD5 (known at the commit) can stand in
+        // for hashing.
+        let unverified = sent.content_md5.is_none() && !sent.checksum.is_expected();
+        let left = unverified && hasher.leave_md5_to(&*writer);
         stream_into(&mut *writer, Bytes::new(), body, &mut hasher, size, None).await?;
-        let digests = hasher.verify(sent.content_md5, sent.checksum)?;
-        if digests.size != size {
-            return Err(Error::IncompleteBody(std::io::Error::other(
-                "body length differs from Content-Length",
-            )));
-        }
-        let tag = writer
-            .commit()
-            .await?
+        let whole = |received: u64| {
+            if received == size {
+                Ok(())
+            } else {
+                Err(Error::IncompleteBody(std::io::Error::other(
+                    "body length differs from Content-Length",
+                )))
+            }
+        };
+        let (digests, committed) = if left {
+            whole(hasher.size)?;
+            let committed = writer.commit().await?;
+            hasher.location_committed(&committed);
+            (hasher.verify(None, sent.checksum)?, committed)
+        } else {
+            let digests = hasher.verify(sent.content_md5, sent.checksum)?;
+            whole(digests.size)?;
+            (digests, writer.commit().await?)
+        };
+        let tag = committed
+            .version
             .ok_or_else(|| Error::Internal("the location gave a part no tag".into()))?;
         Ok((digests, tag))
     }

@@ -835,8 +835,14 @@ async fn stream_to_blob(
         Some(size) => backend.create_sized(key, size).await?,
         None => backend.create(key).await?,
     };
+    // Sealed bytes are not the body: their MD5 is no use.
+    let left = sealer.is_none() && hasher.leave_md5_to(&*writer);
     stream_into(&mut *writer, head, body, hasher, max_size, sealer).await?;
-    Ok(writer.commit().await?)
+    let committed = writer.commit().await?;
+    if left {
+        hasher.location_committed(&committed);
+    }
+    Ok(committed.version)
 }
 
 /// Streams `head`, then `body`, into `writer` (sealed by `sealer`), hashing

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::cloud::backend_error;
 use crate::s3_requests::{S3Requests, check_complete, take};
-use crate::{BlobWriter, DataError, Result};
+use crate::{BlobWriter, Committed, DataError, Result};
 
 /// Azure block size: a part's writer buffers at most this much per block.
 const BLOCK_SIZE: usize = 8 << 20;
@@ -161,7 +161,7 @@ impl BlobWriter for AzurePartWriter {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+    async fn commit(mut self: Box<Self>) -> Result<Committed> {
         check_complete(self.left)?;
         if !self.buf.is_empty() {
             let block = self.buf.split().freeze();
@@ -170,7 +170,7 @@ impl BlobWriter for AzurePartWriter {
         while !self.staging.is_empty() {
             self.settle_one().await?;
         }
-        Ok(Some(self.blocks.join(",")))
+        Ok(Committed::version(Some(self.blocks.join(","))))
     }
 }
 

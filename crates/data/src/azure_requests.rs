@@ -19,7 +19,7 @@ use crate::parted::{PartedWriter, Parts, part_size};
 use crate::s3_requests::{
     byte_range, checked, copy_head, header, ranged_body, send_retrying, streamed_put,
 };
-use crate::{BlobWriter, ByteStream, CopyAttributes, DataError, Result, random_hex};
+use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataError, Result, random_hex};
 
 /// The service version the requests speak: Put Blob up to 5,000 MiB and
 /// blob index tags need 2019-12-12 or later.
@@ -136,12 +136,17 @@ impl AzureRequests {
         let request = self.signed(Method::PUT, name, &[], headers, size)?;
         // Azure answers a stored blob with its ETag: a 2xx without one did
         // not come from it (a broken proxy).
-        Ok(streamed_put(request, size, "Put Blob", |headers| {
-            header(headers, "etag").ok_or_else(|| {
-                DataError::Unavailable("Put Blob answered without an ETag".into())
-            })?;
-            Ok(header(headers, "x-ms-version-id"))
-        }))
+        Ok(Box::new(streamed_put(
+            request,
+            size,
+            "Put Blob",
+            |headers| {
+                header(headers, "etag").ok_or_else(|| {
+                    DataError::Unavailable("Put Blob answered without an ETag".into())
+                })?;
+                Ok(Committed::version(header(headers, "x-ms-version-id")))
+            },
+        )))
     }
 
     /// Removes the blob `name`; a missing one is success.
@@ -259,11 +264,18 @@ impl Parts for BlockList {
             .requests
             .signed(Method::PUT, &self.name, &query, Vec::new(), size)?;
         // The block list names blocks by number; a 2xx must still be Azure's.
-        Ok(streamed_put(request, size, "Put Block", |headers| {
-            header(headers, "x-ms-request-id").map(Some).ok_or_else(|| {
-                DataError::Unavailable("Put Block answered without a request id".into())
-            })
-        }))
+        Ok(Box::new(streamed_put(
+            request,
+            size,
+            "Put Block",
+            |headers| {
+                header(headers, "x-ms-request-id")
+                    .map(|id| Committed::version(Some(id)))
+                    .ok_or_else(|| {
+                        DataError::Unavailable("Put Block answered without a request id".into())
+                    })
+            },
+        )))
     }
 
     async fn finish(&self, parts: Vec<(u32, String)>) -> Result<Option<String>> {

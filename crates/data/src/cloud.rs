@@ -32,7 +32,9 @@ use crate::assembly::Assembler;
 use crate::azure_requests::AzureRequests;
 use crate::s3_requests::S3Requests;
 use crate::spec::{AzureSpec, S3Spec, Tuning};
-use crate::{BlobName, BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
+use crate::{
+    BlobName, BlobWriter, ByteStream, Committed, CopyAttributes, DataBackend, DataError, Result,
+};
 
 /// Part size of streamed writes; also the most a small blob buffers before
 /// it becomes a multipart upload.
@@ -812,7 +814,7 @@ impl BlobWriter for CloudWriter {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+    async fn commit(mut self: Box<Self>) -> Result<Committed> {
         if let Some(upload) = &mut self.upload {
             // The parts in flight first, while the upload is still the
             // writer's: a failure or a cancel here drops the writer, whose
@@ -835,7 +837,7 @@ impl BlobWriter for CloudWriter {
                     .map_err(write_error)?
             }
         };
-        Ok(put.version)
+        Ok(Committed::version(put.version))
     }
 }
 

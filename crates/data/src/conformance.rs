@@ -6,7 +6,9 @@ use std::ops::Range;
 use bytes::Bytes;
 use futures::TryStreamExt;
 
-use crate::{BlobName, CopyAttributes, DataBackend, DataError, probe, random_hex};
+use md5::Digest as _;
+
+use crate::{BlobName, Committed, CopyAttributes, DataBackend, DataError, probe, random_hex};
 
 /// A blob larger than two cloud parts, so streamed multipart writes are exercised.
 const LARGE: usize = 17 << 20 | 12_345;
@@ -52,6 +54,14 @@ async fn write(b: &dyn DataBackend, key: &str, data: &[u8], piece: usize) -> Opt
     w.commit()
         .await
         .unwrap_or_else(|e| panic!("commit {key}: {e}"))
+        .version
+}
+
+/// A commit reports an MD5 exactly when its writer said it would, and then
+/// the MD5 of the bytes written.
+fn check_md5(reports: bool, committed: &Committed, data: &[u8], what: &str) {
+    let want = reports.then(|| md5::Md5::digest(data).into());
+    assert_eq!(committed.md5, want, "{what}: the MD5 its commit reports");
 }
 
 /// Runs every check against `backend`; panics with what failed.
@@ -78,8 +88,10 @@ pub async fn run(backend: &dyn DataBackend) {
     for chunk in data.chunks(1 << 20) {
         w.write(Bytes::copy_from_slice(chunk)).await.expect("write");
     }
-    let version = w.commit().await.expect("commit sized");
-    let read = read_at(b, &sized, version.as_deref(), 0..n).await;
+    let reports = w.reports_md5();
+    let committed = w.commit().await.expect("commit sized");
+    check_md5(reports, &committed, &data, "sized blob");
+    let read = read_at(b, &sized, committed.version.as_deref(), 0..n).await;
     assert_eq!(read, data, "whole sized blob");
     b.delete(&sized).await.expect("delete sized");
     let dropped = key_for(b, "sized, abandoned");
@@ -199,11 +211,13 @@ async fn write_part(
     if abandon {
         return None;
     }
-    let tag = w
+    let reports = w.reports_md5();
+    let committed = w
         .commit()
         .await
         .unwrap_or_else(|e| panic!("commit part {number}: {e}"));
-    Some(tag.expect("a part's tag"))
+    check_md5(reports, &committed, data, "part");
+    Some(committed.version.expect("a part's tag"))
 }
 
 /// Multipart objects the location assembles: parts with the client's
@@ -285,6 +299,7 @@ async fn write_copy(
     w.commit()
         .await
         .unwrap_or_else(|e| panic!("commit copy {key}: {e}"))
+        .version
 }
 
 async fn read_copy(b: &dyn DataBackend, key: &str) -> Vec<u8> {

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
+use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataBackend, DataError, Result};
 
 /// Bytes gathered before one blocking write: few thread hops per large blob.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -475,7 +475,7 @@ impl BlobWriter for FsWriter {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+    async fn commit(mut self: Box<Self>) -> Result<Committed> {
         self.flush_buffer().await?;
         let file = self
             .file
@@ -497,7 +497,7 @@ impl BlobWriter for FsWriter {
         })
         .await?;
         self.committed = true;
-        Ok(None)
+        Ok(Committed::default())
     }
 }
 

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::{
-    BlobName, BlobWriter, ByteStream, CircuitBreaker, CopyAttributes, DataBackend, DataError,
-    Result,
+    BlobName, BlobWriter, ByteStream, CircuitBreaker, Committed, CopyAttributes, DataBackend,
+    DataError, Result,
 };
 
 /// Consecutive failures that open a location's breaker.
@@ -402,7 +402,11 @@ impl BlobWriter for GuardedWriter {
             .await
     }
 
-    async fn commit(self: Box<Self>) -> Result<Option<String>> {
+    fn reports_md5(&self) -> bool {
+        self.inner.reports_md5()
+    }
+
+    async fn commit(self: Box<Self>) -> Result<Committed> {
         let GuardedWriter {
             inner,
             guard,
@@ -508,9 +512,9 @@ mod tests {
         async fn write(&mut self, _data: Bytes) -> Result<()> {
             Ok(())
         }
-        async fn commit(self: Box<Self>) -> Result<Option<String>> {
+        async fn commit(self: Box<Self>) -> Result<Committed> {
             tokio::time::sleep(Duration::from_millis(600)).await;
-            Ok(None)
+            Ok(Committed::default())
         }
     }
 

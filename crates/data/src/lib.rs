@@ -199,13 +199,35 @@ pub trait DataBackend: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait BlobWriter: Send {
     async fn write(&mut self, data: Bytes) -> Result<()>;
+    /// Whether the commit will give the MD5 of the bytes as the location
+    /// computed them (`Committed::md5`), so the writer's caller need not
+    /// hash them itself.
+    fn reports_md5(&self) -> bool {
+        false
+    }
     /// Makes the blob (or object copy) durable and visible under its key.
-    /// Returns the version the location gave it when it keeps versions (a
+    async fn commit(self: Box<Self>) -> Result<Committed>;
+}
+
+/// What a writer's commit left in the location.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The version the location gave the write when it keeps versions (a
     /// versioned S3 bucket, a Strata site, Azure with blob versioning): an
     /// object copy stays readable by it after later copies replace it, and a
     /// blob is read by it (the bytes read are the ones written, whatever
-    /// else the backend's key may since hold).
-    async fn commit(self: Box<Self>) -> Result<Option<String>>;
+    /// else the backend's key may since hold). For a part of an assembly,
+    /// the part's tag.
+    pub version: Option<String>,
+    /// The MD5 of the bytes stored, from the location's answer; present
+    /// exactly when the writer `reports_md5`.
+    pub md5: Option<[u8; 16]>,
+}
+
+impl Committed {
+    pub fn version(version: Option<String>) -> Self {
+        Self { version, md5: None }
+    }
 }
 
 /// Proves a location works end to end: writes, reads back and deletes a
@@ -222,7 +244,7 @@ pub async fn probe(backend: &dyn DataBackend) -> Result<()> {
     let payload = Bytes::from(format!("strata probe {unique}"));
     let mut writer = backend.create(&key).await?;
     writer.write(payload.clone()).await?;
-    let version = writer.commit().await?;
+    let version = writer.commit().await?.version;
     let read = backend
         .read(&key, version.as_deref(), 0..payload.len() as u64)
         .await;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{BlobWriter, ByteStream, CopyAttributes, DataBackend, DataError, Result};
+use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataBackend, DataError, Result};
 
 /// Object copies by (bucket, key).
 type Copies = HashMap<(String, String), (Bytes, CopyAttributes)>;
@@ -151,7 +151,7 @@ impl BlobWriter for MemWriter {
         Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> Result<Option<String>> {
+    async fn commit(self: Box<Self>) -> Result<Committed> {
         let bytes = self.buf.freeze();
         match self.target {
             Target::Blob(key) => {
@@ -161,6 +161,6 @@ impl BlobWriter for MemWriter {
                 self.backend.copies().insert(name, (bytes, attributes));
             }
         }
-        Ok(None)
+        Ok(Committed::default())
     }
 }

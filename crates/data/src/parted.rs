@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::s3_requests::{check_complete, take};
-use crate::{BlobWriter, DataError, Result};
+use crate::{BlobWriter, Committed, DataError, Result};
 
 /// Where a parted write's parts go: one upload (block list) in the making.
 #[async_trait::async_trait]
@@ -91,7 +91,7 @@ impl BlobWriter for PartedWriter {
             room -= piece.len() as u64;
             writer.write(piece).await?;
             if room == 0 {
-                let tag = writer.commit().await?.unwrap_or_default();
+                let tag = writer.commit().await?.version.unwrap_or_default();
                 self.done.push((number, tag));
             } else {
                 self.current = Some((writer, room));
@@ -103,12 +103,12 @@ impl BlobWriter for PartedWriter {
 
     /// Every part was sent (and ended) as its last byte came: what is left
     /// is making the object of them.
-    async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+    async fn commit(mut self: Box<Self>) -> Result<Committed> {
         self.usable()?;
         check_complete(self.left)?;
         let version = self.parts.finish(std::mem::take(&mut self.done)).await?;
         self.finished = true;
-        Ok(version)
+        Ok(Committed::version(version))
     }
 }
 
@@ -149,14 +149,14 @@ mod tests {
             self.bytes.extend_from_slice(&data);
             Ok(())
         }
-        async fn commit(self: Box<Self>) -> Result<Option<String>> {
+        async fn commit(self: Box<Self>) -> Result<Committed> {
             if self.parts.failing.contains(&self.number) {
                 return Err(DataError::Unavailable("HTTP 500".into()));
             }
             let tag = format!("tag{}", self.number);
             let part = (self.number, self.size, self.bytes);
             self.parts.parts.lock().unwrap().push(part);
-            Ok(Some(tag))
+            Ok(Committed::version(Some(tag)))
         }
     }
 
@@ -196,7 +196,10 @@ mod tests {
                 .unwrap();
             at += n;
         }
-        assert_eq!(Box::new(w).commit().await.unwrap(), Some("v1".into()));
+        assert_eq!(
+            Box::new(w).commit().await.unwrap(),
+            Committed::version(Some("v1".into()))
+        );
         let parts = recorded.parts.lock().unwrap().clone();
         let sizes: Vec<(u32, u64)> = parts.iter().map(|(n, s, _)| (*n, *s)).collect();
         assert_eq!(sizes, [(1, 5), (2, 5), (3, 5), (4, 5), (5, 3)]);

@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 use crate::cloud::{backend_error, redact};
 use crate::parted::{PartedWriter, Parts, part_size};
 use crate::spec::S3Spec;
-use crate::{BlobWriter, ByteStream, CopyAttributes, DataError, Result};
+use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataError, Result};
 
 /// Chunks queued towards a streamed request body.
 const CHUNKS_QUEUED: usize = 4;
@@ -73,6 +73,9 @@ pub(crate) struct S3Requests {
     retries: usize,
     /// Writes of known size above this go as a multipart upload.
     max_single_put: u64,
+    /// Whether a PutObject's or UploadPart's ETag is the MD5 of its bytes
+    /// (`S3Spec::md5_from_backend`), so writers report it.
+    md5_etags: bool,
 }
 
 /// The server-side encryption a location asks for, as object_store sends it:
@@ -119,6 +122,7 @@ impl S3Requests {
             encryption: encryption_headers(spec),
             retries,
             max_single_put: spec.max_single_put()?,
+            md5_etags: spec.md5_from_backend(),
         })
     }
 
@@ -148,9 +152,13 @@ impl S3Requests {
         let url = UploadPart::new(&self.bucket, Some(&credentials), key, number, upload_id)
             .sign(SIGNED_FOR);
         Ok(self.stream(url, size, Vec::new(), "UploadPart", |headers| {
-            header(headers, reqwest::header::ETAG.as_str())
-                .map(Some)
-                .ok_or_else(|| DataError::Unavailable("UploadPart answered without an ETag".into()))
+            let etag = header(headers, reqwest::header::ETAG.as_str()).ok_or_else(|| {
+                DataError::Unavailable("UploadPart answered without an ETag".into())
+            })?;
+            Ok(Committed {
+                md5: md5_of_etag(&etag),
+                version: Some(etag),
+            })
         }))
     }
 
@@ -221,10 +229,13 @@ impl S3Requests {
         // Every S3 service answers a stored object with its ETag: a 2xx
         // without one did not come from the service (a broken proxy).
         Ok(self.stream(url, size, headers, "PutObject", |headers| {
-            header(headers, "etag").ok_or_else(|| {
+            let etag = header(headers, "etag").ok_or_else(|| {
                 DataError::Unavailable("PutObject answered without an ETag".into())
             })?;
-            Ok(header(headers, "x-amz-version-id"))
+            Ok(Committed {
+                version: header(headers, "x-amz-version-id"),
+                md5: md5_of_etag(&etag),
+            })
         }))
     }
 
@@ -412,13 +423,15 @@ impl S3Requests {
         size: u64,
         headers: Vec<(String, String)>,
         what: &'static str,
-        answer: fn(&HeaderMap) -> Result<Option<String>>,
+        answer: fn(&HeaderMap) -> Result<Committed>,
     ) -> Box<dyn BlobWriter> {
         let mut request = self.http.put(url);
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        streamed_put(request, size, what, answer)
+        let mut writer = streamed_put(request, size, what, answer);
+        writer.reports_md5 = self.md5_etags;
+        Box::new(writer)
     }
 
     pub(crate) async fn finish(
@@ -621,8 +634,8 @@ pub(crate) fn streamed_put(
     request: reqwest::RequestBuilder,
     size: u64,
     what: &'static str,
-    answer: fn(&HeaderMap) -> Result<Option<String>>,
-) -> Box<dyn BlobWriter> {
+    answer: fn(&HeaderMap) -> Result<Committed>,
+) -> StreamedWriter {
     let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_QUEUED);
     let body = futures::stream::unfold(receiver, |mut r| async move {
         r.recv().await.map(|chunk| (chunk, r))
@@ -630,7 +643,7 @@ pub(crate) fn streamed_put(
     let request = request
         .header(CONTENT_LENGTH, size)
         .body(reqwest::Body::wrap_stream(body));
-    Box::new(StreamedWriter {
+    StreamedWriter {
         sender: Some(sender),
         held: None,
         request: Some(request),
@@ -638,7 +651,18 @@ pub(crate) fn streamed_put(
         response: None,
         left: size,
         what,
-    })
+        reports_md5: false,
+    }
+}
+
+/// The MD5 an ETag spells (32 hex digits, quoted), if it spells one: a
+/// multipart upload's (`…-<parts>`) does not.
+fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
+    let hex = etag.trim_matches('"');
+    if hex.len() != 32 {
+        return None;
+    }
+    hex_simd::decode_to_vec(hex).ok()?.try_into().ok()
 }
 
 /// A `Range` header's value for `range` (not empty).
@@ -764,7 +788,7 @@ pub(crate) fn check_complete(left: u64) -> Result<()> {
 
 /// A blob, part or object copy streaming into one request (S3 PutObject or
 /// UploadPart, Azure Put Blob).
-struct StreamedWriter {
+pub(crate) struct StreamedWriter {
     sender: Option<mpsc::Sender<std::io::Result<Bytes>>>,
     /// The latest chunk, sent only on commit: until then the request cannot
     /// complete, so an abandoned writer stores nothing.
@@ -772,14 +796,16 @@ struct StreamedWriter {
     /// The request, until it starts with the first chunk sent (an empty
     /// body's at the commit: it would complete as soon as it started).
     request: Option<reqwest::RequestBuilder>,
-    answer: fn(&HeaderMap) -> Result<Option<String>>,
-    response: Option<JoinHandle<Result<Option<String>>>>,
+    answer: fn(&HeaderMap) -> Result<Committed>,
+    response: Option<JoinHandle<Result<Committed>>>,
     left: u64,
     what: &'static str,
+    /// Whether the commit gives the answer's MD5 (which it then must hold).
+    reports_md5: bool,
 }
 
 impl StreamedWriter {
-    fn start(&mut self) -> &mut JoinHandle<Result<Option<String>>> {
+    fn start(&mut self) -> &mut JoinHandle<Result<Committed>> {
         let (request, answer, what) = (self.request.take(), self.answer, self.what);
         self.response.get_or_insert_with(|| {
             tokio::spawn(async move {
@@ -823,16 +849,33 @@ impl BlobWriter for StreamedWriter {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<Option<String>> {
+    fn reports_md5(&self) -> bool {
+        self.reports_md5
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<Committed> {
         check_complete(self.left)?;
         if let Some(last) = self.held.take() {
             self.send(last).await?;
         }
         self.sender = None;
         let what = self.what;
-        self.start()
+        let mut committed = self
+            .start()
             .await
-            .map_err(|e| DataError::Unavailable(format!("{what}: {e}")))?
+            .map_err(|e| DataError::Unavailable(format!("{what}: {e}")))??;
+        if !self.reports_md5 {
+            committed.md5 = None;
+        } else if committed.md5.is_none() {
+            // The bytes are stored, but nobody has their MD5: the caller
+            // must not keep them (the location is set to trust an answer
+            // that cannot give it: see `md5_from_backend`). The backend is
+            // up: its breaker must stay closed for reads.
+            return Err(DataError::Refused(format!(
+                "{what} answered with an ETag that is not an MD5, which md5_from_backend needs"
+            )));
+        }
+        Ok(committed)
     }
 }
 
@@ -854,6 +897,16 @@ mod tests {
         spec.server_side_encryption = encryption.map(str::to_string);
         spec.sse_kms_key_id = key.map(str::to_string);
         spec
+    }
+
+    #[test]
+    fn only_an_etag_of_32_hex_digits_spells_an_md5() {
+        let md5 = md5_of_etag("\"5d41402abc4b2a76b9719d911017c592\"").expect("an MD5");
+        assert_eq!(md5[..2], [0x5d, 0x41]);
+        assert!(md5_of_etag("5d41402abc4b2a76b9719d911017c592").is_some());
+        assert_eq!(md5_of_etag("\"5d41402abc4b2a76b9719d911017c592-2\""), None);
+        assert_eq!(md5_of_etag("\"zz41402abc4b2a76b9719d911017c592\""), None);
+        assert_eq!(md5_of_etag("0x8DC0A1B2C3D4E5F"), None);
     }
 
     #[test]

@@ -116,11 +116,25 @@ pub struct S3Spec {
     /// go as a multipart upload. 5 to 5120; default 5120 (S3's limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_single_put_mib: Option<u64>,
+    /// Whether the ETag the endpoint answers a single PutObject or an
+    /// UploadPart with is the MD5 of the bytes: Strata then takes the
+    /// object's MD5 from it instead of hashing every byte itself (which
+    /// costs about a core per 500 MiB/s). True of AWS S3 and most
+    /// S3-compatible services, but not of AWS buckets encrypted with SSE-KMS
+    /// or SSE-C (by the location or by the bucket's default), nor of MinIO
+    /// with encryption or compression. Default: true for another Strata
+    /// site (`strata = true`), false otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5_from_backend: Option<bool>,
 }
 
 impl S3Spec {
     pub(crate) fn max_single_put(&self) -> Result<u64> {
         single_put_limit(self.max_single_put_mib, MIN_PART, MAX_PUT_OBJECT)
+    }
+
+    pub(crate) fn md5_from_backend(&self) -> bool {
+        self.md5_from_backend.unwrap_or(self.strata)
     }
 }
 
@@ -350,6 +364,23 @@ mod tests {
             "container missing"
         );
         assert!(parse("type = \"tape\"\n").is_err());
+    }
+
+    #[test]
+    fn only_a_strata_site_is_trusted_for_md5_etags_unless_told() {
+        let md5_from_backend = |extra: &str| {
+            let spec = parse(&format!("type = \"s3\"\nbucket = \"b\"\n{extra}")).unwrap();
+            let LocationKind::S3(s3) = &spec.kind else {
+                panic!("not s3")
+            };
+            s3.md5_from_backend()
+        };
+        assert!(!md5_from_backend(""));
+        assert!(md5_from_backend("strata = true\n"));
+        assert!(md5_from_backend("md5_from_backend = true\n"));
+        assert!(!md5_from_backend(
+            "strata = true\nmd5_from_backend = false\n"
+        ));
     }
 
     #[test]

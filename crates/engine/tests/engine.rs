@@ -314,7 +314,7 @@ mod replication {
         async fn write(&mut self, data: Bytes) -> strata_data::Result<()> {
             self.0.write(data).await
         }
-        async fn commit(self: Box<Self>) -> strata_data::Result<Option<String>> {
+        async fn commit(self: Box<Self>) -> strata_data::Result<strata_data::Committed> {
             tokio::time::sleep(SLOW_COPY).await;
             self.0.commit().await
         }

@@ -46,7 +46,7 @@ pub async fn send_version(
         writer.write(chunk).await?;
         on_progress(sent);
     }
-    let copy_version = writer.commit().await?;
+    let copy_version = writer.commit().await?.version;
     Ok(Sent {
         bytes: sent,
         copy_version,
@@ -69,7 +69,7 @@ async fn send_delete_marker(
             .metadata
             .insert(META_DELETE_MARKER.into(), "true".into());
         let writer = destination.create_copy(bucket, key, 0, &attributes).await?;
-        copy_version = writer.commit().await?;
+        copy_version = writer.commit().await?.version;
     } else {
         destination.delete_copy(bucket, key).await?;
     }

@@ -51,7 +51,10 @@ impl Assembler {
         size: u64,
     ) -> Result<Box<dyn BlobWriter>> {
         match self {
-            Assembler::S3(s3) => s3.create_part(path.as_ref(), assembly, number, size).await,
+            Assembler::S3(s3) => {
+                s3.create_part((path.as_ref(), assembly), number, size, true)
+                    .await
+            }
             Assembler::Azure(azure) => Ok(Box::new(AzurePartWriter {
                 store: azure.clone(),
                 path: path.clone(),

@@ -139,27 +139,38 @@ impl S3Requests {
         })
     }
 
+    /// Part `number` of an upload, `size` bytes streamed as one UploadPart;
+    /// its commit gives the part's ETag as its version. With `wants_md5`,
+    /// the writer reports the part's MD5 if the location trusts ETags for it.
     pub(crate) async fn create_part(
         &self,
-        key: &str,
-        upload_id: &str,
+        (key, upload_id): (&str, &str),
         number: u32,
         size: u64,
+        wants_md5: bool,
     ) -> Result<Box<dyn BlobWriter>> {
         let number = u16::try_from(number)
             .map_err(|_| DataError::InvalidKey(format!("part number {number}")))?;
         let credentials = self.credentials().await?;
         let url = UploadPart::new(&self.bucket, Some(&credentials), key, number, upload_id)
             .sign(SIGNED_FOR);
-        Ok(self.stream(url, size, Vec::new(), "UploadPart", |headers| {
-            let etag = header(headers, reqwest::header::ETAG.as_str()).ok_or_else(|| {
-                DataError::Unavailable("UploadPart answered without an ETag".into())
-            })?;
-            Ok(Committed {
-                md5: md5_of_etag(&etag),
-                version: Some(etag),
-            })
-        }))
+        let reports_md5 = wants_md5 && self.md5_etags;
+        Ok(self.stream(
+            url,
+            size,
+            Vec::new(),
+            "UploadPart",
+            reports_md5,
+            |headers| {
+                let etag = header(headers, reqwest::header::ETAG.as_str()).ok_or_else(|| {
+                    DataError::Unavailable("UploadPart answered without an ETag".into())
+                })?;
+                Ok(Committed {
+                    md5: md5_of_etag(&etag),
+                    version: Some(etag),
+                })
+            },
+        ))
     }
 
     /// A blob of `size` bytes as one streamed PutObject; its commit returns
@@ -169,7 +180,7 @@ impl S3Requests {
         key: &str,
         size: u64,
     ) -> Result<Box<dyn BlobWriter>> {
-        self.put_object(key, size, Vec::new()).await
+        self.put_object(key, size, Vec::new(), true).await
     }
 
     /// The object copy named exactly `name`: `size` bytes with `attributes`
@@ -197,17 +208,22 @@ impl S3Requests {
         if !tags.encoded().is_empty() {
             headers.push(("x-amz-tagging".to_string(), tags.encoded().to_string()));
         }
-        self.put_object(name, size, headers).await
+        // Nobody needs a copy's MD5 (and a Strata site answers a replica
+        // with its source's ETag, a multipart one's not an MD5).
+        self.put_object(name, size, headers, false).await
     }
 
     /// A streamed PutObject carrying `headers` (signed) and the location's
     /// encryption headers; over the single-PUT limit, a multipart upload
-    /// started with them, its parts streamed one after the other.
+    /// started with them, its parts streamed one after the other. With
+    /// `wants_md5`, a single PutObject's writer reports the MD5 if the
+    /// location trusts ETags for it.
     async fn put_object(
         self: &Arc<Self>,
         key: &str,
         size: u64,
         mut headers: Vec<(String, String)>,
+        wants_md5: bool,
     ) -> Result<Box<dyn BlobWriter>> {
         let encryption = self.encryption.iter();
         headers.extend(encryption.map(|(name, value)| (name.to_string(), value.clone())));
@@ -228,15 +244,18 @@ impl S3Requests {
         let url = action.sign(SIGNED_FOR);
         // Every S3 service answers a stored object with its ETag: a 2xx
         // without one did not come from the service (a broken proxy).
-        Ok(self.stream(url, size, headers, "PutObject", |headers| {
-            let etag = header(headers, "etag").ok_or_else(|| {
-                DataError::Unavailable("PutObject answered without an ETag".into())
-            })?;
-            Ok(Committed {
-                version: header(headers, "x-amz-version-id"),
-                md5: md5_of_etag(&etag),
-            })
-        }))
+        let reports_md5 = wants_md5 && self.md5_etags;
+        Ok(
+            self.stream(url, size, headers, "PutObject", reports_md5, |headers| {
+                let etag = header(headers, "etag").ok_or_else(|| {
+                    DataError::Unavailable("PutObject answered without an ETag".into())
+                })?;
+                Ok(Committed {
+                    version: header(headers, "x-amz-version-id"),
+                    md5: md5_of_etag(&etag),
+                })
+            }),
+        )
     }
 
     /// CreateMultipartUpload of `key` carrying `headers` (signed); the upload's id.
@@ -423,6 +442,7 @@ impl S3Requests {
         size: u64,
         headers: Vec<(String, String)>,
         what: &'static str,
+        reports_md5: bool,
         answer: fn(&HeaderMap) -> Result<Committed>,
     ) -> Box<dyn BlobWriter> {
         let mut request = self.http.put(url);
@@ -430,7 +450,7 @@ impl S3Requests {
             request = request.header(name, value);
         }
         let mut writer = streamed_put(request, size, what, answer);
-        writer.reports_md5 = self.md5_etags;
+        writer.reports_md5 = reports_md5;
         Box::new(writer)
     }
 
@@ -520,7 +540,10 @@ struct S3Upload {
 impl Parts for S3Upload {
     async fn part(&self, number: u32, size: u64) -> Result<Box<dyn BlobWriter>> {
         let (key, id) = (&self.key, &self.upload_id);
-        self.requests.create_part(key, id, number, size).await
+        // A part of a parted write: its MD5 is no use.
+        self.requests
+            .create_part((key, id), number, size, false)
+            .await
     }
 
     async fn finish(&self, parts: Vec<(u32, String)>) -> Result<Option<String>> {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use futures::TryStreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::client::legacy::Client;
@@ -23,10 +24,11 @@ pub struct BenchArgs {
     /// S3 endpoint of a running server.
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     endpoint: String,
+    /// Keys for the endpoint (not needed with `--location`).
     #[arg(long, env = "STRATA_ACCESS_KEY", hide_env_values = true)]
-    access_key: String,
+    access_key: Option<String>,
     #[arg(long, env = "STRATA_SECRET_KEY", hide_env_values = true)]
-    secret_key: String,
+    secret_key: Option<String>,
     /// Bucket to create and use (it is emptied of what the bench wrote).
     #[arg(long, default_value = "strata-bench")]
     bucket: String,
@@ -50,6 +52,26 @@ pub struct BenchArgs {
     /// Duration of the steady phase.
     #[arg(long, default_value_t = 20)]
     seconds: u32,
+    /// Drive this location of `--config` directly, with Strata's own client
+    /// for it (no S3 endpoint, no server): the large phase's PUT, GET and
+    /// DELETE of 64 MiB blobs, the figures to set against the same phase
+    /// through a server that keeps a bucket there.
+    #[arg(long, requires = "config")]
+    location: Option<String>,
+    /// The configuration file declaring `--location`.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+}
+
+/// Bytes of a large object: 64 MiB.
+const LARGE: usize = 64 << 20;
+
+fn large_body() -> Bytes {
+    Bytes::from(
+        (0..LARGE as u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
 }
 
 struct Bench {
@@ -155,60 +177,6 @@ impl Bench {
         Ok(sent + received)
     }
 
-    /// Runs `ops` operations of `f` at `concurrency`, timing each; with a
-    /// `rate`, operation i starts no earlier than i/rate seconds in.
-    async fn phase<F, Fut>(
-        self: &Arc<Self>,
-        name: &str,
-        ops: usize,
-        concurrency: usize,
-        rate: Option<u32>,
-        f: F,
-    ) -> anyhow::Result<Phase>
-    where
-        F: Fn(Arc<Self>, usize) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = anyhow::Result<u64>> + Send,
-    {
-        let next = Arc::new(AtomicUsize::new(0));
-        let f = Arc::new(f);
-        let start = Instant::now();
-        let workers: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let (bench, next, f) = (self.clone(), next.clone(), f.clone());
-                tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    let mut bytes = 0;
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= ops {
-                            return Ok::<_, anyhow::Error>((latencies, bytes));
-                        }
-                        if let Some(rate) = rate {
-                            let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
-                            tokio::time::sleep_until(due.into()).await;
-                        }
-                        let t = Instant::now();
-                        bytes += f(bench.clone(), i).await?;
-                        latencies.push(t.elapsed());
-                    }
-                })
-            })
-            .collect();
-        let mut phase = Phase {
-            name: name.to_string(),
-            latencies: Vec::new(),
-            bytes: 0,
-            wall: Duration::ZERO,
-        };
-        for w in workers {
-            let (lat, bytes) = w.await??;
-            phase.latencies.extend(lat);
-            phase.bytes += bytes;
-        }
-        phase.wall = start.elapsed();
-        Ok(phase)
-    }
-
     /// Lists every key under `prefix`, page by page; returns the key count.
     async fn list_all(&self, prefix: &str) -> anyhow::Result<(usize, usize)> {
         let (mut keys, mut pages, mut token) = (0, 0, None::<String>);
@@ -235,10 +203,73 @@ impl Bench {
     }
 }
 
+/// Runs `ops` operations of `f` (on `ctx`) at `concurrency`, timing each; with a
+/// `rate`, operation i starts no earlier than i/rate seconds in.
+async fn phase<C, F, Fut>(
+    ctx: &Arc<C>,
+    name: &str,
+    ops: usize,
+    concurrency: usize,
+    rate: Option<u32>,
+    f: F,
+) -> anyhow::Result<Phase>
+where
+    C: Send + Sync + ?Sized + 'static,
+    F: Fn(Arc<C>, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<u64>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let f = Arc::new(f);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (ctx, next, f) = (ctx.clone(), next.clone(), f.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut bytes = 0;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= ops {
+                        return Ok::<_, anyhow::Error>((latencies, bytes));
+                    }
+                    if let Some(rate) = rate {
+                        let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                    let t = Instant::now();
+                    bytes += f(ctx.clone(), i).await?;
+                    latencies.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut phase = Phase {
+        name: name.to_string(),
+        latencies: Vec::new(),
+        bytes: 0,
+        wall: Duration::ZERO,
+    };
+    for w in workers {
+        let (lat, bytes) = w.await??;
+        phase.latencies.extend(lat);
+        phase.bytes += bytes;
+    }
+    phase.wall = start.elapsed();
+    Ok(phase)
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let (Some(name), Some(config)) = (&args.location, &args.config) {
+        return run_location(name, config, args.large_ops).await;
+    }
     let endpoint: url::Url = args.endpoint.parse().context("parsing --endpoint")?;
     let bucket = Bucket::new(endpoint, UrlStyle::Path, args.bucket.clone(), "us-east-1")?;
-    let creds = Credentials::new(args.access_key, args.secret_key);
+    let (Some(access_key), Some(secret_key)) = (args.access_key, args.secret_key) else {
+        bail!(
+            "an endpoint needs --access-key and --secret-key (or STRATA_ACCESS_KEY and STRATA_SECRET_KEY)"
+        );
+    };
+    let creds = Credentials::new(access_key, secret_key);
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new())
@@ -273,98 +304,115 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let body = small_body.clone();
         let ops = (args.rate * args.seconds) as usize;
         let name = format!("PUT 4 KiB at {}/s (c=64)", args.rate);
-        bench
-            .phase(&name, ops, 64, Some(args.rate), move |b, i| {
-                let body = body.clone();
-                async move { b.object(Method::PUT, &format!("steady/{i}"), body).await }
-            })
-            .await?
-            .print();
+        phase(&bench, &name, ops, 64, Some(args.rate), move |b, i| {
+            let body = body.clone();
+            async move { b.object(Method::PUT, &format!("steady/{i}"), body).await }
+        })
+        .await?
+        .print();
     }
     if phases.contains(&"small") || phases.contains(&"put") {
         let body = small_body.clone();
-        bench
-            .phase(
-                "PUT 4 KiB  (c=16)",
-                args.small_ops,
-                16,
-                None,
-                move |b, i| {
-                    let body = body.clone();
-                    async move { b.object(Method::PUT, &format!("small/{i}"), body).await }
-                },
-            )
-            .await?
-            .print();
+        phase(
+            &bench,
+            "PUT 4 KiB  (c=16)",
+            args.small_ops,
+            16,
+            None,
+            move |b, i| {
+                let body = body.clone();
+                async move { b.object(Method::PUT, &format!("small/{i}"), body).await }
+            },
+        )
+        .await?
+        .print();
     }
     if phases.contains(&"small") {
         let n = args.small_ops;
-        bench
-            .phase("GET 4 KiB  (c=16)", n, 16, None, |b, i| async move {
+        phase(
+            &bench,
+            "GET 4 KiB  (c=16)",
+            n,
+            16,
+            None,
+            |b, i| async move {
                 b.object(Method::GET, &format!("small/{i}"), Bytes::new())
                     .await
-            })
-            .await?
-            .print();
-        bench
-            .phase("HEAD 4 KiB (c=16)", n, 16, None, |b, i| async move {
+            },
+        )
+        .await?
+        .print();
+        phase(
+            &bench,
+            "HEAD 4 KiB (c=16)",
+            n,
+            16,
+            None,
+            |b, i| async move {
                 b.object(Method::HEAD, &format!("small/{i}"), Bytes::new())
                     .await
-            })
-            .await?
-            .print();
-        bench
-            .phase("DELETE     (c=16)", n, 16, None, |b, i| async move {
+            },
+        )
+        .await?
+        .print();
+        phase(
+            &bench,
+            "DELETE     (c=16)",
+            n,
+            16,
+            None,
+            |b, i| async move {
                 b.object(Method::DELETE, &format!("small/{i}"), Bytes::new())
                     .await
-            })
-            .await?
-            .print();
+            },
+        )
+        .await?
+        .print();
     }
     if phases.contains(&"large") {
-        let body = Bytes::from(
-            (0..64u32 << 20)
-                .map(|i| (i % 251) as u8)
-                .collect::<Vec<u8>>(),
-        );
+        let body = large_body();
         let n = args.large_ops;
-        bench
-            .phase("PUT 64 MiB (c=4)", n, 4, None, move |b, i| {
-                let body = body.clone();
-                async move { b.object(Method::PUT, &format!("large/{i}"), body).await }
-            })
-            .await?
-            .print();
-        bench
-            .phase("GET 64 MiB (c=4)", n, 4, None, |b, i| async move {
-                b.object(Method::GET, &format!("large/{i}"), Bytes::new())
-                    .await
-            })
-            .await?
-            .print();
-        bench
-            .phase("DELETE 64 MiB (c=4)", n, 4, None, |b, i| async move {
+        phase(&bench, "PUT 64 MiB (c=4)", n, 4, None, move |b, i| {
+            let body = body.clone();
+            async move { b.object(Method::PUT, &format!("large/{i}"), body).await }
+        })
+        .await?
+        .print();
+        phase(&bench, "GET 64 MiB (c=4)", n, 4, None, |b, i| async move {
+            b.object(Method::GET, &format!("large/{i}"), Bytes::new())
+                .await
+        })
+        .await?
+        .print();
+        phase(
+            &bench,
+            "DELETE 64 MiB (c=4)",
+            n,
+            4,
+            None,
+            |b, i| async move {
                 b.object(Method::DELETE, &format!("large/{i}"), Bytes::new())
                     .await
-            })
-            .await?
-            .print();
+            },
+        )
+        .await?
+        .print();
     }
     if phases.contains(&"list") {
         let n = args.list_keys;
-        bench
-            .phase(
-                &format!("PUT {n} empty keys (c=16)"),
-                n,
-                16,
-                None,
-                |b, i| async move {
-                    b.object(Method::PUT, &format!("list/{i:08}"), Bytes::new())
-                        .await
-                },
-            )
-            .await?
-            .print();
+        phase(
+            &bench,
+            &format!("PUT {n} empty keys (c=16)"),
+            n,
+            16,
+            None,
+            |b, i| async move {
+                b.object(Method::PUT, &format!("list/{i:08}"), Bytes::new())
+                    .await
+            },
+        )
+        .await?
+        .print();
         let start = Instant::now();
         let (keys, pages) = bench.list_all("list/").await?;
         let wall = start.elapsed();
@@ -377,13 +425,95 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             wall.as_secs_f64() * 1000.0,
             wall.as_secs_f64() * 1000.0 / pages as f64
         );
-        bench
-            .phase("DELETE list keys (c=16)", n, 16, None, |b, i| async move {
+        phase(
+            &bench,
+            "DELETE list keys (c=16)",
+            n,
+            16,
+            None,
+            |b, i| async move {
                 b.object(Method::DELETE, &format!("list/{i:08}"), Bytes::new())
                     .await
-            })
-            .await?
-            .print();
+            },
+        )
+        .await?
+        .print();
     }
     Ok(())
+}
+
+/// The large phase against a location itself: blobs written, read and
+/// deleted through its `DataBackend`, as a server would, without the S3 hop.
+async fn run_location(name: &str, config: &std::path::Path, n: usize) -> anyhow::Result<()> {
+    let declared = crate::config::load_file(config)?
+        .location
+        .into_iter()
+        .find(|l| l.name == name)
+        .with_context(|| format!("{} declares no location {name:?}", config.display()))?;
+    let backend = declared.spec.open(name)?;
+    println!(
+        "strata bench against location {name} ({}), directly",
+        backend.kind()
+    );
+    let run = random_suffix()?;
+    let keys: Arc<Vec<String>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                backend.blob_key(&strata_data::BlobName {
+                    bucket: "strata-bench",
+                    key: &format!("large/{i}"),
+                    unique: &format!("{run}{i:04}"),
+                })
+            })
+            .collect(),
+    );
+    let body = large_body();
+    let (b, k) = (backend.clone(), keys.clone());
+    phase(&b, "PUT 64 MiB (c=4)", n, 4, None, move |b, i| {
+        let (body, key) = (body.clone(), k[i].clone());
+        async move {
+            let mut writer = b.create_sized(&key, body.len() as u64).await?;
+            // In the pieces a server's request body arrives in, about.
+            for start in (0..body.len()).step_by(1 << 20) {
+                let end = (start + (1 << 20)).min(body.len());
+                writer.write(body.slice(start..end)).await?;
+            }
+            writer.commit().await?;
+            Ok(body.len() as u64)
+        }
+    })
+    .await?
+    .print();
+    let k = keys.clone();
+    phase(&b, "GET 64 MiB (c=4)", n, 4, None, move |b, i| {
+        let key = k[i].clone();
+        async move {
+            let mut stream = b.read(&key, None, 0..LARGE as u64).await?;
+            let mut received = 0u64;
+            while let Some(chunk) = stream.try_next().await? {
+                received += chunk.len() as u64;
+            }
+            Ok(received)
+        }
+    })
+    .await?
+    .print();
+    let k = keys.clone();
+    phase(&b, "DELETE 64 MiB (c=4)", n, 4, None, move |b, i| {
+        let key = k[i].clone();
+        async move {
+            b.delete(&key).await?;
+            Ok(0)
+        }
+    })
+    .await?
+    .print();
+    Ok(())
+}
+
+/// Hex of 6 random bytes: this run's blobs never meet an earlier run's.
+fn random_suffix() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

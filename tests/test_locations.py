@@ -833,21 +833,29 @@ breaker_cooldown_secs = 1
         proxy.close()
 
 
-def test_the_md5_behind_etags_may_come_from_the_backend(tmp_root, moto, peer, make_server):
+def test_the_md5_behind_etags_may_come_from_the_backend(tmp_root, moto, peer, azurite, make_server):
     """With `md5_from_backend` (the default for a Strata site) large blobs
-    and parts are not hashed by the front: their ETags are the backend's
-    MD5s, a wrong Content-MD5 is still refused, and a backend answering
-    with an ETag that is not an MD5 fails the write instead of giving a
-    wrong ETag."""
+    and parts are not hashed by the front, nor large blobs in Azure (whose
+    Put Blob answers with the MD5): their ETags are the backend's MD5s, a
+    wrong Content-MD5 is still refused, and a backend answering with an
+    ETag that is not an MD5 fails the write instead of giving a wrong ETag."""
     proxy = FaultyProxy(moto.port)
     config = tmp_root / f"md5-{uuid.uuid4().hex[:6]}.toml"
     config.write_text(s3_location("site", peer.endpoint, TARGET, keys=MAIN, strata=True)
                       + s3_location("proxied", f"http://127.0.0.1:{proxy.port}", TARGET)
-                      + "md5_from_backend = true\n")
+                      + "md5_from_backend = true\n" + f"""
+[[location]]
+name = "az"
+type = "azure"
+account = "{AZURE_ACCOUNT}"
+endpoint = "{azurite.endpoint}"
+container = "{TARGET}"
+access_key = "{AZURE_KEY}"
+""")
     try:
         server = make_server(extra_env={"STRATA_CONFIG": str(config)})
         client = server.client()
-        for location in ["site", "proxied"]:
+        for location in ["site", "az", "proxied"]:
             bucket = new_bucket(client, location)
             body = os.urandom(9 * MiB)  # over 8 MiB: one streamed PutObject
             md5 = hashlib.md5(body)

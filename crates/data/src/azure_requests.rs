@@ -122,6 +122,28 @@ impl AzureRequests {
         if !tags.is_empty() {
             headers.push(("x-ms-tags".to_string(), tags.to_string()));
         }
+        self.put_blob(name, size, headers, false)
+    }
+
+    /// A blob of `size` bytes as one streamed Put Blob (over the
+    /// single-PUT limit: blocks, then a block list); its commit returns the
+    /// version Azure gave it, if any, and for a Put Blob the MD5 Azure
+    /// computed of it (which Put Blob always answers with).
+    pub(crate) fn create_blob(
+        self: &Arc<Self>,
+        name: &str,
+        size: u64,
+    ) -> Result<Box<dyn BlobWriter>> {
+        self.put_blob(name, size, Vec::new(), true)
+    }
+
+    fn put_blob(
+        self: &Arc<Self>,
+        name: &str,
+        size: u64,
+        mut headers: Vec<(String, String)>,
+        wants_md5: bool,
+    ) -> Result<Box<dyn BlobWriter>> {
         if size > self.max_single_put {
             let blocks = BlockList {
                 requests: self.clone(),
@@ -136,17 +158,19 @@ impl AzureRequests {
         let request = self.signed(Method::PUT, name, &[], headers, size)?;
         // Azure answers a stored blob with its ETag: a 2xx without one did
         // not come from it (a broken proxy).
-        Ok(Box::new(streamed_put(
-            request,
-            size,
-            "Put Blob",
-            |headers| {
-                header(headers, "etag").ok_or_else(|| {
-                    DataError::Unavailable("Put Blob answered without an ETag".into())
-                })?;
-                Ok(Committed::version(header(headers, "x-ms-version-id")))
-            },
-        )))
+        let mut writer = streamed_put(request, size, "Put Blob", |headers| {
+            header(headers, "etag").ok_or_else(|| {
+                DataError::Unavailable("Put Blob answered without an ETag".into())
+            })?;
+            Ok(Committed {
+                version: header(headers, "x-ms-version-id"),
+                md5: header(headers, "content-md5")
+                    .and_then(|md5| base64_simd::STANDARD.decode_to_vec(md5).ok())
+                    .and_then(|md5| md5.try_into().ok()),
+            })
+        });
+        writer.reports_md5 = wants_md5;
+        Ok(Box::new(writer))
     }
 
     /// Removes the blob `name`; a missing one is success.

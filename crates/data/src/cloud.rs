@@ -560,13 +560,16 @@ impl DataBackend for CloudBackend {
     }
 
     async fn create_sized(&self, key: &str, size: u64) -> Result<Box<dyn BlobWriter>> {
-        match &self.assembler {
-            // Small blobs keep object_store's single PUT, which it retries.
-            Some(Assembler::S3(s3)) if size > PART_SIZE as u64 => {
-                s3.create_object(self.path(key)?.as_ref(), size).await
+        // Small blobs keep object_store's single PUT, which it retries.
+        if size > PART_SIZE as u64 {
+            if let Some(s3) = self.s3_requests() {
+                return s3.create_object(self.path(key)?.as_ref(), size).await;
             }
-            _ => self.create(key).await,
+            if let Some(azure) = &self.azure_requests {
+                return azure.create_blob(self.path(key)?.as_ref(), size);
+            }
         }
+        self.create(key).await
     }
 
     async fn read(

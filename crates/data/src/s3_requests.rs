@@ -824,7 +824,7 @@ pub(crate) struct StreamedWriter {
     left: u64,
     what: &'static str,
     /// Whether the commit gives the answer's MD5 (which it then must hold).
-    reports_md5: bool,
+    pub(crate) reports_md5: bool,
 }
 
 impl StreamedWriter {

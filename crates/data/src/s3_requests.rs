@@ -895,7 +895,8 @@ impl BlobWriter for StreamedWriter {
             // that cannot give it: see `md5_from_backend`). The backend is
             // up: its breaker must stay closed for reads.
             return Err(DataError::Refused(format!(
-                "{what} answered with an ETag that is not an MD5, which md5_from_backend needs"
+                "{what} answered without the MD5 of the bytes stored (an s3 location's ETag \
+                 must be one when md5_from_backend is set)"
             )));
         }
         Ok(committed)

@@ -188,6 +188,19 @@ breaker_cooldown_secs = 1
 """
 
 
+def azure_location(name, endpoint, container=TARGET, extra=""):
+    """A `[[location]]` of type azure on Azurite, with `extra` settings lines."""
+    return f"""
+[[location]]
+name = "{name}"
+type = "azure"
+account = "{AZURE_ACCOUNT}"
+endpoint = "{endpoint}"
+container = "{container}"
+access_key = "{AZURE_KEY}"
+{extra}"""
+
+
 def backend_blobs(location, moto, peer, azurite, needle):
     """{name: bytes} of backend blobs whose name contains `needle`, read with the backend's own client."""
     # A blob listed may be gone when it is read: the collector may be at work.
@@ -843,15 +856,7 @@ def test_the_md5_behind_etags_may_come_from_the_backend(tmp_root, moto, peer, az
     config = tmp_root / f"md5-{uuid.uuid4().hex[:6]}.toml"
     config.write_text(s3_location("site", peer.endpoint, TARGET, keys=MAIN, strata=True)
                       + s3_location("proxied", f"http://127.0.0.1:{proxy.port}", TARGET)
-                      + "md5_from_backend = true\n" + f"""
-[[location]]
-name = "az"
-type = "azure"
-account = "{AZURE_ACCOUNT}"
-endpoint = "{azurite.endpoint}"
-container = "{TARGET}"
-access_key = "{AZURE_KEY}"
-""")
+                      + "md5_from_backend = true\n" + azure_location("az", azurite.endpoint))
     try:
         server = make_server(extra_env={"STRATA_CONFIG": str(config)})
         client = server.client()
@@ -895,15 +900,7 @@ def test_bench_drives_a_location_directly(tmp_root, azurite):
     client for a location (the direct side of scripts/bench-locations),
     leaving nothing behind."""
     config = tmp_root / "bench-location.toml"
-    config.write_text(f"""
-[[location]]
-name = "az"
-type = "azure"
-account = "{AZURE_ACCOUNT}"
-endpoint = "{azurite.endpoint}"
-container = "{TARGET}"
-access_key = "{AZURE_KEY}"
-""")
+    config.write_text(azure_location("az", azurite.endpoint))
     out = subprocess.run([BIN, "bench", "--location", "az", "--config", str(config), "--large-ops", "2"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -921,17 +918,8 @@ access_key = "{AZURE_KEY}"
 
 def test_default_location_from_the_config_file(tmp_root, azurite, make_server):
     config = tmp_root / f"default-{uuid.uuid4().hex[:6]}.toml"
-    config.write_text(f"""
-default_location = "blobs"
-[[location]]
-name = "blobs"
-type = "azure"
-account = "{AZURE_ACCOUNT}"
-endpoint = "{azurite.endpoint}"
-container = "{TARGET}"
-access_key = "{AZURE_KEY}"
-bucket_match = false
-""")
+    config.write_text('default_location = "blobs"\n'
+                      + azure_location("blobs", azurite.endpoint, extra="bucket_match = false\n"))
     client = make_server(extra_env={"STRATA_CONFIG": str(config)}).client()
     bucket = f"dflt-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
@@ -1030,15 +1018,7 @@ def test_a_location_whose_bucket_is_missing_is_named_not_ready(tmp_root, moto, a
     """The start-up and readiness check lists the bucket (container): a
     missing one is a location not answering, though a HEAD would say 404."""
     config = tmp_root / f"nobucket-{uuid.uuid4().hex[:6]}.toml"
-    missing_container = f"""
-[[location]]
-name = "gone-container"
-type = "azure"
-account = "{AZURE_ACCOUNT}"
-endpoint = "{azurite.endpoint}"
-container = "no-such-container"
-access_key = "{AZURE_KEY}"
-"""
+    missing_container = azure_location("gone-container", azurite.endpoint, "no-such-container")
     config.write_text(s3_location("gone-bucket", moto.endpoint, f"no-such-bucket-{uuid.uuid4().hex[:6]}")
                       + missing_container + s3_location("fine", moto.endpoint, TARGET))
     s = make_server(extra_env={"STRATA_CONFIG": str(config)})

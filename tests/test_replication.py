@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import BIN, MAIN, Server, error_code, free_port, s3_client
-from test_locations import (AZURE_ACCOUNT, AZURE_KEY, TARGET, FaultyProxy, admin_online, azurite,  # noqa: F401
+from test_locations import (TARGET, FaultyProxy, admin_online, azure_location, azurite,  # noqa: F401
                             eventually, moto, s3_location)
 
 MiB = 1 << 20
@@ -43,31 +43,17 @@ def site_b(tmp_root):
 
 
 def site_a_config(site_b, moto, azurite, extra=""):
+    quick_breaker = "timeout_secs = 5\nbreaker_cooldown_secs = 1"
     return f"""
 [engine]
 replication_attempts = 3
 replication_backoff_ms = 50
 {s3_location("site-b", site_b.endpoint, REPLICAS, keys=MAIN, strata=True)}
 {s3_location("moto", moto.endpoint, TARGET)}
-[[location]]
-name = "azure"
-type = "azure"
-account = "{AZURE_ACCOUNT}"
-endpoint = "{azurite.endpoint}"
-container = "{TARGET}"
-access_key = "{AZURE_KEY}"
-timeout_secs = 5
-breaker_cooldown_secs = 1
+{azure_location("azure", azurite.endpoint, extra=quick_breaker)}
 {s3_location("moto-parted", moto.endpoint, TARGET)}max_single_put_mib = 5
 {s3_location("site-b-parted", site_b.endpoint, REPLICAS, keys=MAIN, strata=True)}max_single_put_mib = 5
-[[location]]
-name = "azure-parted"
-type = "azure"
-account = "{AZURE_ACCOUNT}"
-endpoint = "{azurite.endpoint}"
-container = "{TARGET}"
-access_key = "{AZURE_KEY}"
-max_single_put_mib = 5
+{azure_location("azure-parted", azurite.endpoint, extra="max_single_put_mib = 5")}
 {extra}
 """
 

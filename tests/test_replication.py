@@ -854,6 +854,8 @@ def test_a_get_may_read_from_a_replica_location(site_a, site_b, moto):
             "x-amz-location-constraint", location))
         return client
     assert reading_from("moto").get_object(Bucket=src, Key=key)["Body"].read() == b"second version"
+    part = reading_from("moto").get_object(Bucket=src, Key=key, Range="bytes=0-5")
+    assert part["Body"].read() == b"second" and part["ContentRange"] == "bytes 0-5/14"
     assert reading_from("site-b").get_object(Bucket=src, Key=key, VersionId=v1)["Body"].read() == b"first version"
     part = reading_from("site-b").get_object(Bucket=src, Key=key, VersionId=v2, Range="bytes=7-13")
     assert part["Body"].read() == b"version" and part["ContentRange"] == "bytes 7-13/14"

@@ -15,17 +15,14 @@ use crate::objects::ObjectAttributes;
 use crate::time::now_ms;
 use crate::{Error, Result, Strata, random_hex};
 
-/// Whether a destination's current copy (its size and attributes) is the
+/// Whether a destination's current copy (by its attributes) is the
 /// copy of `record`, by the source version id replication wrote on it.
-fn is_copy_of(current: Option<(u64, strata_data::CopyAttributes)>, record: &ObjectRecord) -> bool {
-    current.is_some_and(|(size, attributes)| {
-        size == record.size
-            && attributes
-                .metadata
-                .get(crate::replication::META_VERSION_ID)
-                .map(String::as_str)
-                == Some(record.version_name())
-    })
+fn is_copy_of(attributes: &strata_data::CopyAttributes, record: &ObjectRecord) -> bool {
+    attributes
+        .metadata
+        .get(crate::replication::META_VERSION_ID)
+        .map(String::as_str)
+        == Some(record.version_name())
 }
 
 /// The user-metadata name (after `x-amz-meta-`) an object uses to pick its
@@ -109,19 +106,24 @@ impl Strata {
             .and_then(|r| r.destination(wanted))
             .filter(|d| d.status == ReplicationStatus::Completed);
         let backend = self.locations.get(wanted)?;
-        let version = match copy.map(|d| d.copy_version.clone()) {
-            Some(Some(pinned)) => Some(pinned),
-            Some(None) if is_copy_of(backend.head_copy(bucket, key).await?, record) => None,
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "location {wanted} holds no copy of this version (its data is in location {})",
-                    record.data.location
-                )));
-            }
+        let no_copy = || {
+            Error::InvalidArgument(format!(
+                "location {wanted} holds no copy of this version (its data is in location {})",
+                record.data.location
+            ))
         };
-        let read = backend
-            .read_copy(bucket, key, version.as_deref(), Some(range))
-            .await?;
+        let read = match copy.map(|d| d.copy_version.as_deref()) {
+            Some(Some(pinned)) => {
+                backend
+                    .read_copy(bucket, key, Some(pinned), Some(range))
+                    .await?
+            }
+            Some(None) => match backend.read_current_copy(bucket, key, range).await? {
+                Some((attributes, read)) if is_copy_of(&attributes, record) => read,
+                _ => return Err(no_copy()),
+            },
+            None => return Err(no_copy()),
+        };
         first_chunk_ready(read).await
     }
 

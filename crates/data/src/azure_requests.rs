@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 use crate::parted::{PartedWriter, Parts, part_size};
 use crate::s3_requests::{
-    byte_range, checked, copy_head, header, ranged_body, send_retrying, streamed_put,
+    byte_range, checked, copy_head, copy_read, header, ranged_body, send_retrying, streamed_put,
 };
 use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataError, Result, random_hex};
 
@@ -187,11 +187,7 @@ impl AzureRequests {
     pub(crate) async fn head(&self, name: &str) -> Result<Option<(u64, CopyAttributes)>> {
         let request = self.signed(Method::HEAD, name, &[], Vec::new(), 0)?;
         let response = send_retrying(request, self.retries).await?;
-        // Metadata names are stored with `_` for `-` (see `azure_metadata_name`).
-        copy_head(response, "Get Blob Properties", "x-ms-meta-", |name| {
-            name.replace('_', "-")
-        })
-        .await
+        copy_head(response, "Get Blob Properties", "x-ms-meta-", metadata_name).await
     }
 
     /// Streams `range` (None: all) of the blob `name`, at `version`.
@@ -201,15 +197,34 @@ impl AzureRequests {
         version: Option<&str>,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
+        let response = self.get(name, version, range.as_ref()).await?;
+        ranged_body(response, range.is_some(), "Get Blob").await
+    }
+
+    /// Streams `range` of the blob `name` with the attributes its Get Blob
+    /// answered with (see `DataBackend::read_current_copy`).
+    pub(crate) async fn read_copy_with_attributes(
+        &self,
+        name: &str,
+        range: Range<u64>,
+    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+        let response = self.get(name, None, Some(&range)).await?;
+        copy_read(response, "Get Blob", "x-ms-meta-", metadata_name).await
+    }
+
+    async fn get(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        range: Option<&Range<u64>>,
+    ) -> Result<reqwest::Response> {
         let query: Vec<(&str, &str)> = version.map(|v| ("versionid", v)).into_iter().collect();
         let headers = range
-            .as_ref()
             .map(|r| ("x-ms-range".to_string(), byte_range(r)))
             .into_iter()
             .collect();
         let request = self.signed(Method::GET, name, &query, headers, 0)?;
-        let response = send_retrying(request, self.retries).await?;
-        ranged_body(response, range.is_some(), "Get Blob").await
+        send_retrying(request, self.retries).await
     }
 
     /// A request for the blob `name`, dated and signed (or carrying the
@@ -373,6 +388,12 @@ fn encode_path(name: &str) -> String {
         }
     }
     out
+}
+
+/// A copy's metadata name as Azure gives it back: names are stored with `_`
+/// for `-` (see `azure_metadata_name`).
+pub(crate) fn metadata_name(stored: &str) -> String {
+    stored.replace('_', "-")
 }
 
 #[cfg(test)]

@@ -24,12 +24,12 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, RetryConfig, TagSet, WriteMultipart,
+    Attribute, Attributes, BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, RetryConfig, TagSet, WriteMultipart,
 };
 
 use crate::assembly::Assembler;
-use crate::azure_requests::AzureRequests;
+use crate::azure_requests::{self, AzureRequests};
 use crate::s3_requests::S3Requests;
 use crate::spec::{AzureSpec, S3Spec, Tuning};
 use crate::{
@@ -253,6 +253,43 @@ impl CloudBackend {
             .await
             .map_err(backend_error)?;
         Ok(Box::pin(result.into_stream().map_err(backend_error)))
+    }
+
+    /// object_store's GET (or HEAD) of the copy of `bucket/key`, with the
+    /// copy's attributes read from it; None when there is no copy.
+    async fn get_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: GetOptions,
+    ) -> Result<Option<(GetResult, CopyAttributes)>> {
+        let path = self.copy_path(bucket, key)?;
+        let result = match self.store.get_opts(&path, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(backend_error(e)),
+        };
+        let mut copy = CopyAttributes::default();
+        for (attribute, value) in result.attributes.iter() {
+            let value = value.to_string();
+            match attribute {
+                Attribute::ContentType => copy.content_type = Some(value),
+                Attribute::ContentEncoding => copy.content_encoding = Some(value),
+                Attribute::ContentDisposition => copy.content_disposition = Some(value),
+                Attribute::ContentLanguage => copy.content_language = Some(value),
+                Attribute::CacheControl => copy.cache_control = Some(value),
+                Attribute::Metadata(name) => {
+                    let name = if self.is_azure() {
+                        azure_requests::metadata_name(name)
+                    } else {
+                        name.to_string()
+                    };
+                    copy.metadata.insert(name, value);
+                }
+                _ => {}
+            }
+        }
+        Ok(Some((result, copy)))
     }
 
     /// The path of a copy, named exactly `copy_key`: `InvalidKey` when
@@ -717,37 +754,12 @@ impl DataBackend for CloudBackend {
         if let Some(azure) = &self.azure_requests {
             return azure.head(&self.exact_copy_name(bucket, key)?).await;
         }
-        let path = self.copy_path(bucket, key)?;
         let options = GetOptions {
             head: true,
             ..Default::default()
         };
-        let result = match self.store.get_opts(&path, options).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(backend_error(e)),
-        };
-        let mut copy = CopyAttributes::default();
-        for (attribute, value) in result.attributes.iter() {
-            let value = value.to_string();
-            match attribute {
-                Attribute::ContentType => copy.content_type = Some(value),
-                Attribute::ContentEncoding => copy.content_encoding = Some(value),
-                Attribute::ContentDisposition => copy.content_disposition = Some(value),
-                Attribute::ContentLanguage => copy.content_language = Some(value),
-                Attribute::CacheControl => copy.cache_control = Some(value),
-                Attribute::Metadata(name) => {
-                    let name = if self.is_azure() {
-                        name.replace('_', "-")
-                    } else {
-                        name.to_string()
-                    };
-                    copy.metadata.insert(name, value);
-                }
-                _ => {}
-            }
-        }
-        Ok(Some((result.meta.size, copy)))
+        let copy = self.get_copy(bucket, key, options).await?;
+        Ok(copy.map(|(result, attributes)| (result.meta.size, attributes)))
     }
 
     async fn read_copy(
@@ -771,6 +783,36 @@ impl DataBackend for CloudBackend {
         }
         self.get(&self.copy_path(bucket, key)?, version, range)
             .await
+    }
+
+    async fn read_current_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+        // No bytes to read, so none to pair with the wrong attributes.
+        if range.is_empty() {
+            let head = self.head_copy(bucket, key).await?;
+            return Ok(head.map(|(_, attributes)| (attributes, nothing())));
+        }
+        if let Some(s3) = self.s3_requests() {
+            let name = self.exact_copy_name(bucket, key)?;
+            return s3.read_copy_with_attributes(&name, range).await;
+        }
+        if let Some(azure) = &self.azure_requests {
+            let name = self.exact_copy_name(bucket, key)?;
+            return azure.read_copy_with_attributes(&name, range).await;
+        }
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..Default::default()
+        };
+        let copy = self.get_copy(bucket, key, options).await?;
+        Ok(copy.map(|(result, attributes)| {
+            let body: ByteStream = Box::pin(result.into_stream().map_err(backend_error));
+            (attributes, body)
+        }))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The one conformance suite every `DataBackend` must pass (fs, mem, s3,
 //! azure), run by each backend's tests. It only uses the public trait.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -322,6 +323,23 @@ async fn read_copy_at(
     chunks.concat()
 }
 
+/// The current copy's user metadata and `range` of its bytes, in one read.
+async fn read_current_copy(
+    b: &dyn DataBackend,
+    key: &str,
+    range: Range<u64>,
+) -> Option<(BTreeMap<String, String>, Vec<u8>)> {
+    let (attributes, read) = b
+        .read_current_copy(BUCKET, key, range)
+        .await
+        .unwrap_or_else(|e| panic!("read current copy {key}: {e}"))?;
+    let chunks: Vec<Bytes> = read
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("streaming current copy {key}: {e}"));
+    Some((attributes.metadata, chunks.concat()))
+}
+
 async fn head_copy(b: &dyn DataBackend, key: &str) -> Option<(u64, CopyAttributes)> {
     b.head_copy(BUCKET, key)
         .await
@@ -383,6 +401,7 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
         copy_read_fails(b, &key, None).await,
         "missing copy readable"
     );
+    assert_eq!(read_current_copy(b, &key, 0..1).await, None);
 
     // create and commit, then head and read back
     let attributes = full_attributes();
@@ -390,6 +409,16 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
     assert_copy(b, &key, 11, &attributes).await;
     assert_eq!(read_copy(b, &key).await, b"hello, copy");
     assert_eq!(read_copy_at(b, &key, None, Some(7..11)).await, b"copy");
+    // the current copy's attributes come with its bytes, ranged or empty
+    let metadata = attributes.metadata.clone();
+    assert_eq!(
+        read_current_copy(b, &key, 7..11).await,
+        Some((metadata.clone(), b"copy".to_vec()))
+    );
+    assert_eq!(
+        read_current_copy(b, &key, 0..0).await,
+        Some((metadata, Vec::new()))
+    );
 
     // replacing: new bytes and attributes, none of the old left
     let replacement = CopyAttributes {
@@ -401,6 +430,10 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
     let second = write_copy(b, &key, &replacement, b"replaced!", 100).await;
     assert_copy(b, &key, 9, &replacement).await;
     assert_eq!(read_copy(b, &key).await, b"replaced!");
+    assert_eq!(
+        read_current_copy(b, &key, 0..9).await,
+        Some((replacement.metadata.clone(), b"replaced!".to_vec()))
+    );
     // a location that versions its copies still reads the replaced one by
     // the version its commit named
     match (&first, &second) {

@@ -306,24 +306,7 @@ impl DataBackend for FsBackend {
         let paths = self.copy_paths(bucket, key)?;
         blocking(move || {
             let _held = paths.lock();
-            let size = match std::fs::metadata(&paths.bytes) {
-                Ok(meta) => meta.len(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let invalid = |what: String| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("copy {}: {what}", paths.bytes.display()),
-                )
-            };
-            let raw = std::fs::read(&paths.sidecar)
-                .map_err(|e| invalid(format!("its attributes are unreadable: {e}")))?;
-            let sidecar: Sidecar = serde_json::from_slice(&raw)
-                .map_err(|e| invalid(format!("its attributes are damaged: {e}")))?;
-            // Sizes that disagree: a replacement torn by a crash (see the
-            // module's notes), which its writer will redo.
-            Ok((sidecar.size == size).then_some((size, sidecar.attributes)))
+            Ok(open_copy(&paths)?.map(|(_, head)| (head.size, head.attributes)))
         })
         .await
     }
@@ -342,6 +325,56 @@ impl DataBackend for FsBackend {
         }
         read_file(self.copy_paths(bucket, key)?.bytes, name, range).await
     }
+
+    async fn read_current_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+        let paths = self.copy_paths(bucket, key)?;
+        let start = range.start;
+        let opened = blocking(move || {
+            // Under the lock a commit renames under: the file opened is the
+            // copy the sidecar describes, and stays so while it is read.
+            let _held = paths.lock();
+            let Some((mut file, head)) = open_copy(&paths)? else {
+                return Ok(None);
+            };
+            file.seek(SeekFrom::Start(start))?;
+            Ok(Some((file, head.attributes)))
+        })
+        .await?;
+        Ok(opened.map(|(file, attributes)| {
+            (
+                attributes,
+                stream_file(file, range.end.saturating_sub(range.start)),
+            )
+        }))
+    }
+}
+
+/// The bytes of a copy, open, and its sidecar; None when there is no copy.
+/// The caller holds the copy's lock.
+fn open_copy(paths: &CopyPaths) -> std::io::Result<Option<(File, Sidecar)>> {
+    let file = match File::open(&paths.bytes) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let invalid = |what: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("copy {}: {what}", paths.bytes.display()),
+        )
+    };
+    let raw = std::fs::read(&paths.sidecar)
+        .map_err(|e| invalid(format!("its attributes are unreadable: {e}")))?;
+    let sidecar: Sidecar = serde_json::from_slice(&raw)
+        .map_err(|e| invalid(format!("its attributes are damaged: {e}")))?;
+    // Sizes that disagree: a replacement torn by a crash (see the
+    // module's notes), which its writer will redo.
+    Ok((sidecar.size == file.metadata()?.len()).then_some((file, sidecar)))
 }
 
 /// Streams `range` of the file at `path` (None: all of it); `NotFound`
@@ -358,7 +391,11 @@ async fn read_file(path: PathBuf, name: String, range: Option<Range<u64>>) -> Re
     })
     .await
     .map_err(not_found_as(name))?;
-    let remaining = range.end.saturating_sub(range.start);
+    Ok(stream_file(file, range.end.saturating_sub(range.start)))
+}
+
+/// Streams the next `remaining` bytes of `file`; fewer is an error.
+fn stream_file(file: File, remaining: u64) -> ByteStream {
     let stream =
         futures::stream::try_unfold((file, remaining), |(mut file, remaining)| async move {
             if remaining == 0 {
@@ -381,7 +418,7 @@ async fn read_file(path: PathBuf, name: String, range: Option<Range<u64>>) -> Re
             let left = remaining - chunk.len() as u64;
             Ok(Some((chunk, (file, left))))
         });
-    Ok(Box::pin(stream))
+    Box::pin(stream)
 }
 
 /// What committing an object copy does besides moving its bytes into place.

@@ -348,6 +348,23 @@ impl DataBackend for Guarded {
         let inner = self.guard.call("read copy", read).await?;
         Ok(guard_stream(self.guard.clone(), inner, expected))
     }
+
+    async fn read_current_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+        let expected = range.end.saturating_sub(range.start);
+        let read = self.inner.read_current_copy(bucket, key, range);
+        let copy = self.guard.call("read copy", read).await?;
+        Ok(copy.map(|(attributes, inner)| {
+            (
+                attributes,
+                guard_stream(self.guard.clone(), inner, Some(expected)),
+            )
+        }))
+    }
 }
 
 /// A read's stream behind the guard: each wait for a chunk is bounded, and

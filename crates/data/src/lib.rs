@@ -193,6 +193,18 @@ pub trait DataBackend: Send + Sync + 'static {
         version: Option<&str>,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream>;
+    /// Streams `range` of the current copy of `bucket/key` with that very
+    /// copy's attributes, taken in one read: a copy replaced meanwhile
+    /// cannot pair one copy's attributes with another's bytes, as a
+    /// `head_copy` then `read_copy` could. None when there is no copy.
+    async fn read_current_copy(
+        &self,
+        _bucket: &str,
+        _key: &str,
+        _range: Range<u64>,
+    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+        Err(DataError::Unsupported)
+    }
 }
 
 /// An open blob being written.

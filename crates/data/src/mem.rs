@@ -126,11 +126,32 @@ impl DataBackend for MemBackend {
             .cloned()
             .ok_or_else(not_found)?;
         let range = range.unwrap_or(0..bytes.len() as u64);
-        if range.end > bytes.len() as u64 || range.start > range.end {
-            return Err(not_found());
-        }
-        Ok(once(bytes.slice(range.start as usize..range.end as usize)))
+        Ok(once(slice(&bytes, range).ok_or_else(not_found)?))
     }
+
+    async fn read_current_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+        let copy = self
+            .copies()
+            .get(&(bucket.to_string(), key.to_string()))
+            .cloned();
+        let Some((bytes, attributes)) = copy else {
+            return Ok(None);
+        };
+        let part =
+            slice(&bytes, range).ok_or_else(|| DataError::NotFound(self.copy_key(bucket, key)))?;
+        Ok(Some((attributes, once(part))))
+    }
+}
+
+/// `range` of `bytes`, None when it does not lie within them.
+fn slice(bytes: &Bytes, range: Range<u64>) -> Option<Bytes> {
+    (range.start <= range.end && range.end <= bytes.len() as u64)
+        .then(|| bytes.slice(range.start as usize..range.end as usize))
 }
 
 enum Target {

@@ -417,17 +417,37 @@ impl S3Requests {
         version: Option<&str>,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
+        let response = self.get(name, version, range.as_ref()).await?;
+        ranged_body(response, range.is_some(), "GetObject").await
+    }
+
+    /// Streams `range` of the object copy `name` with the attributes its
+    /// GET answered with (see `DataBackend::read_current_copy`).
+    pub(crate) async fn read_copy_with_attributes(
+        &self,
+        name: &str,
+        range: Range<u64>,
+    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+        let response = self.get(name, None, Some(&range)).await?;
+        copy_read(response, "GetObject", "x-amz-meta-", str::to_string).await
+    }
+
+    async fn get(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        range: Option<&Range<u64>>,
+    ) -> Result<reqwest::Response> {
         let credentials = self.credentials().await?;
         let mut action = GetObject::new(&self.bucket, Some(&credentials), name);
         if let Some(version) = version {
             action.query_mut().insert("versionId", version);
         }
         let mut request = self.http.get(action.sign(SIGNED_FOR));
-        if let Some(range) = &range {
+        if let Some(range) = range {
             request = request.header(RANGE, byte_range(range));
         }
-        let response = self.send(request).await?;
-        ranged_body(response, range.is_some(), "GetObject").await
+        self.send(request).await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
@@ -710,6 +730,33 @@ pub(crate) async fn copy_head(
     let size = header(headers, CONTENT_LENGTH.as_str())
         .and_then(|length| length.parse().ok())
         .ok_or_else(|| DataError::Unavailable(format!("{what} answered without a size")))?;
+    Ok(Some((
+        size,
+        copy_attributes(headers, meta_prefix, meta_name),
+    )))
+}
+
+/// A ranged GET's answer for an object copy: the attributes of the copy
+/// it read, and its body; None when there is no copy.
+pub(crate) async fn copy_read(
+    response: reqwest::Response,
+    what: &str,
+    meta_prefix: &str,
+    meta_name: fn(&str) -> String,
+) -> Result<Option<(CopyAttributes, ByteStream)>> {
+    if response.status() == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let attributes = copy_attributes(response.headers(), meta_prefix, meta_name);
+    Ok(Some((attributes, ranged_body(response, true, what).await?)))
+}
+
+/// A copy's attributes as the headers of a HEAD or GET of it give them.
+fn copy_attributes(
+    headers: &HeaderMap,
+    meta_prefix: &str,
+    meta_name: fn(&str) -> String,
+) -> CopyAttributes {
     let mut copy = CopyAttributes {
         content_type: header(headers, "content-type"),
         content_encoding: header(headers, "content-encoding"),
@@ -723,7 +770,7 @@ pub(crate) async fn copy_head(
             copy.metadata.insert(meta_name(meta), value.to_string());
         }
     }
-    Ok(Some((size, copy)))
+    copy
 }
 
 /// The body of a GET's answer, checked: a service that ignores the range

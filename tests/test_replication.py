@@ -860,9 +860,9 @@ def test_a_get_may_read_from_a_replica_location(site_a, site_b, moto):
     part = reading_from("site-b").get_object(Bucket=src, Key=key, VersionId=v2, Range="bytes=7-13")
     assert part["Body"].read() == b"version" and part["ContentRange"] == "bytes 7-13/14"
     assert reading_from("local").get_object(Bucket=src, Key=key, VersionId=v1)["Body"].read() == b"first version"
-    def refused(location, version):
+    def refused(location, version, **ranged):
         with pytest.raises(ClientError) as e:
-            reading_from(location).get_object(Bucket=src, Key=key, VersionId=version)
+            reading_from(location).get_object(Bucket=src, Key=key, VersionId=version, **ranged)
         assert error_code(e) == "InvalidArgument", e.value.response
         assert f"location {location} holds no copy of this version" in e.value.response["Error"]["Message"]
     refused("moto", v1)
@@ -871,6 +871,11 @@ def test_a_get_may_read_from_a_replica_location(site_a, site_b, moto):
     # but moto's copy is still v2's, and says so.
     a.delete_object(Bucket=src, Key=key, VersionId=v2)
     refused("moto", v1)
+    # moto's copy is now a shorter version's: a range of v1 past its end
+    # still finds it is not v1's.
+    v3 = a.put_object(Bucket=src, Key=key, Body=b"3")["VersionId"]
+    wait_status(a, src, key, v3)
+    refused("moto", v1, Range="bytes=5-8")
 
 
 def test_a_scheduled_resume(site_a, site_b):

@@ -15,14 +15,16 @@ use crate::objects::ObjectAttributes;
 use crate::time::now_ms;
 use crate::{Error, Result, Strata, random_hex};
 
-/// Whether a destination's current copy (by its attributes) is the
-/// copy of `record`, by the source version id replication wrote on it.
-fn is_copy_of(attributes: &strata_data::CopyAttributes, record: &ObjectRecord) -> bool {
-    attributes
-        .metadata
-        .get(crate::replication::META_VERSION_ID)
-        .map(String::as_str)
-        == Some(record.version_name())
+/// Whether a destination's current copy is the copy of `record`: its size,
+/// and the source version id replication wrote on it.
+fn is_copy_of(current: &strata_data::CurrentCopy, record: &ObjectRecord) -> bool {
+    current.size == record.size
+        && current
+            .attributes
+            .metadata
+            .get(crate::replication::META_VERSION_ID)
+            .map(String::as_str)
+            == Some(record.version_name())
 }
 
 /// The user-metadata name (after `x-amz-meta-`) an object uses to pick its
@@ -119,7 +121,7 @@ impl Strata {
                     .await?
             }
             Some(None) => match backend.read_current_copy(bucket, key, range).await? {
-                Some((attributes, read)) if is_copy_of(&attributes, record) => read,
+                Some(current) if is_copy_of(&current, record) => current.bytes,
                 _ => return Err(no_copy()),
             },
             None => return Err(no_copy()),

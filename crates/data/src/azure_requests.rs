@@ -19,7 +19,9 @@ use crate::parted::{PartedWriter, Parts, part_size};
 use crate::s3_requests::{
     byte_range, checked, copy_head, copy_read, header, ranged_body, send_retrying, streamed_put,
 };
-use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataError, Result, random_hex};
+use crate::{
+    BlobWriter, ByteStream, Committed, CopyAttributes, CurrentCopy, DataError, Result, random_hex,
+};
 
 /// The service version the requests speak: Put Blob up to 5,000 MiB and
 /// blob index tags need 2019-12-12 or later.
@@ -207,9 +209,10 @@ impl AzureRequests {
         &self,
         name: &str,
         range: Range<u64>,
-    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+    ) -> Result<Option<CurrentCopy>> {
         let response = self.get(name, None, Some(&range)).await?;
-        copy_read(response, "Get Blob", "x-ms-meta-", metadata_name).await
+        let head = self.head(name);
+        copy_read(response, "Get Blob", "x-ms-meta-", metadata_name, head).await
     }
 
     async fn get(

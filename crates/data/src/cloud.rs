@@ -33,7 +33,8 @@ use crate::azure_requests::{self, AzureRequests};
 use crate::s3_requests::S3Requests;
 use crate::spec::{AzureSpec, S3Spec, Tuning};
 use crate::{
-    BlobName, BlobWriter, ByteStream, Committed, CopyAttributes, DataBackend, DataError, Result,
+    BlobName, BlobWriter, ByteStream, Committed, CopyAttributes, CurrentCopy, DataBackend,
+    DataError, Result, failing,
 };
 
 /// Part size of streamed writes; also the most a small blob buffers before
@@ -790,11 +791,15 @@ impl DataBackend for CloudBackend {
         bucket: &str,
         key: &str,
         range: Range<u64>,
-    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+    ) -> Result<Option<CurrentCopy>> {
         // No bytes to read, so none to pair with the wrong attributes.
         if range.is_empty() {
             let head = self.head_copy(bucket, key).await?;
-            return Ok(head.map(|(_, attributes)| (attributes, nothing())));
+            return Ok(head.map(|(size, attributes)| CurrentCopy {
+                size,
+                attributes,
+                bytes: nothing(),
+            }));
         }
         if let Some(s3) = self.s3_requests() {
             let name = self.exact_copy_name(bucket, key)?;
@@ -808,11 +813,23 @@ impl DataBackend for CloudBackend {
             range: Some(GetRange::Bounded(range)),
             ..Default::default()
         };
-        let copy = self.get_copy(bucket, key, options).await?;
-        Ok(copy.map(|(result, attributes)| {
-            let body: ByteStream = Box::pin(result.into_stream().map_err(backend_error));
-            (attributes, body)
-        }))
+        match self.get_copy(bucket, key, options).await {
+            Ok(copy) => Ok(copy.map(|(result, attributes)| CurrentCopy {
+                size: result.meta.size,
+                attributes,
+                bytes: Box::pin(result.into_stream().map_err(backend_error)),
+            })),
+            // object_store's refusal of a range past the end looks like any
+            // other failure: a HEAD tells the copy there, whose bytes fail.
+            Err(e) => {
+                let head = self.head_copy(bucket, key).await?;
+                Ok(head.map(|(size, attributes)| CurrentCopy {
+                    size,
+                    attributes,
+                    bytes: failing(e),
+                }))
+            }
+        }
     }
 }
 

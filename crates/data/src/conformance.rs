@@ -323,21 +323,20 @@ async fn read_copy_at(
     chunks.concat()
 }
 
-/// The current copy's user metadata and `range` of its bytes, in one read.
+/// The current copy's size, user metadata and `range` of its bytes, in one
+/// read; the bytes are None when they cannot be read (a range past the end).
 async fn read_current_copy(
     b: &dyn DataBackend,
     key: &str,
     range: Range<u64>,
-) -> Option<(BTreeMap<String, String>, Vec<u8>)> {
-    let (attributes, read) = b
+) -> Option<(u64, BTreeMap<String, String>, Option<Vec<u8>>)> {
+    let current = b
         .read_current_copy(BUCKET, key, range)
         .await
         .unwrap_or_else(|e| panic!("read current copy {key}: {e}"))?;
-    let chunks: Vec<Bytes> = read
-        .try_collect()
-        .await
-        .unwrap_or_else(|e| panic!("streaming current copy {key}: {e}"));
-    Some((attributes.metadata, chunks.concat()))
+    let chunks: Result<Vec<Bytes>, _> = current.bytes.try_collect().await;
+    let bytes = chunks.ok().map(|chunks| chunks.concat());
+    Some((current.size, current.attributes.metadata, bytes))
 }
 
 async fn head_copy(b: &dyn DataBackend, key: &str) -> Option<(u64, CopyAttributes)> {
@@ -413,11 +412,11 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
     let metadata = attributes.metadata.clone();
     assert_eq!(
         read_current_copy(b, &key, 7..11).await,
-        Some((metadata.clone(), b"copy".to_vec()))
+        Some((11, metadata.clone(), Some(b"copy".to_vec())))
     );
     assert_eq!(
         read_current_copy(b, &key, 0..0).await,
-        Some((metadata, Vec::new()))
+        Some((11, metadata, Some(Vec::new())))
     );
 
     // replacing: new bytes and attributes, none of the old left
@@ -432,7 +431,13 @@ async fn copies(b: &dyn DataBackend, large: &[u8]) {
     assert_eq!(read_copy(b, &key).await, b"replaced!");
     assert_eq!(
         read_current_copy(b, &key, 0..9).await,
-        Some((replacement.metadata.clone(), b"replaced!".to_vec()))
+        Some((9, replacement.metadata.clone(), Some(b"replaced!".to_vec())))
+    );
+    // a range the shorter copy does not reach still tells which copy it is
+    let past_end = read_current_copy(b, &key, 10..11).await;
+    assert_eq!(
+        past_end.map(|(size, metadata, bytes)| (size, metadata, bytes.is_some())),
+        Some((9, replacement.metadata.clone(), false))
     );
     // a location that versions its copies still reads the replaced one by
     // the version its commit named

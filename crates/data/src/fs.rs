@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataBackend, DataError, Result};
+use crate::{
+    BlobWriter, ByteStream, Committed, CopyAttributes, CurrentCopy, DataBackend, DataError, Result,
+};
 
 /// Bytes gathered before one blocking write: few thread hops per large blob.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -331,7 +333,7 @@ impl DataBackend for FsBackend {
         bucket: &str,
         key: &str,
         range: Range<u64>,
-    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+    ) -> Result<Option<CurrentCopy>> {
         let paths = self.copy_paths(bucket, key)?;
         let start = range.start;
         let opened = blocking(move || {
@@ -342,14 +344,13 @@ impl DataBackend for FsBackend {
                 return Ok(None);
             };
             file.seek(SeekFrom::Start(start))?;
-            Ok(Some((file, head.attributes)))
+            Ok(Some((file, head)))
         })
         .await?;
-        Ok(opened.map(|(file, attributes)| {
-            (
-                attributes,
-                stream_file(file, range.end.saturating_sub(range.start)),
-            )
+        Ok(opened.map(|(file, head)| CurrentCopy {
+            size: head.size,
+            attributes: head.attributes,
+            bytes: stream_file(file, range.end.saturating_sub(range.start)),
         }))
     }
 }

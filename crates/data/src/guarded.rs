@@ -10,8 +10,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::{
-    BlobName, BlobWriter, ByteStream, CircuitBreaker, Committed, CopyAttributes, DataBackend,
-    DataError, Result,
+    BlobName, BlobWriter, ByteStream, CircuitBreaker, Committed, CopyAttributes, CurrentCopy,
+    DataBackend, DataError, Result,
 };
 
 /// Consecutive failures that open a location's breaker.
@@ -354,15 +354,13 @@ impl DataBackend for Guarded {
         bucket: &str,
         key: &str,
         range: Range<u64>,
-    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+    ) -> Result<Option<CurrentCopy>> {
         let expected = range.end.saturating_sub(range.start);
         let read = self.inner.read_current_copy(bucket, key, range);
         let copy = self.guard.call("read copy", read).await?;
-        Ok(copy.map(|(attributes, inner)| {
-            (
-                attributes,
-                guard_stream(self.guard.clone(), inner, Some(expected)),
-            )
+        Ok(copy.map(|copy| CurrentCopy {
+            bytes: guard_stream(self.guard.clone(), copy.bytes, Some(expected)),
+            ..copy
         }))
     }
 }
@@ -519,6 +517,14 @@ mod tests {
             let chunk = Bytes::from_static(b"abc");
             let first = futures::stream::once(async move { Ok(chunk) });
             Ok(Box::pin(first.chain(futures::stream::pending())))
+        }
+        async fn read_current_copy(
+            &self,
+            _bucket: &str,
+            _key: &str,
+            _range: Range<u64>,
+        ) -> Result<Option<CurrentCopy>> {
+            std::future::pending().await
         }
     }
 

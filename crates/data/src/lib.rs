@@ -194,17 +194,30 @@ pub trait DataBackend: Send + Sync + 'static {
         range: Option<Range<u64>>,
     ) -> Result<ByteStream>;
     /// Streams `range` of the current copy of `bucket/key` with that very
-    /// copy's attributes, taken in one read: a copy replaced meanwhile
-    /// cannot pair one copy's attributes with another's bytes, as a
-    /// `head_copy` then `read_copy` could. None when there is no copy.
+    /// copy's size and attributes, taken in one read: a copy replaced
+    /// meanwhile cannot pair one copy's attributes with another's bytes, as
+    /// a `head_copy` then `read_copy` could. None when there is no copy.
+    /// A range past the copy's end is no error here: check the size before
+    /// reading the bytes, whose stream then fails.
     async fn read_current_copy(
         &self,
-        _bucket: &str,
-        _key: &str,
-        _range: Range<u64>,
-    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
-        Err(DataError::Unsupported)
-    }
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<Option<CurrentCopy>>;
+}
+
+/// A read whose bytes cannot come: it fails with `error` when polled.
+pub(crate) fn failing(error: DataError) -> ByteStream {
+    Box::pin(futures::stream::once(async move { Err(error) }))
+}
+
+/// The current copy of an object, as one read found it.
+pub struct CurrentCopy {
+    pub size: u64,
+    pub attributes: CopyAttributes,
+    /// The range asked for.
+    pub bytes: ByteStream,
 }
 
 /// An open blob being written.

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataBackend, DataError, Result};
+use crate::{
+    BlobWriter, ByteStream, Committed, CopyAttributes, CurrentCopy, DataBackend, DataError, Result,
+};
 
 /// Object copies by (bucket, key).
 type Copies = HashMap<(String, String), (Bytes, CopyAttributes)>;
@@ -134,7 +136,7 @@ impl DataBackend for MemBackend {
         bucket: &str,
         key: &str,
         range: Range<u64>,
-    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+    ) -> Result<Option<CurrentCopy>> {
         let copy = self
             .copies()
             .get(&(bucket.to_string(), key.to_string()))
@@ -143,8 +145,12 @@ impl DataBackend for MemBackend {
             return Ok(None);
         };
         let part =
-            slice(&bytes, range).ok_or_else(|| DataError::NotFound(self.copy_key(bucket, key)))?;
-        Ok(Some((attributes, once(part))))
+            slice(&bytes, range).ok_or_else(|| DataError::NotFound(self.copy_key(bucket, key)));
+        Ok(Some(CurrentCopy {
+            size: bytes.len() as u64,
+            attributes,
+            bytes: Box::pin(futures::stream::once(async move { part })),
+        }))
     }
 }
 

@@ -26,7 +26,7 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3;
 use object_store::{Attribute, Attributes, TagSet};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_LENGTH, HeaderMap, RANGE};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, HeaderMap, RANGE};
 use rusty_s3::actions::{
     AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject, GetObject,
     HeadObject, PutObject, S3Action, UploadPart,
@@ -38,7 +38,9 @@ use tokio::task::JoinHandle;
 use crate::cloud::{backend_error, redact};
 use crate::parted::{PartedWriter, Parts, part_size};
 use crate::spec::S3Spec;
-use crate::{BlobWriter, ByteStream, Committed, CopyAttributes, DataError, Result};
+use crate::{
+    BlobWriter, ByteStream, Committed, CopyAttributes, CurrentCopy, DataError, Result, failing,
+};
 
 /// Chunks queued towards a streamed request body.
 const CHUNKS_QUEUED: usize = 4;
@@ -427,9 +429,10 @@ impl S3Requests {
         &self,
         name: &str,
         range: Range<u64>,
-    ) -> Result<Option<(CopyAttributes, ByteStream)>> {
+    ) -> Result<Option<CurrentCopy>> {
         let response = self.get(name, None, Some(&range)).await?;
-        copy_read(response, "GetObject", "x-amz-meta-", str::to_string).await
+        let head = self.head_copy(name);
+        copy_read(response, "GetObject", "x-amz-meta-", str::to_string, head).await
     }
 
     async fn get(
@@ -736,19 +739,44 @@ pub(crate) async fn copy_head(
     )))
 }
 
-/// A ranged GET's answer for an object copy: the attributes of the copy
-/// it read, and its body; None when there is no copy.
+/// A ranged GET's answer for an object copy, as `DataBackend::read_current_copy`
+/// gives it; None when there is no copy (a missing bucket is the location's
+/// failure, see `checked`). `head` is asked only when the range starts past
+/// the copy's end (416), which says nothing of the copy that is there.
 pub(crate) async fn copy_read(
     response: reqwest::Response,
     what: &str,
     meta_prefix: &str,
     meta_name: fn(&str) -> String,
-) -> Result<Option<(CopyAttributes, ByteStream)>> {
-    if response.status() == StatusCode::NOT_FOUND {
-        return Ok(None);
+    head: impl Future<Output = Result<Option<(u64, CopyAttributes)>>>,
+) -> Result<Option<CurrentCopy>> {
+    if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+        let past_end = DataError::NotFound(format!("{what}: the range starts past the copy's end"));
+        let copy = head.await?;
+        return Ok(copy.map(|(size, attributes)| CurrentCopy {
+            size,
+            attributes,
+            bytes: failing(past_end),
+        }));
     }
-    let attributes = copy_attributes(response.headers(), meta_prefix, meta_name);
-    Ok(Some((attributes, ranged_body(response, true, what).await?)))
+    let response = match checked(response, what).await {
+        Err(DataError::NotFound(_)) => return Ok(None),
+        answer => answer?,
+    };
+    let headers = response.headers();
+    let attributes = copy_attributes(headers, meta_prefix, meta_name);
+    // `bytes FIRST-LAST/SIZE`
+    let size = header(headers, CONTENT_RANGE.as_str())
+        .and_then(|range| range.rsplit_once('/')?.1.parse().ok())
+        .ok_or_else(|| {
+            DataError::Unavailable(format!("{what} answered without the copy's size"))
+        })?;
+    let bytes = ranged_body(response, true, what).await?;
+    Ok(Some(CurrentCopy {
+        size,
+        attributes,
+        bytes,
+    }))
 }
 
 /// A copy's attributes as the headers of a HEAD or GET of it give them.

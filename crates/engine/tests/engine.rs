@@ -383,6 +383,14 @@ mod replication {
         ) -> strata_data::Result<ByteStream> {
             self.0.read_copy(bucket, key, version, range).await
         }
+        async fn read_current_copy(
+            &self,
+            bucket: &str,
+            key: &str,
+            range: Range<u64>,
+        ) -> strata_data::Result<Option<strata_data::CurrentCopy>> {
+            self.0.read_current_copy(bucket, key, range).await
+        }
     }
 
     /// A site with a versioned bucket and no replication rule yet.

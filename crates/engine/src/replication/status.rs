@@ -22,8 +22,9 @@ use crate::worker::{Worker, WorkerState};
 const BATCH: usize = 512;
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 const GROUP: &str = STATUS_TOPIC;
-/// Least time between the starts of two rounds: statuses show this much
-/// later at most, and a steady load costs about 10 commits a second.
+/// Least time from the end of a round to the start of the next, unless it
+/// took a full batch: statuses show this much later at most, and a steady
+/// load costs about 10 commits a second.
 const ROUND_EVERY: Duration = Duration::from_millis(100);
 
 pub struct StatusProcessor {
@@ -135,9 +136,10 @@ impl Worker for StatusProcessor {
         if let Some(last) = self.last_round {
             tokio::time::sleep_until(last + ROUND_EVERY).await;
         }
-        self.last_round = Some(Instant::now());
         let this = &*self;
         let applied = each_partition(&*self.replication.bus, |p| this.partition(p)).await?;
+        // A backlog is taken at once: a full batch shares its commits anyway.
+        self.last_round = (applied < BATCH).then(Instant::now);
         self.applied += applied as u64;
         Ok(WorkerState::after(applied))
     }

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::{
     BlobWriter, ByteStream, Committed, CopyAttributes, CurrentCopy, DataBackend, DataError, Result,
+    failing,
 };
 
 /// Object copies by (bucket, key).
@@ -144,12 +145,14 @@ impl DataBackend for MemBackend {
         let Some((bytes, attributes)) = copy else {
             return Ok(None);
         };
-        let part =
-            slice(&bytes, range).ok_or_else(|| DataError::NotFound(self.copy_key(bucket, key)));
+        let part = match slice(&bytes, range) {
+            Some(part) => once(part),
+            None => failing(DataError::NotFound(self.copy_key(bucket, key))),
+        };
         Ok(Some(CurrentCopy {
             size: bytes.len() as u64,
             attributes,
-            bytes: Box::pin(futures::stream::once(async move { part })),
+            bytes: part,
         }))
     }
 }

@@ -68,16 +68,12 @@ impl EngineState {
         Ok(table.get(name)?.map_or(0, |v| v.value()))
     }
 
-    /// Saves a checkpoint; unless `durable`, without a fsync: it then
-    /// reaches disk with the next durable write (or the close), and a crash
-    /// before that leaves the previous value.
-    pub fn save_checkpoint(&self, name: &str, value: u64, durable: bool) -> Result<()> {
-        let mut txn = self.db.begin_write()?;
-        if !durable {
-            txn.set_durability(redb::Durability::None)?;
-        }
-        txn.open_table(CHECKPOINTS)?.insert(name, value)?;
-        Ok(txn.commit()?)
+    /// Saves a checkpoint durably.
+    pub fn save_checkpoint(&self, name: &str, value: u64) -> Result<()> {
+        self.write(|txn| {
+            txn.open_table(CHECKPOINTS)?.insert(name, value)?;
+            Ok(())
+        })
     }
 
     pub fn add_failed(&self, entry: &FailedEntry) -> Result<()> {

@@ -120,20 +120,8 @@ const CRASH_ENV: &str = "STRATA_ENGINE_CRASH_BUS";
 /// then aborts without closing anything, and the parent reopens its file.
 #[test]
 fn survives_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bus.redb");
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--ignored", "--nocapture"])
-        .env(CRASH_ENV, &path)
-        .status()
-        .unwrap();
-    assert!(!status.success(), "the child must die by abort, not pass");
-    assert!(path.exists(), "the child never wrote its bus: {status:?}");
-    let bus = EmbeddedBus::open(&path, Some(2)).unwrap();
-    let key = (0..)
-        .map(|i| format!("k{i}"))
-        .find(|k| bus.partition_of(k) == 0)
-        .unwrap();
+    let (_dir, bus) = after_crash_of("crash_child");
+    let key = key_in_partition_0(&bus);
     let all = bus.fetch("t", 0, 0, 100).unwrap();
     let payloads: Vec<&[u8]> = all.iter().map(|m| &m.payload[..]).collect();
     assert_eq!(
@@ -164,18 +152,75 @@ fn survives_a_crash() {
     }
 }
 
+/// Runs the ignored test `child` in a child process that writes a bus and
+/// aborts; returns the bus it left, reopened.
+fn after_crash_of(child: &str) -> (tempfile::TempDir, EmbeddedBus) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.redb");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", child, "--ignored", "--nocapture"])
+        .env(CRASH_ENV, &path)
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child must die by abort, not pass");
+    assert!(path.exists(), "the child never wrote its bus: {status:?}");
+    let bus = EmbeddedBus::open(&path, Some(2)).unwrap();
+    (dir, bus)
+}
+
+/// The bus a crash child writes, when run as one.
+fn crash_child_bus() -> Option<EmbeddedBus> {
+    let path = std::env::var_os(CRASH_ENV)?;
+    Some(EmbeddedBus::open(std::path::Path::new(&path), Some(2)).unwrap())
+}
+
+fn key_in_partition_0(bus: &EmbeddedBus) -> String {
+    (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| bus.partition_of(k) == 0)
+        .unwrap()
+}
+
+/// A flush puts every deferred publish and offset commit before it on
+/// disk at once, well within the writer's own flush interval.
+#[test]
+fn a_flush_survives_a_crash() {
+    let (_dir, bus) = after_crash_of("flush_child");
+    let payloads: Vec<Vec<u8>> = bus
+        .fetch("u", 0, 0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.payload)
+        .collect();
+    assert_eq!(payloads, vec![b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(bus.committed("g", "u", 0).unwrap(), 1);
+}
+
+/// The child of `a_flush_survives_a_crash`; does nothing when run on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn flush_child() {
+    let Some(bus) = crash_child_bus() else {
+        return;
+    };
+    let key = key_in_partition_0(&bus);
+    let messages = BTreeMap::from([("u".to_string(), vec![msg(&key, "a"), msg(&key, "b")])]);
+    bus.publish_topics(messages, Durability::Deferred)
+        .await
+        .unwrap();
+    bus.commit("g", "u", 0, 1).await.unwrap();
+    bus.flush().await.unwrap();
+    std::process::abort();
+}
+
 /// The child of `survives_a_crash`; does nothing when run on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn crash_child() {
-    let Some(path) = std::env::var_os(CRASH_ENV) else {
+    let Some(bus) = crash_child_bus() else {
         return;
     };
-    let bus = EmbeddedBus::open(std::path::Path::new(&path), Some(2)).unwrap();
-    let key = (0..)
-        .map(|i| format!("k{i}"))
-        .find(|k| bus.partition_of(k) == 0)
-        .unwrap();
+    let key = key_in_partition_0(&bus);
     bus.publish("t", vec![msg(&key, "one"), msg(&key, "two")])
         .await
         .unwrap();

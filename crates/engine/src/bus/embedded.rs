@@ -1,5 +1,5 @@
 //! Owns the embedded bus: one redb file (DATA_DIR/bus.redb) of messages, partition ends and group offsets.
-//! Must never acknowledge a publish before its transaction is fsynced, nor give two messages one offset.
+//! Must never acknowledge an immediate publish or a flush before its transaction is fsynced, nor give two messages one offset.
 //!
 //! All writes go through one writer thread that runs every waiting request in
 //! one transaction (group commit), so concurrent publishers share an fsync and
@@ -7,8 +7,8 @@
 //! (`fetch`, `end_offset`, `committed`, `topics`) use MVCC snapshots and never
 //! wait for the writer.
 //!
-//! Durability: a batch holding an immediate publish or an expiry commits with
-//! `Durability::Immediate` (fsync before anyone is answered). A batch of offset
+//! Durability: a batch holding an immediate publish, an expiry or a flush
+//! commits with `Durability::Immediate` (fsync before anyone is answered). A batch of offset
 //! commits and deferred publishes only uses `Durability::None`: it is visible at
 //! once but reaches disk with the next durable commit, which the writer forces
 //! within `FLUSH_AFTER` of the first unflushed one (and redb forces on close).
@@ -72,6 +72,8 @@ enum Job {
         before_ms: i64,
         done: oneshot::Sender<Result<u64>>,
     },
+    /// Writes nothing; its batch is committed durably.
+    Flush { done: oneshot::Sender<Result<()>> },
 }
 
 impl Job {
@@ -79,14 +81,14 @@ impl Job {
         match self {
             Job::Publish { durable, .. } => *durable,
             Job::Commit { .. } => false,
-            Job::Expire { .. } => true,
+            Job::Expire { .. } | Job::Flush { .. } => true,
         }
     }
 
     fn fail(self, why: &str) {
         let err = || EngineError::Storage(why.to_string());
         match self {
-            Job::Publish { done, .. } | Job::Commit { done, .. } => {
+            Job::Publish { done, .. } | Job::Commit { done, .. } | Job::Flush { done } => {
                 let _ = done.send(Err(err()));
             }
             Job::Expire { done, .. } => {
@@ -322,6 +324,11 @@ impl Bus for EmbeddedBus {
         self.submit(Job::Expire { before_ms, done }, rx).await
     }
 
+    async fn flush(&self) -> Result<()> {
+        let (done, rx) = oneshot::channel();
+        self.submit(Job::Flush { done }, rx).await
+    }
+
     fn topics(&self) -> Result<Vec<String>> {
         let txn = self.db.begin_read()?;
         let ends = txn.open_table(ENDS)?;
@@ -380,7 +387,9 @@ fn write_loop(db: &Database, partitions: u32, rx: &mpsc::Receiver<Job>, watchers
                 wake(watchers, &applied.ends);
                 for (i, job) in batch.into_iter().enumerate() {
                     match job {
-                        Job::Publish { done, .. } | Job::Commit { done, .. } => {
+                        Job::Publish { done, .. }
+                        | Job::Commit { done, .. }
+                        | Job::Flush { done } => {
                             let _ = done.send(Ok(()));
                         }
                         Job::Expire { done, .. } => {
@@ -463,6 +472,7 @@ fn apply(txn: &WriteTransaction, partitions: u32, batch: &[Job]) -> Result<Appli
                 let removed = expire(&mut messages, &committed, *before_ms)?;
                 applied.expired.insert(i, removed);
             }
+            Job::Flush { .. } => {}
         }
     }
     Ok(applied)

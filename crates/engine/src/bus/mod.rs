@@ -19,11 +19,12 @@ pub type ByTopic = BTreeMap<String, Vec<Outgoing>>;
 pub enum Durability {
     /// Before the publish returns.
     Immediate,
-    /// Together with whatever the bus writes next, within about a second:
-    /// a crash loses it only with every later publish and offset commit.
-    /// For messages whose publisher commits its own offset after them (a
-    /// processor's reports): a crash that loses them also loses that
-    /// commit, so the work that produced them is redone.
+    /// Together with whatever the bus writes next, within about a second,
+    /// or at the next `flush`: a crash loses it only with every later
+    /// publish and offset commit. For messages whose publisher records its
+    /// progress after them: a processor's reports (the offset commit that
+    /// follows is lost with them), or the populator's (which checkpoints
+    /// only after a `flush`); a crash then has the work redone.
     Deferred,
 }
 
@@ -66,6 +67,8 @@ pub trait Bus: Send + Sync + 'static {
         let messages = BTreeMap::from([(topic.to_string(), messages)]);
         self.publish_topics(messages, Durability::Immediate).await
     }
+    /// Returns once every publish and offset commit made so far survives a crash.
+    async fn flush(&self) -> Result<()>;
     /// Up to `max` messages of a partition from offset `from`, oldest first.
     /// Messages removed by retention (all processed) are skipped.
     fn fetch(&self, topic: &str, partition: u32, from: u64, max: usize) -> Result<Vec<Delivered>>;

@@ -23,6 +23,18 @@ def signed(s3, method, bucket, key, params, body):
     return http.request(method, url, body=body, headers=dict(req.headers.items()))
 
 
+def signed_chunked(s3, method, bucket, params, body):
+    """As `signed`, but the body is sent chunked, without a Content-Length."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    url = f"{s3.meta.endpoint_url}/{bucket}" + ("?" + params if params else "")
+    req = AWSRequest(method=method, url=url, data=body)
+    S3SigV4Auth(s3._request_signer._credentials, "s3", "us-east-1").add_auth(req)
+    headers = {k: v for k, v in req.headers.items() if k.lower() != "content-length"}
+    pieces = (body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20))
+    return http.request(method, url, body=pieces, headers=headers, chunked=True)
+
+
 def test_malformed_xml(s3, bucket):
     r = signed(s3, "POST", bucket, "", "delete", b"<Delete><Object><Key>a</Key></Obj")
     assert r.status == 400 and b"MalformedXML" in r.data
@@ -151,6 +163,18 @@ def test_oversized_xml_and_invalid_keys_are_refused(server, s3, bucket):
     r = signed(s3, "PUT", created, "", "", configuration)
     assert r.status == 400 and b"<Code>MaxMessageLengthExceeded</Code>" in r.data, r.data[:300]
     assert created not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    # Sent chunked, without a Content-Length, such a body is refused at its
+    # first byte, long or short, as S3 does (411); an empty one is no body.
+    for body in (huge, b"<CORSConfiguration>" + rule + b"</CORSConfiguration>"):
+        r = signed_chunked(s3, "PUT", bucket, "cors", body)
+        assert r.status == 411 and b"<Code>MissingContentLength</Code>" in r.data, r.data[:300]
+    r = signed_chunked(s3, "PUT", created, "", configuration)
+    assert r.status == 411 and b"<Code>MissingContentLength</Code>" in r.data, r.data[:300]
+    assert created not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    r = signed_chunked(s3, "PUT", created, "", b"")
+    assert r.status == 200, r.data[:300]
+    assert created in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.delete_bucket(Bucket=created)
     # ...while an object named "/" (path /bucket//) is an object, whatever its size
     big = os.urandom(21 << 20)
     s3.put_object(Bucket=bucket, Key="/", Body=big)

@@ -22,6 +22,7 @@ use crate::auth::StrataAuth;
 use crate::handlers::Handlers;
 use crate::host::Domains;
 use crate::idle_body::IdleTimeout;
+use crate::xml_body_limit::{Unmeasured, WholeBody};
 
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -183,33 +184,47 @@ impl Router {
         }
         let to_bucket =
             crate::xml_body_limit::names_a_bucket_only(req.uri().path(), virtual_hosted);
-        if crate::xml_body_limit::too_long(
+        let whole_body = crate::xml_body_limit::classify(
             req.method(),
             req.uri().query(),
             to_bucket,
-            req.headers(),
-        ) {
+            hyper::body::Body::size_hint(req.body()).exact(),
+        );
+        if whole_body == WholeBody::TooLong {
             return Ok(decorate(crate::cors::error(
                 StatusCode::BAD_REQUEST,
                 "MaxMessageLengthExceeded",
                 "Your request was too big.",
             )));
         }
-        let (req, timed_out) = {
-            let (parts, body) = req.into_parts();
-            let (body, timed_out) = IdleTimeout::new(body, self.idle_timeout);
-            (
-                Request::from_parts(parts, s3s::Body::http_body(body)),
-                timed_out,
-            )
+        let (parts, body) = req.into_parts();
+        let (body, timed_out) = IdleTimeout::new(body, self.idle_timeout);
+        let timed_out = move || timed_out.load(std::sync::atomic::Ordering::Relaxed);
+        let body = if whole_body == WholeBody::Unmeasured {
+            match crate::xml_body_limit::first_byte(body).await {
+                Unmeasured::Empty => s3s::Body::empty(),
+                Unmeasured::HasBytes => {
+                    return Ok(decorate(crate::cors::error(
+                        StatusCode::LENGTH_REQUIRED,
+                        "MissingContentLength",
+                        "You must provide the Content-Length HTTP header.",
+                    )));
+                }
+                Unmeasured::Broken if timed_out() => return Ok(decorate(request_timeout())),
+                Unmeasured::Broken => {
+                    return Ok(decorate(crate::cors::error(
+                        StatusCode::BAD_REQUEST,
+                        "IncompleteBody",
+                        "The request body ended before it was complete.",
+                    )));
+                }
+            }
+        } else {
+            s3s::Body::http_body(body)
         };
-        let resp = s3.call(req).await?;
-        if timed_out.load(std::sync::atomic::Ordering::Relaxed) && resp.status().is_server_error() {
-            return Ok(decorate(crate::cors::error(
-                StatusCode::BAD_REQUEST,
-                "RequestTimeout",
-                "Your socket connection to the server was not read from or written to within the timeout period.",
-            )));
+        let resp = s3.call(Request::from_parts(parts, body)).await?;
+        if timed_out() && resp.status().is_server_error() {
+            return Ok(decorate(request_timeout()));
         }
         if attributes && resp.status() == StatusCode::OK {
             let resp = resp.map(BodyExt::boxed_unsync);
@@ -217,6 +232,14 @@ impl Router {
         }
         Ok(decorate(resp.map(BodyExt::boxed_unsync)))
     }
+}
+
+fn request_timeout() -> Response<ResponseBody> {
+    crate::cors::error(
+        StatusCode::BAD_REQUEST,
+        "RequestTimeout",
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    )
 }
 
 /// GetObjectAttributes shows the ETag without quotes (unlike every other S3

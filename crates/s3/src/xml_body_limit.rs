@@ -1,13 +1,39 @@
 //! s3s reads the XML (or JSON policy) body of a configuration request whole,
 //! up to its `xml_max_body_size` (20 MiB by default), but answers a longer
 //! one with a 500 InternalError. S3 answers 400 MaxMessageLengthExceeded:
-//! so does this check, from the request's Content-Length, before s3s reads
-//! anything.
+//! so does the router, from the request's Content-Length, before s3s reads
+//! anything. A body sent chunked, without a Content-Length, s3s refuses
+//! with 411 MissingContentLength, as S3 does, but only once it has read it
+//! whole (and one over the limit gets the 500): the router answers the 411
+//! at its first byte instead.
 
-use http::{HeaderMap, Method, header::CONTENT_LENGTH};
+use bytes::Bytes;
+use http::Method;
+use http_body_util::BodyExt;
 
 /// s3s's default `xml_max_body_size`, which Strata keeps.
 const LIMIT: u64 = 20 << 20;
+
+/// What the router does with a request's body before s3s sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WholeBody {
+    /// Not one s3s reads whole, or its length is within the limit.
+    Pass,
+    /// s3s would read it whole and its Content-Length is over the limit.
+    TooLong,
+    /// s3s would read it whole and its length is not known (chunked).
+    Unmeasured,
+}
+
+/// What an unmeasured body turned out to be.
+pub(crate) enum Unmeasured {
+    /// It ended without a byte: s3s takes it as the empty body it is.
+    Empty,
+    /// It has bytes, so s3s would refuse it for its missing length.
+    HasBytes,
+    /// The client stopped sending, or went quiet past the idle timeout.
+    Broken,
+}
 
 /// Query parameters naming a PUT whose body s3s reads whole.
 const BODY_READ_WHOLE: &[&str] = &[
@@ -31,20 +57,40 @@ const BODY_READ_WHOLE: &[&str] = &[
     "website",
 ];
 
-/// Whether the request's body is one s3s reads whole and is over the limit;
-/// `to_bucket`: the request names a bucket and no key.
-pub(crate) fn too_long(
+/// How the request's body must be treated; `to_bucket`: the request names
+/// a bucket and no key; `length`: the body's length when known (from its
+/// Content-Length, or 0 when it has neither that nor a chunked encoding).
+pub(crate) fn classify(
     method: &Method,
     query: Option<&str>,
     to_bucket: bool,
-    headers: &HeaderMap,
-) -> bool {
-    let length = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    length.is_some_and(|n| n > LIMIT)
-        && reads_body_whole(method, query.unwrap_or_default(), to_bucket)
+    length: Option<u64>,
+) -> WholeBody {
+    if !reads_body_whole(method, query.unwrap_or_default(), to_bucket) {
+        return WholeBody::Pass;
+    }
+    match length {
+        None => WholeBody::Unmeasured,
+        Some(n) if n > LIMIT => WholeBody::TooLong,
+        Some(_) => WholeBody::Pass,
+    }
+}
+
+/// Reads an unmeasured body up to its first byte.
+pub(crate) async fn first_byte<B>(mut body: B) -> Unmeasured
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) if frame.data_ref().is_some_and(|d| !d.is_empty()) => {
+                return Unmeasured::HasBytes;
+            }
+            Ok(_) => {}
+            Err(_) => return Unmeasured::Broken,
+        }
+    }
+    Unmeasured::Empty
 }
 
 /// Whether a request path names a bucket and no key: `/` when the bucket is
@@ -101,21 +147,57 @@ mod tests {
     }
 
     #[test]
-    fn only_long_bodies_read_whole_are_refused() {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_LENGTH, (LIMIT + 1).into());
-        let object = |method, query| too_long(&method, query, false, &headers);
-        assert!(object(Method::PUT, Some("cors")));
-        assert!(object(Method::POST, Some("delete=")));
-        assert!(object(Method::POST, Some("uploadId=u1")));
-        assert!(object(Method::PUT, Some("tagging&versionId=v")));
-        assert!(too_long(&Method::PUT, None, true, &headers), "CreateBucket");
+    fn only_long_or_unmeasured_bodies_read_whole_are_held() {
+        let over = Some(LIMIT + 1);
+        let object = |method, query, length| classify(&method, query, false, length);
+        for (method, query) in [
+            (Method::PUT, "cors"),
+            (Method::POST, "delete="),
+            (Method::POST, "uploadId=u1"),
+            (Method::PUT, "tagging&versionId=v"),
+        ] {
+            assert_eq!(
+                object(method.clone(), Some(query), over),
+                WholeBody::TooLong,
+                "{query}"
+            );
+            assert_eq!(
+                object(method, Some(query), None),
+                WholeBody::Unmeasured,
+                "{query}"
+            );
+        }
+        assert_eq!(
+            classify(&Method::PUT, None, true, over),
+            WholeBody::TooLong,
+            "CreateBucket"
+        );
+        assert_eq!(
+            classify(&Method::PUT, None, true, None),
+            WholeBody::Unmeasured
+        );
         // Streamed bodies: PutObject, UploadPart.
-        assert!(!object(Method::PUT, None));
-        assert!(!object(Method::PUT, Some("partNumber=1&uploadId=u1")));
-        assert!(!object(Method::PUT, Some("x-id=PutObject")));
-        headers.insert(CONTENT_LENGTH, LIMIT.into());
-        assert!(!too_long(&Method::PUT, Some("cors"), false, &headers));
-        assert!(!too_long(&Method::PUT, None, true, &headers));
+        for query in [
+            None,
+            Some("partNumber=1&uploadId=u1"),
+            Some("x-id=PutObject"),
+        ] {
+            assert_eq!(
+                object(Method::PUT, query, over),
+                WholeBody::Pass,
+                "{query:?}"
+            );
+            assert_eq!(
+                object(Method::PUT, query, None),
+                WholeBody::Pass,
+                "{query:?}"
+            );
+        }
+        assert_eq!(
+            object(Method::PUT, Some("cors"), Some(LIMIT)),
+            WholeBody::Pass
+        );
+        assert_eq!(classify(&Method::PUT, None, true, Some(0)), WholeBody::Pass);
+        assert_eq!(object(Method::GET, Some("cors"), None), WholeBody::Pass);
     }
 }

@@ -22,7 +22,7 @@ use crate::auth::StrataAuth;
 use crate::handlers::Handlers;
 use crate::host::Domains;
 use crate::idle_body::IdleTimeout;
-use crate::xml_body_limit::{Unmeasured, WholeBody};
+use crate::xml_body_limit::WholeBody;
 
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -190,41 +190,33 @@ impl Router {
             to_bucket,
             hyper::body::Body::size_hint(req.body()).exact(),
         );
-        if whole_body == WholeBody::TooLong {
-            return Ok(decorate(crate::cors::error(
-                StatusCode::BAD_REQUEST,
-                "MaxMessageLengthExceeded",
-                "Your request was too big.",
-            )));
+        match whole_body {
+            WholeBody::Pass => {}
+            WholeBody::TooLong => {
+                return Ok(decorate(crate::cors::error(
+                    StatusCode::BAD_REQUEST,
+                    "MaxMessageLengthExceeded",
+                    "Your request was too big.",
+                )));
+            }
+            WholeBody::Unmeasured => {
+                return Ok(decorate(crate::cors::error(
+                    StatusCode::LENGTH_REQUIRED,
+                    "MissingContentLength",
+                    "You must provide the Content-Length HTTP header.",
+                )));
+            }
         }
         let (parts, body) = req.into_parts();
         let (body, timed_out) = IdleTimeout::new(body, self.idle_timeout);
-        let timed_out = move || timed_out.load(std::sync::atomic::Ordering::Relaxed);
-        let body = if whole_body == WholeBody::Unmeasured {
-            match crate::xml_body_limit::first_byte(body).await {
-                Unmeasured::Empty => s3s::Body::empty(),
-                Unmeasured::HasBytes => {
-                    return Ok(decorate(crate::cors::error(
-                        StatusCode::LENGTH_REQUIRED,
-                        "MissingContentLength",
-                        "You must provide the Content-Length HTTP header.",
-                    )));
-                }
-                Unmeasured::Broken if timed_out() => return Ok(decorate(request_timeout())),
-                Unmeasured::Broken => {
-                    return Ok(decorate(crate::cors::error(
-                        StatusCode::BAD_REQUEST,
-                        "IncompleteBody",
-                        "The request body ended before it was complete.",
-                    )));
-                }
-            }
-        } else {
-            s3s::Body::http_body(body)
-        };
+        let body = s3s::Body::http_body(body);
         let resp = s3.call(Request::from_parts(parts, body)).await?;
-        if timed_out() && resp.status().is_server_error() {
-            return Ok(decorate(request_timeout()));
+        if timed_out.load(std::sync::atomic::Ordering::Relaxed) && resp.status().is_server_error() {
+            return Ok(decorate(crate::cors::error(
+                StatusCode::BAD_REQUEST,
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            )));
         }
         if attributes && resp.status() == StatusCode::OK {
             let resp = resp.map(BodyExt::boxed_unsync);
@@ -232,14 +224,6 @@ impl Router {
         }
         Ok(decorate(resp.map(BodyExt::boxed_unsync)))
     }
-}
-
-fn request_timeout() -> Response<ResponseBody> {
-    crate::cors::error(
-        StatusCode::BAD_REQUEST,
-        "RequestTimeout",
-        "Your socket connection to the server was not read from or written to within the timeout period.",
-    )
 }
 
 /// GetObjectAttributes shows the ETag without quotes (unlike every other S3

@@ -5,11 +5,9 @@
 //! anything. A body sent chunked, without a Content-Length, s3s refuses
 //! with 411 MissingContentLength, as S3 does, but only once it has read it
 //! whole (and one over the limit gets the 500): the router answers the 411
-//! at its first byte instead.
+//! before reading it instead.
 
-use bytes::Bytes;
 use http::Method;
-use http_body_util::BodyExt;
 
 /// s3s's default `xml_max_body_size`, which Strata keeps.
 const LIMIT: u64 = 20 << 20;
@@ -21,18 +19,9 @@ pub(crate) enum WholeBody {
     Pass,
     /// s3s would read it whole and its Content-Length is over the limit.
     TooLong,
-    /// s3s would read it whole and its length is not known (chunked).
+    /// s3s would read it whole and its length is not known (chunked): S3
+    /// refuses it for its missing Content-Length.
     Unmeasured,
-}
-
-/// What an unmeasured body turned out to be.
-pub(crate) enum Unmeasured {
-    /// It ended without a byte: s3s takes it as the empty body it is.
-    Empty,
-    /// It has bytes, so s3s would refuse it for its missing length.
-    HasBytes,
-    /// The client stopped sending, or went quiet past the idle timeout.
-    Broken,
 }
 
 /// Query parameters naming a PUT whose body s3s reads whole.
@@ -74,23 +63,6 @@ pub(crate) fn classify(
         Some(n) if n > LIMIT => WholeBody::TooLong,
         Some(_) => WholeBody::Pass,
     }
-}
-
-/// Reads an unmeasured body up to its first byte.
-pub(crate) async fn first_byte<B>(mut body: B) -> Unmeasured
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-{
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(frame) if frame.data_ref().is_some_and(|d| !d.is_empty()) => {
-                return Unmeasured::HasBytes;
-            }
-            Ok(_) => {}
-            Err(_) => return Unmeasured::Broken,
-        }
-    }
-    Unmeasured::Empty
 }
 
 /// Whether a request path names a bucket and no key: `/` when the bucket is

@@ -44,6 +44,8 @@ pub struct Populator {
     /// The journal is trimmed through here (see `trim`).
     trimmed: u64,
     published: u64,
+    /// `published` when the checkpoint was last saved.
+    published_at_save: u64,
 }
 
 impl Populator {
@@ -64,14 +66,20 @@ impl Populator {
             saved_at: Instant::now(),
             trimmed: 0,
             published: 0,
+            published_at_save: 0,
         })
     }
 
     /// Makes what was published durable, then records how far that is.
+    /// A journal stretch that published nothing (no bucket replicates, say)
+    /// needs no flush.
     async fn save_checkpoint(&mut self) -> Result<()> {
-        self.bus.flush().await?;
+        if self.published > self.published_at_save {
+            self.bus.flush().await?;
+        }
         self.state.save_checkpoint(CHECKPOINT, self.read)?;
         self.checkpoint = self.read;
+        self.published_at_save = self.published;
         self.saved_at = Instant::now();
         Ok(())
     }

@@ -795,11 +795,7 @@ impl DataBackend for CloudBackend {
         // No bytes to read, so none to pair with the wrong attributes.
         if range.is_empty() {
             let head = self.head_copy(bucket, key).await?;
-            return Ok(head.map(|(size, attributes)| CurrentCopy {
-                size,
-                attributes,
-                bytes: nothing(),
-            }));
+            return Ok(CurrentCopy::from_head(head, nothing()));
         }
         if let Some(s3) = self.s3_requests() {
             let name = self.exact_copy_name(bucket, key)?;
@@ -823,11 +819,7 @@ impl DataBackend for CloudBackend {
             // other failure: a HEAD tells the copy there, whose bytes fail.
             Err(e) => {
                 let head = self.head_copy(bucket, key).await?;
-                Ok(head.map(|(size, attributes)| CurrentCopy {
-                    size,
-                    attributes,
-                    bytes: failing(e),
-                }))
+                Ok(CurrentCopy::from_head(head, failing(e)))
             }
         }
     }

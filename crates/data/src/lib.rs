@@ -220,6 +220,21 @@ pub struct CurrentCopy {
     pub bytes: ByteStream,
 }
 
+impl CurrentCopy {
+    /// The copy a `head_copy` found, paired with `bytes` (which a read
+    /// that told nothing of the copy could not give: empty, or failing).
+    pub(crate) fn from_head(
+        head: Option<(u64, CopyAttributes)>,
+        bytes: ByteStream,
+    ) -> Option<Self> {
+        head.map(|(size, attributes)| CurrentCopy {
+            size,
+            attributes,
+            bytes,
+        })
+    }
+}
+
 /// An open blob being written.
 #[async_trait::async_trait]
 pub trait BlobWriter: Send {

@@ -752,12 +752,7 @@ pub(crate) async fn copy_read(
 ) -> Result<Option<CurrentCopy>> {
     if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
         let past_end = DataError::NotFound(format!("{what}: the range starts past the copy's end"));
-        let copy = head.await?;
-        return Ok(copy.map(|(size, attributes)| CurrentCopy {
-            size,
-            attributes,
-            bytes: failing(past_end),
-        }));
+        return Ok(CurrentCopy::from_head(head.await?, failing(past_end)));
     }
     let response = match checked(response, what).await {
         Err(DataError::NotFound(_)) => return Ok(None),

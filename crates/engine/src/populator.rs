@@ -140,4 +140,13 @@ impl Worker for Populator {
             self.read, self.checkpoint, self.published
         )
     }
+
+    /// A clean stop saves how far the journal was published, so a restart
+    /// does not publish (and replicate) that last second again.
+    async fn stop(&mut self) -> Result<()> {
+        if self.read > self.checkpoint {
+            self.save_checkpoint().await?;
+        }
+        Ok(())
+    }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::Result;
+use crate::runtime::Tasks;
 
 /// What a worker says after a unit of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,6 +35,12 @@ pub trait Worker: Send + 'static {
     async fn wait_for_work(&mut self);
     /// A line on how far the worker got, for listings.
     fn progress(&self) -> String;
+    /// Runs once when the engine stops, after the last unit of work: saves
+    /// what a restart would otherwise redo (a crash skips it, which the
+    /// worker must allow anyway).
+    async fn stop(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl WorkerState {
@@ -68,18 +75,23 @@ const MAX_ERROR_PAUSE: Duration = Duration::from_secs(60);
 pub struct Workers {
     statuses: Arc<Mutex<BTreeMap<String, WorkerStatus>>>,
     stop: watch::Receiver<bool>,
-    handles: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    tasks: Tasks,
     runtime: tokio::runtime::Handle,
+    /// Turns true once the runtime has shut down.
+    finished: watch::Receiver<bool>,
 }
 
 impl Workers {
     /// Workers that stop once `stop` turns true.
     pub fn new(stop: watch::Receiver<bool>) -> std::io::Result<Self> {
+        let tasks = Tasks::default();
+        let (runtime, finished) = crate::runtime::start(stop.clone(), tasks.clone())?;
         Ok(Self {
             statuses: Arc::default(),
-            runtime: crate::runtime::start(stop.clone())?,
+            runtime,
             stop,
-            handles: Arc::default(),
+            tasks,
+            finished,
         })
     }
 
@@ -142,10 +154,13 @@ impl Workers {
                     },
                 }
             }
+            if let Err(e) = worker.stop().await {
+                tracing::warn!(worker = %worker.name(), error = %e, "background work failed to stop cleanly");
+            }
         });
-        if let Ok(mut handles) = self.handles.lock() {
-            handles.retain(|h| !h.is_finished());
-            handles.push(handle);
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(handle);
         }
     }
 
@@ -157,14 +172,10 @@ impl Workers {
             .unwrap_or_default()
     }
 
-    /// Waits for every worker to end (after the stop signal).
+    /// Waits for every worker to end and the runtime to shut down (after
+    /// the stop signal).
     pub async fn join(&self) {
-        let handles: Vec<_> = match self.handles.lock() {
-            Ok(mut handles) => handles.drain(..).collect(),
-            Err(_) => return,
-        };
-        for handle in handles {
-            let _ = handle.await;
-        }
+        let mut finished = self.finished.clone();
+        let _ = finished.wait_for(|done| *done).await;
     }
 }

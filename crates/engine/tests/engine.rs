@@ -592,6 +592,44 @@ mod replication {
         engine.workers.join().await;
     }
 
+    /// How many messages the running populator has published.
+    fn published(engine: &Engine) -> Option<u64> {
+        let populator = engine
+            .workers
+            .list()
+            .into_iter()
+            .find(|w| w.name == "populator")?;
+        let (_, after) = populator.progress.split_once(", ")?;
+        after.strip_suffix(" messages published")?.parse().ok()
+    }
+
+    /// A clean stop saves the populator's checkpoint: a restart does not
+    /// publish (and replicate) again what the last run published.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clean_stop_saves_the_populator_checkpoint() {
+        let site = site().await;
+        site.replicate_to(DEST).await;
+        let (engine, stopper) = site.start_engine();
+        let version = site.put("doc", b"bytes").await;
+        // Stopped as soon as it is published: well within the once-a-second save.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while published(&engine) != Some(1) {
+            assert!(Instant::now() < deadline, "never published");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop(engine, stopper).await;
+
+        let (engine, stopper) = site.start_engine();
+        site.wait_completed("doc", &version).await;
+        tokio::time::sleep(Duration::from_millis(300)).await; // a few journal polls
+        assert_eq!(
+            published(&engine),
+            Some(0),
+            "published again after a clean stop"
+        );
+        stop(engine, stopper).await;
+    }
+
     /// A backfill queues a key's versions newest first; a destination that
     /// keeps one copy per key must still end with the newest.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -342,6 +342,11 @@ impl Parts for BlockList {
     }
 
     fn abandon(self: Arc<Self>) {}
+
+    /// Azure discards a blob's uncommitted blocks itself, a week on.
+    fn upload_id(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Shared Key's string to sign (Blob service, version 2009-09-19 and on):

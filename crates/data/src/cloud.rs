@@ -748,6 +748,16 @@ impl DataBackend for CloudBackend {
         }
     }
 
+    async fn abort_copy_upload(&self, bucket: &str, key: &str, upload: &str) -> Result<()> {
+        match self.s3_requests() {
+            Some(s3) => {
+                s3.abort_upload(&self.exact_copy_name(bucket, key)?, upload)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
     async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>> {
         if let Some(s3) = self.s3_requests() {
             return s3.head_copy(&self.exact_copy_name(bucket, key)?).await;

@@ -330,6 +330,15 @@ impl DataBackend for Guarded {
             .await
     }
 
+    async fn abort_copy_upload(&self, bucket: &str, key: &str, upload: &str) -> Result<()> {
+        self.guard
+            .call(
+                "abort copy upload",
+                self.inner.abort_copy_upload(bucket, key, upload),
+            )
+            .await
+    }
+
     async fn head_copy(&self, bucket: &str, key: &str) -> Result<Option<(u64, CopyAttributes)>> {
         self.guard
             .call("head copy", self.inner.head_copy(bucket, key))
@@ -419,6 +428,10 @@ impl BlobWriter for GuardedWriter {
 
     fn reports_md5(&self) -> bool {
         self.inner.reports_md5()
+    }
+
+    fn unfinished_upload(&self) -> Option<String> {
+        self.inner.unfinished_upload()
     }
 
     async fn commit(self: Box<Self>) -> Result<Committed> {

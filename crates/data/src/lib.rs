@@ -177,6 +177,12 @@ pub trait DataBackend: Send + Sync + 'static {
     ) -> Result<Box<dyn BlobWriter>>;
     /// Removes the copy of `bucket/key`; removing a missing copy succeeds.
     async fn delete_copy(&self, bucket: &str, key: &str) -> Result<()>;
+    /// Drops what a copy of `bucket/key` left when its process died while
+    /// writing it: `upload`, its writer's `unfinished_upload`. One already
+    /// gone (committed, or aborted) is success.
+    async fn abort_copy_upload(&self, _bucket: &str, _key: &str, _upload: &str) -> Result<()> {
+        Ok(())
+    }
     /// The size and attributes of the copy of `bucket/key`, `None` when there
     /// is none: for tests, and for replication to verify a copy. A location
     /// may report a content type the copy was written without (S3's
@@ -247,6 +253,14 @@ pub trait BlobWriter: Send {
     }
     /// Makes the blob (or object copy) durable and visible under its key.
     async fn commit(self: Box<Self>) -> Result<Committed>;
+    /// The id of what this write keeps at the backend until it commits or
+    /// is dropped, should the process die first: an S3 multipart upload,
+    /// whose parts the service keeps (and bills) until it is aborted. A
+    /// caller that must leave nothing behind records it and, after a
+    /// crash, gives it to `DataBackend::abort_copy_upload`.
+    fn unfinished_upload(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What a writer's commit left in the location.

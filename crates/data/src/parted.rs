@@ -24,6 +24,8 @@ pub(crate) trait Parts: Send + Sync + 'static {
     /// Drops what an unfinished write left in the backend (in the background:
     /// called from `Drop`).
     fn abandon(self: Arc<Self>);
+    /// See `BlobWriter::unfinished_upload`.
+    fn upload_id(&self) -> Option<String>;
 }
 
 /// The size of each part of a `size`-byte write: `preferred`, or larger when
@@ -110,6 +112,10 @@ impl BlobWriter for PartedWriter {
         self.finished = true;
         Ok(Committed::version(version))
     }
+
+    fn unfinished_upload(&self) -> Option<String> {
+        self.parts.upload_id()
+    }
 }
 
 impl Drop for PartedWriter {
@@ -177,6 +183,9 @@ mod tests {
             Ok(Some("v1".into()))
         }
         fn abandon(self: Arc<Self>) {}
+        fn upload_id(&self) -> Option<String> {
+            None
+        }
     }
 
     fn writer(recorded: &Arc<Recorded>, size: u64, part: u64) -> PartedWriter {

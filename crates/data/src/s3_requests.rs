@@ -590,6 +590,10 @@ impl Parts for S3Upload {
             });
         }
     }
+
+    fn upload_id(&self) -> Option<String> {
+        Some(self.upload_id.clone())
+    }
 }
 
 /// What Strata reads of a CreateMultipartUpload answer.

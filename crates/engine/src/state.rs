@@ -16,6 +16,10 @@ const FAILED: TableDefinition<(&str, &str, &str, &str), &[u8]> = TableDefinition
 const PAUSES: TableDefinition<&str, &[u8]> = TableDefinition::new("pauses");
 /// job name -> the job's own progress document (JSON).
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+/// (location, bucket, key, upload id) -> when the copy started (ms): the
+/// uploads copies keep open at their destinations (see `copy.rs`).
+const OPEN_UPLOADS: TableDefinition<(&str, &str, &str, &str), i64> =
+    TableDefinition::new("open_uploads");
 
 /// A version one destination could not get after every retry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +33,14 @@ pub struct FailedEntry {
     pub error: String,
     pub attempts: u32,
     pub failed_ms: i64,
+}
+
+/// An upload a copy opened at its destination and did not see end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenUpload {
+    pub bucket: String,
+    pub key: String,
+    pub upload: String,
 }
 
 /// A destination an operator paused, perhaps until a set time.
@@ -51,6 +63,7 @@ impl EngineState {
             txn.open_table(FAILED)?;
             txn.open_table(PAUSES)?;
             txn.open_table(JOBS)?;
+            txn.open_table(OPEN_UPLOADS)?;
         }
         txn.commit()?;
         Ok(Self { db })
@@ -243,5 +256,53 @@ impl EngineState {
             txn.open_table(JOBS)?.insert(name, json.as_slice())?;
             Ok(())
         })
+    }
+
+    /// Records, durably, an upload a copy to `location` keeps open.
+    pub fn add_open_upload(&self, location: &str, open: &OpenUpload) -> Result<()> {
+        self.write(|txn| {
+            txn.open_table(OPEN_UPLOADS)?.insert(
+                (
+                    location,
+                    open.bucket.as_str(),
+                    open.key.as_str(),
+                    open.upload.as_str(),
+                ),
+                crate::now_ms(),
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn remove_open_upload(&self, location: &str, open: &OpenUpload) -> Result<()> {
+        self.write(|txn| {
+            txn.open_table(OPEN_UPLOADS)?.remove((
+                location,
+                open.bucket.as_str(),
+                open.key.as_str(),
+                open.upload.as_str(),
+            ))?;
+            Ok(())
+        })
+    }
+
+    /// The uploads recorded for copies to `location`.
+    pub fn open_uploads(&self, location: &str) -> Result<Vec<OpenUpload>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(OPEN_UPLOADS)?;
+        let mut out = Vec::new();
+        for row in table.range((location, "", "", "")..)? {
+            let (k, _) = row?;
+            let (at, bucket, key, upload) = k.value();
+            if at != location {
+                break;
+            }
+            out.push(OpenUpload {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                upload: upload.to_string(),
+            });
+        }
+        Ok(out)
     }
 }

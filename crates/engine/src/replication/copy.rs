@@ -3,7 +3,6 @@
 //! `scal-*` fields that let a Strata destination keep the version as is.
 
 use futures::TryStreamExt;
-use strata_core::Strata;
 use strata_core::replication::{
     META_CHECKSUM, META_DELETE_MARKER, META_ETAG, META_LEGAL_HOLD, META_RETENTION, META_STATUS,
     META_VERSION_ID,
@@ -11,7 +10,9 @@ use strata_core::replication::{
 use strata_data::{CopyAttributes, DataBackend};
 use strata_meta::{ObjectRecord, ReplicationStatus};
 
+use super::Replication;
 use crate::Result;
+use crate::state::OpenUpload;
 
 /// What sending a version did.
 pub struct Sent {
@@ -20,11 +21,21 @@ pub struct Sent {
     pub copy_version: Option<String>,
 }
 
-/// Copies `record` (a version of `bucket/key`) to `destination`, telling
-/// `on_progress` the bytes sent so far. Sending the same version again
-/// replaces the copy with the same bytes: redelivery is harmless.
+/// Copies `record` (a version of `bucket/key`) to `location`, whose
+/// backend is `destination`, telling `on_progress` the bytes sent so far.
+/// Sending the same version again replaces the copy with the same bytes:
+/// redelivery is harmless.
+///
+/// A copy that keeps an upload open at the destination while it runs (an
+/// S3 multipart upload, over the location's single-PUT limit) records it
+/// in the engine state until it commits, so one a crash cuts short is
+/// aborted when the destination's data processor starts again instead of
+/// keeping its parts there (`abort_left_uploads`). A copy that fails keeps
+/// its record too: its writer aborts the upload as it is dropped, and the
+/// next start makes sure.
 pub async fn send_version(
-    strata: &Strata,
+    replication: &Replication,
+    location: &str,
     destination: &dyn DataBackend,
     bucket: &str,
     key: &str,
@@ -35,10 +46,18 @@ pub async fn send_version(
         return send_delete_marker(destination, bucket, key, record).await;
     }
     let attributes = copy_attributes(record);
-    let source = strata.replication_source(record)?;
+    let source = replication.strata.replication_source(record)?;
     let mut writer = destination
         .create_copy(bucket, key, record.size, &attributes)
         .await?;
+    let open = writer.unfinished_upload().map(|upload| OpenUpload {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        upload,
+    });
+    if let Some(open) = &open {
+        replication.state.add_open_upload(location, open)?;
+    }
     let mut chunks = source;
     let mut sent = 0u64;
     while let Some(chunk) = chunks.try_next().await? {
@@ -47,6 +66,9 @@ pub async fn send_version(
         on_progress(sent);
     }
     let copy_version = writer.commit().await?.version;
+    if let Some(open) = &open {
+        replication.state.remove_open_upload(location, open)?;
+    }
     Ok(Sent {
         bytes: sent,
         copy_version,
@@ -120,4 +142,31 @@ fn copy_attributes(record: &ObjectRecord) -> CopyAttributes {
         meta.insert(META_LEGAL_HOLD.into(), "ON".into());
     }
     attributes
+}
+
+/// Aborts the uploads that copies to `location` left open when they were
+/// cut short (a crash, or a failure whose own abort did not get through),
+/// and forgets each once done; one the destination refuses now stays
+/// recorded for the next try. Only while no copy to `location` runs: at its
+/// data processor's start.
+pub async fn abort_left_uploads(
+    replication: &Replication,
+    location: &str,
+    destination: &dyn DataBackend,
+) -> Result<()> {
+    for open in replication.state.open_uploads(location)? {
+        match destination
+            .abort_copy_upload(&open.bucket, &open.key, &open.upload)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(%location, bucket = %open.bucket, key = %open.key, "aborted the upload of a copy cut short");
+                replication.state.remove_open_upload(location, &open)?;
+            }
+            Err(e) => {
+                tracing::warn!(%location, bucket = %open.bucket, key = %open.key, error = %e, "could not abort the upload of a copy cut short; trying again at the next start")
+            }
+        }
+    }
+    Ok(())
 }

@@ -14,8 +14,9 @@ use strata_meta::{
     DestinationReport, ListEntry, ListQuery, ObjectRecord, ReplicationStatus, VersionQuery,
 };
 
+use super::copy::{abort_left_uploads, send_version};
 use super::destinations::Lifeline;
-use super::{Replication, Task, copy::send_version, data_topic};
+use super::{Replication, Task, data_topic};
 use crate::bus::{Delivered, Durability};
 use crate::state::FailedEntry;
 use crate::worker::{Worker, WorkerState};
@@ -55,6 +56,9 @@ pub struct DataProcessor {
     partitions: Vec<PartitionState>,
     done: u64,
     paused: bool,
+    /// Whether the uploads earlier copies left open were aborted: once, at
+    /// the start, while no copy of this processor's runs.
+    left_uploads_aborted: bool,
     /// The latest failed batch, for the worker listing.
     last_failure: Option<String>,
 }
@@ -100,6 +104,7 @@ impl DataProcessor {
             partitions: vec![PartitionState::default(); partitions],
             done: 0,
             paused: false,
+            left_uploads_aborted: false,
             last_failure: None,
         }
     }
@@ -351,7 +356,8 @@ impl Copier {
         loop {
             let progress = |sent| metrics.progress(&self.location, task, sent);
             let sent = send_version(
-                &replication.strata,
+                replication,
+                &self.location,
                 &*self.backend,
                 &task.bucket,
                 &task.key,
@@ -435,6 +441,11 @@ impl Worker for DataProcessor {
             return Ok(WorkerState::Done);
         }
         self.paused = self.copier.replication.is_paused(&self.copier.location)?;
+        if !self.paused && !self.left_uploads_aborted {
+            let copier = &self.copier;
+            abort_left_uploads(&copier.replication, &copier.location, &*copier.backend).await?;
+            self.left_uploads_aborted = true;
+        }
         if !self.paused {
             self.start_batches()?;
         }

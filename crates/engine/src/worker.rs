@@ -35,9 +35,9 @@ pub trait Worker: Send + 'static {
     async fn wait_for_work(&mut self);
     /// A line on how far the worker got, for listings.
     fn progress(&self) -> String;
-    /// Runs once when the engine stops, after the last unit of work: saves
-    /// what a restart would otherwise redo (a crash skips it, which the
-    /// worker must allow anyway).
+    /// Runs once after the worker's last unit of work, when the engine
+    /// stops or the worker is done: saves what a restart would otherwise
+    /// redo (a crash skips it, which the worker must allow anyway).
     async fn stop(&mut self) -> Result<()> {
         Ok(())
     }

@@ -7,7 +7,7 @@ use strata_core::replication::{
     META_CHECKSUM, META_DELETE_MARKER, META_ETAG, META_LEGAL_HOLD, META_RETENTION, META_STATUS,
     META_VERSION_ID,
 };
-use strata_data::{CopyAttributes, DataBackend};
+use strata_data::{CopyAttributes, DataBackend, DataError};
 use strata_meta::{ObjectRecord, ReplicationStatus};
 
 use super::Replication;
@@ -28,11 +28,10 @@ pub struct Sent {
 ///
 /// A copy that keeps an upload open at the destination while it runs (an
 /// S3 multipart upload, over the location's single-PUT limit) records it
-/// in the engine state until it commits, so one a crash cuts short is
-/// aborted when the destination's data processor starts again instead of
-/// keeping its parts there (`abort_left_uploads`). A copy that fails keeps
-/// its record too: its writer aborts the upload as it is dropped, and the
-/// next start makes sure.
+/// in the engine state until it completes, so one a crash cuts short is
+/// aborted when the destination's data processor starts or stops instead of
+/// keeping its parts there (`abort_left_uploads`). A copy that fails aborts
+/// its upload before it returns (`close_upload`).
 pub async fn send_version(
     replication: &Replication,
     location: &str,
@@ -59,20 +58,28 @@ pub async fn send_version(
         replication.state.add_open_upload(location, open)?;
     }
     let mut chunks = source;
-    let mut sent = 0u64;
-    while let Some(chunk) = chunks.try_next().await? {
-        sent += chunk.len() as u64;
-        writer.write(chunk).await?;
-        on_progress(sent);
+    // The writer goes with this block: on an error it is dropped (and
+    // starts aborting its upload) before the abort below.
+    let sent = async {
+        let mut sent = 0u64;
+        while let Some(chunk) = chunks.try_next().await? {
+            sent += chunk.len() as u64;
+            writer.write(chunk).await?;
+            on_progress(sent);
+        }
+        Ok::<_, crate::EngineError>(Sent {
+            bytes: sent,
+            copy_version: writer.commit().await?.version,
+        })
     }
-    let copy_version = writer.commit().await?.version;
+    .await;
     if let Some(open) = &open {
-        replication.state.remove_open_upload(location, open)?;
+        match &sent {
+            Ok(_) => forget_upload(replication, location, open),
+            Err(_) => close_upload(replication, location, destination, open).await,
+        }
     }
-    Ok(Sent {
-        bytes: sent,
-        copy_version,
-    })
+    sent
 }
 
 /// A Strata site keeps the marker itself (an empty object it recognises);
@@ -145,28 +152,51 @@ fn copy_attributes(record: &ObjectRecord) -> CopyAttributes {
 }
 
 /// Aborts the uploads that copies to `location` left open when they were
-/// cut short (a crash, or a failure whose own abort did not get through),
-/// and forgets each once done; one the destination refuses now stays
-/// recorded for the next try. Only while no copy to `location` runs: at its
-/// data processor's start.
+/// cut short (a crash, or a failure whose abort did not get through), one
+/// by one (`close_upload`). Only while no copy to `location` runs: as its
+/// data processor starts, and as it stops (with the backend it had: a
+/// location replaced or removed meanwhile gets no other chance).
 pub async fn abort_left_uploads(
     replication: &Replication,
     location: &str,
     destination: &dyn DataBackend,
 ) -> Result<()> {
     for open in replication.state.open_uploads(location)? {
-        match destination
-            .abort_copy_upload(&open.bucket, &open.key, &open.upload)
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(%location, bucket = %open.bucket, key = %open.key, "aborted the upload of a copy cut short");
-                replication.state.remove_open_upload(location, &open)?;
-            }
-            Err(e) => {
-                tracing::warn!(%location, bucket = %open.bucket, key = %open.key, error = %e, "could not abort the upload of a copy cut short; trying again at the next start")
-            }
-        }
+        close_upload(replication, location, destination, &open).await;
     }
     Ok(())
+}
+
+/// Aborts a copy's upload and forgets it. One the destination refuses to
+/// abort (no `s3:AbortMultipartUpload` permission, say) is forgotten too,
+/// with a warning, since asking again cannot help; one it cannot answer
+/// about now (down) stays recorded for the next try.
+async fn close_upload(
+    replication: &Replication,
+    location: &str,
+    destination: &dyn DataBackend,
+    open: &OpenUpload,
+) {
+    let (bucket, key) = (&open.bucket, &open.key);
+    match destination
+        .abort_copy_upload(bucket, key, &open.upload)
+        .await
+    {
+        Ok(()) => forget_upload(replication, location, open),
+        Err(e @ DataError::Refused(_)) => {
+            tracing::warn!(%location, %bucket, %key, error = %e, "the destination refuses to abort a copy's unfinished upload; an AbortIncompleteMultipartUpload lifecycle rule there must clear it");
+            forget_upload(replication, location, open);
+        }
+        Err(e) => {
+            tracing::warn!(%location, %bucket, %key, error = %e, "could not abort a copy's unfinished upload; trying again when the data processor next starts or stops")
+        }
+    }
+}
+
+/// Drops an upload's record. Failing to is only logged: the copy itself
+/// went as it did, and a later abort of an upload already gone succeeds.
+fn forget_upload(replication: &Replication, location: &str, open: &OpenUpload) {
+    if let Err(e) = replication.state.remove_open_upload(location, open) {
+        tracing::warn!(%location, bucket = %open.bucket, key = %open.key, error = %e, "could not forget a copy's upload");
+    }
 }

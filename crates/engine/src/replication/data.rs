@@ -437,6 +437,8 @@ impl Worker for DataProcessor {
             // Copies under way are abandoned (their tasks are redone by a
             // successor): at-least-once.
             self.batches.shutdown().await;
+            let copier = &self.copier;
+            abort_left_uploads(&copier.replication, &copier.location, &*copier.backend).await?;
             self.lifeline.end();
             return Ok(WorkerState::Done);
         }

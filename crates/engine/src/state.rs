@@ -306,3 +306,38 @@ impl EngineState {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(bucket: &str, key: &str, upload: &str) -> OpenUpload {
+        OpenUpload {
+            bucket: bucket.into(),
+            key: key.into(),
+            upload: upload.into(),
+        }
+    }
+
+    /// A location's uploads are its own, even beside a location whose name
+    /// starts with it; forgetting one leaves the others.
+    #[test]
+    fn open_uploads_are_kept_per_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = EngineState::open(&dir.path().join("engine.redb")).unwrap();
+        let (a, b, c) = (
+            open("b", "k", "u1"),
+            open("b", "k", "u2"),
+            open("b", "k", "u3"),
+        );
+        state.add_open_upload("moto", &a).unwrap();
+        state.add_open_upload("moto", &b).unwrap();
+        state.add_open_upload("moto-parted", &c).unwrap();
+        state.add_open_upload("mot", &c).unwrap();
+        assert_eq!(state.open_uploads("moto").unwrap(), [a.clone(), b.clone()]);
+        assert_eq!(state.open_uploads("moto-parted").unwrap(), [c]);
+        state.remove_open_upload("moto", &a).unwrap();
+        assert_eq!(state.open_uploads("moto").unwrap(), [b]);
+        assert!(state.open_uploads("other").unwrap().is_empty());
+    }
+}

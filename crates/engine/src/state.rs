@@ -16,9 +16,9 @@ const FAILED: TableDefinition<(&str, &str, &str, &str), &[u8]> = TableDefinition
 const PAUSES: TableDefinition<&str, &[u8]> = TableDefinition::new("pauses");
 /// job name -> the job's own progress document (JSON).
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
-/// (location, bucket, key, upload id) -> when the copy started (ms): the
-/// uploads copies keep open at their destinations (see `copy.rs`).
-const OPEN_UPLOADS: TableDefinition<(&str, &str, &str, &str), i64> =
+/// (location, bucket, key, upload id): the uploads copies keep open at
+/// their destinations (see `copy.rs`).
+const OPEN_UPLOADS: TableDefinition<(&str, &str, &str, &str), ()> =
     TableDefinition::new("open_uploads");
 
 /// A version one destination could not get after every retry.
@@ -268,7 +268,7 @@ impl EngineState {
                     open.key.as_str(),
                     open.upload.as_str(),
                 ),
-                crate::now_ms(),
+                (),
             )?;
             Ok(())
         })

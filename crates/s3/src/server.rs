@@ -22,7 +22,6 @@ use crate::auth::StrataAuth;
 use crate::handlers::Handlers;
 use crate::host::Domains;
 use crate::idle_body::IdleTimeout;
-use crate::xml_body_limit::WholeBody;
 
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -190,22 +189,8 @@ impl Router {
             to_bucket,
             hyper::body::Body::size_hint(req.body()).exact(),
         );
-        match whole_body {
-            WholeBody::Pass => {}
-            WholeBody::TooLong => {
-                return Ok(decorate(crate::cors::error(
-                    StatusCode::BAD_REQUEST,
-                    "MaxMessageLengthExceeded",
-                    "Your request was too big.",
-                )));
-            }
-            WholeBody::Unmeasured => {
-                return Ok(decorate(crate::cors::error(
-                    StatusCode::LENGTH_REQUIRED,
-                    "MissingContentLength",
-                    "You must provide the Content-Length HTTP header.",
-                )));
-            }
+        if let Some((status, code, message)) = whole_body.refusal() {
+            return Ok(decorate(crate::cors::error(status, code, message)));
         }
         let (parts, body) = req.into_parts();
         let (body, timed_out) = IdleTimeout::new(body, self.idle_timeout);

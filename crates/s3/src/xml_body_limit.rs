@@ -7,7 +7,7 @@
 //! whole (and one over the limit gets the 500): the router answers the 411
 //! before reading it instead.
 
-use http::Method;
+use http::{Method, StatusCode};
 
 /// s3s's default `xml_max_body_size`, which Strata keeps.
 const LIMIT: u64 = 20 << 20;
@@ -22,6 +22,25 @@ pub(crate) enum WholeBody {
     /// s3s would read it whole and its length is not known (chunked): S3
     /// refuses it for its missing Content-Length.
     Unmeasured,
+}
+
+impl WholeBody {
+    /// The S3 error that refuses the request unread, if it must be.
+    pub(crate) fn refusal(&self) -> Option<(StatusCode, &'static str, &'static str)> {
+        match self {
+            WholeBody::Pass => None,
+            WholeBody::TooLong => Some((
+                StatusCode::BAD_REQUEST,
+                "MaxMessageLengthExceeded",
+                "Your request was too big.",
+            )),
+            WholeBody::Unmeasured => Some((
+                StatusCode::LENGTH_REQUIRED,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header.",
+            )),
+        }
+    }
 }
 
 /// Query parameters naming a PUT whose body s3s reads whole.

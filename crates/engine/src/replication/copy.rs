@@ -45,7 +45,7 @@ pub async fn send_version(
         return send_delete_marker(destination, bucket, key, record).await;
     }
     let attributes = copy_attributes(record);
-    let source = replication.strata.replication_source(record)?;
+    let mut chunks = replication.strata.replication_source(record)?;
     let mut writer = destination
         .create_copy(bucket, key, record.size, &attributes)
         .await?;
@@ -57,7 +57,6 @@ pub async fn send_version(
     if let Some(open) = &open {
         replication.state.add_open_upload(location, open)?;
     }
-    let mut chunks = source;
     // The writer goes with this block: on an error it is dropped (and
     // starts aborting its upload) before the abort below.
     let sent = async {

@@ -170,6 +170,12 @@ impl DataProcessor {
 }
 
 impl Copier {
+    /// See `copy::abort_left_uploads`: only while none of this location's
+    /// copies runs.
+    async fn abort_left_uploads(&self) -> Result<()> {
+        abort_left_uploads(&self.replication, &self.location, &*self.backend).await
+    }
+
     /// The processor's consumer group: the topic's own name.
     fn group(&self) -> &str {
         &self.topic
@@ -437,18 +443,16 @@ impl Worker for DataProcessor {
             // Copies under way are abandoned (their tasks are redone by a
             // successor): at-least-once.
             self.batches.shutdown().await;
-            let copier = &self.copier;
-            abort_left_uploads(&copier.replication, &copier.location, &*copier.backend).await?;
+            self.copier.abort_left_uploads().await?;
             self.lifeline.end();
             return Ok(WorkerState::Done);
         }
         self.paused = self.copier.replication.is_paused(&self.copier.location)?;
-        if !self.paused && !self.left_uploads_aborted {
-            let copier = &self.copier;
-            abort_left_uploads(&copier.replication, &copier.location, &*copier.backend).await?;
-            self.left_uploads_aborted = true;
-        }
         if !self.paused {
+            if !self.left_uploads_aborted {
+                self.copier.abort_left_uploads().await?;
+                self.left_uploads_aborted = true;
+            }
             self.start_batches()?;
         }
         if self.batches.is_empty() {
